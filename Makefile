@@ -1,0 +1,10 @@
+# Thin aliases for the scripts the README documents.
+.PHONY: demo test env benchmarks
+env:
+	bash scripts/setup-env.sh
+demo:
+	bash scripts/demo.sh
+test:
+	bash scripts/test.sh
+benchmarks:
+	bash benchmarks/run_transfer_vs_scratch.sh

@@ -1,0 +1,116 @@
+"""A fine-tuned model on disk: ``model.safetensors`` + ``edgetl.json``.
+
+The manifest holds everything later stages need (family, architecture, task,
+labels, preprocessing, input spec, weight source, training config, metrics,
+versions); exporters and predictors read it, never training state. A folder is
+a bundle only once ``edgetl.json`` exists: it is written last, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path, write_json
+from .errors import EdgetlError
+from .model import ModelSpec, TransferModel, build_model
+
+MANIFEST = "edgetl.json"
+WEIGHTS = "model.safetensors"
+BUNDLE_FORMAT = "edgetl-bundle"
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("edgetl", "torch", "torchvision", "timm", "numpy", "pillow", "safetensors"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    mfile = path / MANIFEST
+    if not mfile.is_file():
+        raise EdgetlError(f"{path} is not an edgetl bundle (no {MANIFEST}); pass a folder written by `edgetl finetune`")
+    try:
+        manifest = json.loads(mfile.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EdgetlError(f"{mfile} is not valid JSON ({exc}); re-run `edgetl finetune` to rewrite it") from None
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise EdgetlError(f"{mfile} is not an edgetl bundle manifest (format is {manifest.get('format')!r})")
+    return manifest
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: its manifest and (lazily) its PyTorch model."""
+
+    path: Path
+    manifest: dict[str, Any]
+    _model: TransferModel | None = field(default=None, repr=False)
+
+    @property
+    def task(self) -> str:
+        return self.manifest["task"]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.manifest.get("labels") or []
+
+    @property
+    def preprocess(self) -> dict[str, Any]:
+        return self.manifest["preprocess"]
+
+    @property
+    def model(self) -> TransferModel:
+        if self._model is None:
+            self._model = _load_model(self.path, self.manifest)
+        return self._model
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Preprocessed NCHW float32 -> model outputs (logits or regression values)."""
+        with torch.no_grad():
+            return self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+
+
+def _load_model(path: Path, manifest: dict[str, Any]) -> TransferModel:
+    from safetensors.torch import load_file
+
+    model, _ = build_model(ModelSpec(**manifest["model"]), pretrained=False)
+    wfile = path / WEIGHTS
+    if not wfile.is_file():
+        raise EdgetlError(f"{path} has a manifest but no {WEIGHTS}; the bundle is incomplete, re-run `edgetl finetune`")
+    try:
+        model.load_state_dict(load_file(str(wfile)), strict=True)
+    except Exception as exc:
+        raise EdgetlError(f"{wfile} does not match the architecture in {MANIFEST} ({str(exc).splitlines()[0][:120]})") from None
+    return model.eval()
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Open a bundle folder written by ``edgetl finetune``."""
+    path = Path(path)
+    return Bundle(path, read_manifest(path))
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    write_json(path / MANIFEST, {"format": BUNDLE_FORMAT, "version": 1, **manifest})

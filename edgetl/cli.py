@@ -1,0 +1,189 @@
+"""The `edgetl` command line: each command calls one public API function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import offline
+
+offline.enforce_offline()
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fine-tune, export and benchmark edge models, offline.")
+data_app = typer.Typer(no_args_is_help=True, help="Write built-in datasets to disk.")
+app.add_typer(data_app, name="data")
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable)
+
+
+def user_errors(fn: F) -> F:
+    """Turn EdgetlError into one line on stderr and its exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .errors import EdgetlError
+
+        try:
+            return fn(*args, **kwargs)
+        except EdgetlError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; continue later with --resume")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _default_out(data: str) -> str:
+    name = data.split(":", 1)[1] if data.startswith("builtin:") else (Path(data).stem or "run")
+    return str(Path("runs") / name)
+
+
+@app.command()
+@user_errors
+def finetune(
+    data: str = typer.Argument(..., help="Image folder, CSV of path,label|target, or builtin:digits."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Run/bundle folder (default runs/<data name>)."),
+    model: str = typer.Option("mobilenet_v2", help="timm or torchvision name; prefix tv: or timm: to choose."),
+    weights: Optional[str] = typer.Option(None, help="Pretrained weights file (.safetensors or .pth)."),
+    pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained", help="Start from pretrained weights."),
+    strategy: str = typer.Option("two-phase", help="linear | partial | full | gradual | two-phase."),
+    epochs: int = typer.Option(6),
+    head_epochs: Optional[int] = typer.Option(None, help="two-phase: epochs with the backbone frozen."),
+    unfreeze: int = typer.Option(2, help="partial: number of top layer groups to train."),
+    gradual_every: int = typer.Option(1, help="gradual: unfreeze one more group every K epochs."),
+    batch_size: int = typer.Option(32),
+    lr_head: float = typer.Option(3e-3, help="Learning rate of the new head."),
+    lr_backbone: float = typer.Option(1e-4, help="Learning rate of the backbone."),
+    layer_decay: Optional[float] = typer.Option(None, help="Layer-wise LR decay per group (e.g. 0.8)."),
+    weight_decay: float = typer.Option(0.01),
+    warmup_epochs: float = typer.Option(0.5),
+    dropout: float = typer.Option(0.2, help="Dropout before the head."),
+    label_smoothing: float = typer.Option(0.1),
+    augment: str = typer.Option("crop-flip", help="none | crop | crop-flip | strong."),
+    patience: int = typer.Option(3, help="Early stopping patience in epochs (0: off)."),
+    val_fraction: float = typer.Option(0.2),
+    seed: int = typer.Option(0),
+    image_size: Optional[int] = typer.Option(None, help="Override the pretrained input size."),
+    labels: Optional[str] = typer.Option(None, help="Comma-separated label names (fixes order; others are errors)."),
+    max_bad_fraction: float = typer.Option(0.1, help="Fail when more than this fraction of images is unreadable."),
+    feature_cache: bool = typer.Option(True, "--feature-cache/--no-feature-cache", help="linear + no augmentation: run the backbone once."),
+    workers: int = typer.Option(0, help="DataLoader worker processes."),
+    threads: Optional[int] = typer.Option(None, help="torch intra-op threads."),
+    resume: bool = typer.Option(False, help="Continue an interrupted run in --out."),
+    overwrite: bool = typer.Option(False, help="Replace whatever is in --out."),
+) -> None:
+    """Fine-tune a pretrained model and write a bundle."""
+    options = dict(locals())
+    from .train.finetune import finetune as run_finetune
+
+    options["out"] = out or _default_out(data)
+    options["labels"] = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
+    bundle = run_finetune(**options)
+    metrics = bundle.manifest["metrics"]
+    shown = {k: v for k, v in metrics.items() if isinstance(v, dict)}
+    for split, values in shown.items():
+        console.print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    console.print(f"bundle: {bundle.path}")
+
+
+@app.command()
+@user_errors
+def info(bundle_dir: str = typer.Argument(..., help="Bundle folder."), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show a bundle's manifest."""
+    from .bundle import read_manifest
+
+    m = read_manifest(bundle_dir)
+    if as_json:
+        console.print_json(json.dumps(m))
+        return
+    table = Table(title=f"edgetl bundle {bundle_dir}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    ws = m.get("weights_source", {})
+    rows = [
+        ("model", f"{m['family']}:{m['arch']}"),
+        ("task", m["task"]),
+        ("labels", ", ".join(m.get("labels") or []) or "-"),
+        ("weights", f"{ws.get('kind')} {ws.get('path', '')} {('sha256 ' + ws['sha256'][:16] + '...') if ws.get('sha256') else ''}"),
+        ("input", f"{m['input']['shape']} {m['input']['dtype']} {m['input']['layout']}"),
+        ("preprocess", f"resize {m['preprocess']['resize']} crop {m['preprocess']['input_size'][1:]} {m['preprocess']['interpolation']} mean {m['preprocess']['mean']} std {m['preprocess']['std']}"),
+        ("strategy", f"{m['training']['strategy']} epochs {m['metrics']['epochs_run']}/{m['training']['epochs']} (best {m['metrics']['best_epoch']})"),
+        ("data", f"{m['data']['source']} {m['data']['splits']}"),
+    ]
+    for split, values in m["metrics"].items():
+        if isinstance(values, dict):
+            rows.append((f"{split} metrics", "  ".join(f"{k} {v:.4f}" for k, v in values.items())))
+    rows += [
+        ("wall time", f"{m['metrics']['wall_time_s']} s"),
+        ("peak RSS", f"{m['metrics']['peak_rss_mb']} MB"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())),
+    ]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def predict(
+    bundle_dir: str = typer.Argument(..., help="Bundle folder."),
+    files: list[str] = typer.Argument(..., help="Image files."),
+    top_k: int = typer.Option(3, "--top-k", "-k"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Predict labels (top-k with scores) or values for image files."""
+    from .bundle import load_bundle
+    from .predict import predict_files
+
+    results = predict_files(load_bundle(bundle_dir), files, top_k)
+    if as_json:
+        console.print_json(json.dumps(results))
+        return
+    for r in results:
+        if "top" in r:
+            console.print(f"{r['file']}: " + ", ".join(f"{label} {p:.3f}" for label, p in r["top"]))
+        else:
+            console.print(f"{r['file']}: {r['value']:.4f}")
+
+
+@app.command()
+@user_errors
+def models() -> None:
+    """List the architectures edgetl has checked, per family."""
+    from .family import FAMILIES, get_family
+
+    get_family("timm")
+    table = Table(title="checked architectures (other timm names work too)")
+    table.add_column("family")
+    table.add_column("architectures")
+    for name, fam in FAMILIES.items():
+        table.add_row(name, ", ".join(fam.list_archs()))
+    console.print(table)
+
+
+@data_app.command("digits")
+@user_errors
+def data_digits(out: str = typer.Option(..., "--out", "-o", help="Folder to write train/ and test/ into.")) -> None:
+    """Write scikit-learn's real handwritten digits as an image folder."""
+    from .data.builtin import write_digits
+
+    path = write_digits(Path(out))
+    console.print(f"wrote {path}")
+
+
+def main() -> None:
+    app(prog_name="edgetl")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: image sources, splits, preprocessing and built-in datasets."""

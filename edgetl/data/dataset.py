@@ -1,0 +1,57 @@
+"""A torch Dataset over labelled images with deterministic per-sample augmentation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import EdgetlError
+from .augment import augment_image
+from .preprocess import load_image, preprocess_image
+from .sources import Sample
+
+
+class ImageDataset(Dataset):
+    """Yields (CHW float tensor, target). Augmentation depends only on (seed, epoch, index)."""
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        preprocess: dict[str, Any],
+        task: str,
+        labels: list[str],
+        augment: str = "none",
+        seed: int = 0,
+    ) -> None:
+        self.samples = samples
+        self.preprocess = preprocess
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        if task == "classification":
+            index = {label: i for i, label in enumerate(labels)}
+            self.targets = np.asarray([index[s.label] for s in samples], dtype=np.int64)
+        else:
+            self.targets = np.asarray([s.target for s in samples], dtype=np.float32)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        path = self.samples[i].path
+        try:
+            img = load_image(path)
+        except Exception as exc:
+            raise EdgetlError(f"cannot read image {path} ({type(exc).__name__}); remove or replace it") from None
+        if self.augment == "none":
+            arr = preprocess_image(img, self.preprocess)
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            arr = augment_image(img, self.preprocess, self.augment, rng)
+        return torch.from_numpy(arr), torch.as_tensor(self.targets[i])

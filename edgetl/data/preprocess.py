@@ -1,0 +1,87 @@
+"""Image preprocessing as plain data plus a numpy implementation.
+
+The spec is a dict (also written to the bundle manifest), resolved like timm's
+``resolve_data_config``: explicit overrides beat the model's pretrained config,
+which beats the defaults. Evaluation preprocessing uses only Pillow and numpy,
+so an exported artifact can be fed exactly what the PyTorch model saw.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_PREPROCESS: dict[str, Any] = {
+    "input_size": [3, 224, 224],
+    "interpolation": "bilinear",
+    "crop_pct": 0.875,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+    "layout": "NCHW",
+    "color": "RGB",
+}
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+def resolve_preprocess(pretrained: dict[str, Any] | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge defaults < pretrained config < overrides into a complete spec.
+
+    ``overrides`` may carry ``image_size`` (an int) as a shortcut for ``input_size``.
+    """
+    spec = dict(DEFAULT_PREPROCESS)
+    for source in (pretrained or {}, overrides or {}):
+        for key, value in source.items():
+            if value is None:
+                continue
+            if key == "image_size":
+                spec["input_size"] = [3, int(value), int(value)]
+            elif key in spec:
+                spec[key] = list(value) if isinstance(value, (tuple, list)) else value
+    if spec["interpolation"] not in _RESAMPLE:
+        spec["interpolation"] = "bilinear"
+    spec["resize"] = int(math.floor(spec["input_size"][-1] / float(spec["crop_pct"])))
+    return spec
+
+
+def image_size(spec: dict[str, Any]) -> tuple[int, int]:
+    _, h, w = spec["input_size"]
+    return int(h), int(w)
+
+
+def resample(spec: dict[str, Any]) -> Image.Resampling:
+    return _RESAMPLE[spec["interpolation"]]
+
+
+def normalize(img: Image.Image, spec: dict[str, Any]) -> np.ndarray:
+    """An RGB image already at input size -> float32 CHW, normalised by mean/std."""
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr = (arr - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+def preprocess_image(img: Image.Image, spec: dict[str, Any]) -> np.ndarray:
+    """Evaluation transform: resize the shorter side, centre-crop, normalise."""
+    img = img.convert("RGB")
+    h, w = image_size(spec)
+    short = spec["resize"]
+    iw, ih = img.size
+    scale = short / min(iw, ih)
+    new_w, new_h = max(w, round(iw * scale)), max(h, round(ih * scale))
+    img = img.resize((new_w, new_h), resample(spec))
+    left, top = (new_w - w) // 2, (new_h - h) // 2
+    img = img.crop((left, top, left + w, top + h))
+    return normalize(img, spec)
+
+
+def load_image(path: str) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGB")

@@ -1,0 +1,44 @@
+"""Predict on raw files with a bundle: the manifest's preprocessing, then top-k."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import Bundle
+from .data.preprocess import load_image, preprocess_image
+from .errors import EdgetlError
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def load_inputs(files: list[str], preprocess: dict[str, Any]) -> np.ndarray:
+    arrays = []
+    for f in files:
+        if not Path(f).is_file():
+            raise EdgetlError(f"{f} does not exist; pass image files to predict on")
+        try:
+            arrays.append(preprocess_image(load_image(f), preprocess))
+        except Exception as exc:
+            raise EdgetlError(f"cannot read image {f} ({type(exc).__name__}); pass a PNG/JPEG/BMP image") from None
+    return np.stack(arrays)
+
+
+def predict_files(bundle: Bundle, files: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+    """One result per file: top-k (label, probability) for classification, the value for regression."""
+    outputs = bundle.predict(load_inputs(files, bundle.preprocess))
+    results = []
+    for f, out in zip(files, outputs):
+        if bundle.task == "classification":
+            probs = softmax(out)
+            top = np.argsort(-probs)[:top_k]
+            results.append({"file": f, "top": [(bundle.labels[i], float(probs[i])) for i in top]})
+        else:
+            results.append({"file": f, "value": float(out[0])})
+    return results

@@ -1,0 +1,1 @@
+"""Training: one readable fine-tuning recipe plus the pieces it calls."""

@@ -1,0 +1,87 @@
+"""The fine-tuning configuration: every option the recipe reads, nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..data.augment import AUGMENT_PRESETS
+from ..errors import EdgetlError
+
+STRATEGIES = ("linear", "partial", "full", "gradual", "two-phase")
+
+
+@dataclass
+class FinetuneConfig:
+    data: str
+    out: str
+    model: str = "mobilenet_v2"
+    weights: str | None = None
+    pretrained: bool = True
+    strategy: str = "two-phase"
+    epochs: int = 6
+    head_epochs: int | None = None  # two-phase: epochs of phase 1 (default: a third, at least 1)
+    unfreeze: int = 2  # partial: top N layer groups trained with the head
+    gradual_every: int = 1  # gradual: one more group every K epochs
+    batch_size: int = 32
+    lr_head: float = 3e-3
+    lr_backbone: float = 1e-4
+    layer_decay: float | None = None  # e.g. 0.8: each lower group gets 0.8x the LR of the one above
+    weight_decay: float = 0.01
+    warmup_epochs: float = 0.5
+    dropout: float = 0.2
+    label_smoothing: float = 0.1
+    augment: str = "crop-flip"
+    patience: int = 3  # early stopping; 0 disables it
+    val_fraction: float = 0.2
+    seed: int = 0
+    image_size: int | None = None
+    labels: list[str] | None = None
+    max_bad_fraction: float = 0.1
+    feature_cache: bool = True  # linear + no augmentation: run the backbone once
+    workers: int = 0
+    threads: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FinetuneConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def validate(self) -> None:
+        """Reject unsupported combinations before any work starts."""
+        if self.strategy not in STRATEGIES:
+            raise EdgetlError(f"unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}")
+        if self.augment not in AUGMENT_PRESETS:
+            raise EdgetlError(f"unknown augmentation '{self.augment}'; choose one of {', '.join(AUGMENT_PRESETS)}")
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.lr_head > 0 and self.lr_backbone > 0, "learning rates must be positive"),
+            (0.0 < self.val_fraction < 1.0, "--val-fraction must be between 0 and 1"),
+            (0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)"),
+            (0.0 <= self.label_smoothing < 1.0, "--label-smoothing must be in [0, 1)"),
+            (self.unfreeze >= 1, "--unfreeze must be at least 1"),
+            (self.gradual_every >= 1, "--gradual-every must be at least 1"),
+            (self.layer_decay is None or 0 < self.layer_decay <= 1, "--layer-decay must be in (0, 1]"),
+            (self.image_size is None or self.image_size >= 16, "--image-size must be at least 16"),
+            (self.patience >= 0, "--patience must be 0 (off) or more"),
+            (0.0 <= self.max_bad_fraction <= 1.0, "--max-bad-fraction must be in [0, 1]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise EdgetlError(message)
+        if self.strategy == "two-phase" and self.epochs < 2:
+            raise EdgetlError("--strategy two-phase needs --epochs 2 or more (head phase, then full)")
+        if self.weights and not self.pretrained:
+            raise EdgetlError("--weights and --no-pretrained contradict each other; drop one")
+
+    @property
+    def phase1_epochs(self) -> int:
+        return self.head_epochs if self.head_epochs is not None else max(1, self.epochs // 3)
+
+    @property
+    def uses_feature_cache(self) -> bool:
+        return self.strategy == "linear" and self.augment == "none" and self.feature_cache

@@ -1,0 +1,384 @@
+"""The fine-tuning recipe: setup, train, save, cleanup (torchtune-style, one class).
+
+Runs are safe to interrupt: after every epoch the best weights, then a full
+checkpoint (model, optimizer, history) are written atomically; ``resume=True``
+continues from the last checkpoint. Every random choice is seeded from
+(seed, epoch), so a resumed run ends with the same metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..atomic import atomic_path, write_json, write_text
+from ..bundle import MANIFEST, WEIGHTS, Bundle, library_versions, read_manifest, save_weights, write_manifest
+from ..data.builtin import BUILTIN_PREFIX, resolve_builtin
+from ..data.dataset import ImageDataset
+from ..data.preprocess import resolve_preprocess
+from ..data.sources import ImageSource, scan_images, split_train_val
+from ..errors import EdgetlError
+from ..family import resolve_model
+from ..model import ModelSpec, TransferModel, build_model
+from . import strategy
+from .config import FinetuneConfig
+from .metrics import PRIMARY, is_better, task_metrics
+
+RUN_FILE = "run.json"
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.safetensors"
+FEATURES = "features.safetensors"
+METRICS = "metrics.jsonl"
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class FinetuneRecipe:
+    def __init__(self, cfg: FinetuneConfig, resume: bool = False, overwrite: bool = False) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.resume = resume
+        self.overwrite = overwrite
+        self.run_dir = Path(cfg.out)
+        self.start_epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"metric": None, "epoch": None}
+        self.bad_epochs = 0
+        self.started = time.time()
+        self.finished_already = False
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        """Validate data and weights first, then create the run folder: bad input leaves nothing behind."""
+        cfg = self.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if (self.run_dir / MANIFEST).exists() and not self.overwrite:
+            if self.resume:
+                self.finished_already = True
+                return
+            raise EdgetlError(f"{self.run_dir} already holds a finished bundle; pass --overwrite or another --out")
+        if (self.run_dir / RUN_FILE).exists() and not (self.resume or self.overwrite):
+            raise EdgetlError(f"{self.run_dir} holds an unfinished run; add --resume to continue it or --overwrite to start over")
+        if self.resume and not (self.run_dir / RUN_FILE).exists():
+            raise EdgetlError(f"nothing to resume in {self.run_dir} (no {RUN_FILE}); drop --resume to start a new run")
+
+        self._setup_data()
+        self._setup_model()
+        self._prepare_run_dir()
+        self._setup_optimizer()
+        if self.resume:
+            self._load_checkpoint()
+
+    def _setup_data(self) -> None:
+        cfg = self.cfg
+        data_path = resolve_builtin(cfg.data) if cfg.data.startswith(BUILTIN_PREFIX) else Path(cfg.data)
+        source: ImageSource = scan_images(data_path, cfg.labels, cfg.max_bad_fraction)
+        if source.skipped:
+            eg = "; ".join(f"{p} ({why})" for p, why in source.skipped[:3])
+            console.print(f"[yellow]warning:[/] skipped {len(source.skipped)} unreadable image(s): {eg}")
+        self.source = source
+        self.task = source.task
+        if "val" in source.splits and source.splits["val"]:
+            train, val = source.splits["train"], source.splits["val"]
+        else:
+            train, val = split_train_val(source.splits["train"], cfg.val_fraction, cfg.seed, self.task == "classification")
+        self.splits = {"train": train, "val": val}
+        if source.splits.get("test"):
+            self.splits["test"] = source.splits["test"]
+        self.labels = source.labels
+        if self.task == "regression":
+            y = np.asarray([s.target for s in train], dtype=np.float64)
+            self.target_stats = (float(y.mean()), float(y.std()) or 1.0)
+
+    def _setup_model(self) -> None:
+        cfg = self.cfg
+        family, arch = resolve_model(cfg.model)
+        num_outputs = len(self.labels) if self.task == "classification" else 1
+        self.spec = ModelSpec(family, arch, self.task, num_outputs, cfg.dropout)
+        torch.manual_seed(cfg.seed)
+        self.model, backbone = build_model(self.spec, weights=cfg.weights, pretrained=cfg.pretrained)
+        if self.task == "regression":
+            self.model.output.mean.fill_(self.target_stats[0])
+            self.model.output.std.fill_(self.target_stats[1])
+        self.groups = backbone.groups
+        self.weight_source = backbone.weights
+        self.preprocess = resolve_preprocess(backbone.preprocess, {"image_size": cfg.image_size})
+        self.datasets = {
+            name: ImageDataset(samples, self.preprocess, self.task, self.labels,
+                               augment=cfg.augment if name == "train" else "none", seed=cfg.seed)
+            for name, samples in self.splits.items()
+        }
+
+    def _prepare_run_dir(self) -> None:
+        run = {"config": self.cfg.to_dict()}
+        if self.resume:
+            stored = json.loads((self.run_dir / RUN_FILE).read_text())["config"]
+            diff = [k for k in run["config"] if stored.get(k) != run["config"][k]]
+            if diff:
+                shown = ", ".join(f"{k}: {stored.get(k)!r} -> {run['config'][k]!r}" for k in diff[:4])
+                raise EdgetlError(f"{self.run_dir} was started with other options ({shown}); resume with the same options")
+            return
+        if self.overwrite and self.run_dir.exists():
+            shutil.rmtree(self.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.run_dir / RUN_FILE, run)
+
+    def _setup_optimizer(self) -> None:
+        self.optimizer = torch.optim.AdamW(strategy.param_groups(self.model, self.groups, self.cfg))
+        if self.task == "classification":
+            self.loss_fn: nn.Module = nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing)
+        else:
+            self.loss_fn = nn.MSELoss()
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / CHECKPOINT
+        if not path.exists():
+            return  # killed before the first epoch finished: start from scratch in place
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.start_epoch = int(ckpt["epoch"])
+        self.history = list(ckpt["history"])
+        self.best = dict(ckpt["best"])
+        self.bad_epochs = int(ckpt["bad_epochs"])
+        self.started -= float(ckpt.get("elapsed", 0.0))
+        self._write_metrics_log()
+        console.print(f"resuming {self.run_dir} after epoch {self.start_epoch}")
+
+    # ------------------------------------------------------------------ train
+    def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.task == "regression":
+            std = self.model.output.std
+            return self.loss_fn(out.squeeze(1) / std, target / std)
+        return self.loss_fn(out, target)
+
+    def _features(self) -> dict[str, torch.Tensor]:
+        """Backbone features of train and val, computed once and kept in the run folder."""
+        path = self.run_dir / FEATURES
+        from safetensors.torch import load_file, save_file
+
+        if path.exists():
+            return load_file(str(path))
+        feats = {name: self._run_backbone(self.datasets[name], f"features: {name}") for name in ("train", "val")}
+        with atomic_path(path) as tmp:
+            save_file(feats, str(tmp))
+        return feats
+
+    def _run_backbone(self, dataset: ImageDataset, label: str) -> torch.Tensor:
+        self.model.backbone.eval()
+        loader = DataLoader(dataset, batch_size=self.cfg.batch_size * 2, num_workers=self.cfg.workers)
+        out = []
+        with torch.no_grad(), _progress() as progress:
+            task = progress.add_task(label, total=len(loader), info="")
+            for x, _ in loader:
+                out.append(self.model.backbone(x))
+                progress.advance(task)
+        return torch.cat(out)
+
+    def train(self) -> None:
+        if self.finished_already:
+            return
+        cfg = self.cfg
+        feats = self._features() if cfg.uses_feature_cache else None
+        train_set = self.datasets["train"]
+        steps = (len(train_set) + cfg.batch_size - 1) // cfg.batch_size
+        primary, _ = PRIMARY[self.task]
+        for epoch in range(self.start_epoch, cfg.epochs):
+            t0 = time.time()
+            torch.manual_seed(_epoch_seed(cfg.seed, epoch))
+            gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
+            n_train = strategy.trainable_groups(cfg, epoch, len(self.groups))
+            strategy.apply_freezing(self.model, self.groups, n_train)
+            if cfg.strategy == "two-phase" and epoch == cfg.phase1_epochs:
+                self.bad_epochs = 0  # a new phase gets its own patience
+            head_scale = strategy.head_lr_scale(cfg, epoch)
+            total_loss, seen = 0.0, 0
+            if feats is not None:
+                order = torch.randperm(len(train_set), generator=gen)
+                batches = ((feats["train"][idx], torch.as_tensor(train_set.targets[idx.numpy()])) for idx in order.split(cfg.batch_size))
+            else:
+                train_set.set_epoch(epoch)
+                batches = iter(DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, num_workers=cfg.workers))
+            with _progress() as progress:
+                task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, info="")
+                for step, (x, y) in enumerate(batches):
+                    strategy.set_lrs(self.optimizer, strategy.lr_factor(cfg, epoch, step, steps), head_scale)
+                    if feats is not None:
+                        out = self.model.forward_head(x)
+                    elif n_train == 0:
+                        with torch.no_grad():
+                            f = self.model.backbone(x)
+                        out = self.model.forward_head(f)
+                    else:
+                        out = self.model(x)
+                    loss = self._loss(out, y)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    total_loss += loss.item() * len(y)
+                    seen += len(y)
+                    progress.update(task, advance=1, info=f"loss {total_loss / seen:.4f}")
+            if feats is not None:
+                val_metrics = self._metrics_from_outputs(self._head_outputs(feats["val"]), self.datasets["val"].targets)
+            else:
+                val_metrics = self.evaluate("val")
+            entry = {
+                "epoch": epoch + 1,
+                "train_loss": total_loss / max(1, seen),
+                "val": val_metrics,
+                "trainable_groups": n_train,
+                "total_groups": len(self.groups),
+                "seconds": round(time.time() - t0, 3),
+            }
+            self._end_epoch(entry, val_metrics[primary])
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items())
+            console.print(f"epoch {epoch + 1}/{cfg.epochs}  loss {entry['train_loss']:.4f}  val {shown}  "
+                          f"groups {n_train}/{len(self.groups)}  ({entry['seconds']:.1f}s)")
+            if cfg.patience and self.bad_epochs >= cfg.patience:
+                console.print(f"early stop: no {primary} improvement for {self.bad_epochs} epochs")
+                break
+
+    def _end_epoch(self, entry: dict[str, Any], value: float) -> None:
+        """Best weights, then the checkpoint, then the metrics log: each write atomic."""
+        improved = is_better(self.task, value, self.best["metric"])
+        if improved:
+            self.best = {"metric": value, "epoch": entry["epoch"]}
+            self.bad_epochs = 0
+            save_weights(self.model, self.run_dir / BEST)
+        else:
+            self.bad_epochs += 1
+        entry["best"] = improved
+        self.history.append(entry)
+        ckpt = {
+            "epoch": entry["epoch"],
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history,
+            "best": self.best,
+            "bad_epochs": self.bad_epochs,
+            "elapsed": time.time() - self.started,
+        }
+        with atomic_path(self.run_dir / CHECKPOINT) as tmp:
+            torch.save(ckpt, tmp)
+        self._write_metrics_log()
+
+    def _write_metrics_log(self) -> None:
+        write_text(self.run_dir / METRICS, "".join(json.dumps(e) + "\n" for e in self.history))
+
+    # ------------------------------------------------------------- evaluation
+    def _head_outputs(self, feats: torch.Tensor) -> np.ndarray:
+        self.model.head.eval()
+        with torch.no_grad():
+            out = self.model.forward_head(feats).numpy()
+        self.model.head.train()
+        return out
+
+    def _metrics_from_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+        return task_metrics(self.task, outputs, targets, self.spec.num_outputs)
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        """Task metrics of the current model on a split (eval mode, no augmentation)."""
+        dataset = self.datasets[split]
+        was_training = self.model.training
+        self.model.eval()
+        loader = DataLoader(dataset, batch_size=self.cfg.batch_size * 2, num_workers=self.cfg.workers)
+        outs = []
+        with torch.no_grad():
+            for x, _ in loader:
+                outs.append(self.model(x).numpy())
+        self.model.train(was_training)
+        return self._metrics_from_outputs(np.concatenate(outs), dataset.targets)
+
+    # ------------------------------------------------------------------- save
+    def save(self) -> Bundle:
+        """Reload the best weights, measure them on val (and test), write the bundle."""
+        if self.finished_already:
+            return Bundle(self.run_dir, read_manifest(self.run_dir))
+        from safetensors.torch import load_file
+
+        self.model.load_state_dict(load_file(str(self.run_dir / BEST)))
+        self.model.eval()
+        metrics: dict[str, Any] = {split: self.evaluate(split) for split in self.splits if split != "train"}
+        metrics.update({
+            "best_epoch": self.best["epoch"],
+            "epochs_run": len(self.history),
+            "wall_time_s": round(time.time() - self.started, 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        })
+        save_weights(self.model, self.run_dir / WEIGHTS)
+        _, h, w = self.preprocess["input_size"]
+        cfg_dict = self.cfg.to_dict()
+        manifest = {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "family": self.spec.family,
+            "arch": self.spec.arch,
+            "task": self.task,
+            "labels": self.labels,
+            "model": self.spec.to_dict(),
+            "weights_source": self.weight_source.to_dict(),
+            "preprocess": self.preprocess,
+            "input": {"name": "pixel_values", "shape": [1, 3, h, w], "dtype": "float32", "layout": "NCHW"},
+            "output": {"name": "logits" if self.task == "classification" else "prediction",
+                       "shape": [1, self.spec.num_outputs]},
+            "training": {**cfg_dict, "layer_groups": len(self.groups), "feature_cache_used": self.cfg.uses_feature_cache},
+            "data": {
+                "source": self.source.origin,
+                "splits": {k: len(v) for k, v in self.splits.items()},
+                "skipped_images": len(self.source.skipped),
+            },
+            "metrics": metrics,
+            "history": self.history,
+            "versions": library_versions(),
+        }
+        write_manifest(self.run_dir, manifest)
+        return Bundle(self.run_dir, manifest, self.model)
+
+    def cleanup(self) -> None:
+        """Training state is not part of a finished bundle."""
+        for name in (CHECKPOINT, BEST, FEATURES):
+            (self.run_dir / name).unlink(missing_ok=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), console=console, transient=True,
+    )
+
+
+def finetune(data: str, out: str, *, resume: bool = False, overwrite: bool = False, **options: Any) -> Bundle:
+    """Fine-tune a pretrained model on ``data`` and write a bundle to ``out``.
+
+    ``options`` are the fields of ``FinetuneConfig`` (model, strategy, epochs, ...).
+    """
+    try:
+        cfg = FinetuneConfig(data=data, out=out, **options)
+    except TypeError as exc:
+        raise EdgetlError(f"finetune: {exc}") from None
+    recipe = FinetuneRecipe(cfg, resume=resume, overwrite=overwrite)
+    recipe.setup()
+    recipe.train()
+    bundle = recipe.save()
+    recipe.cleanup()
+    return bundle
