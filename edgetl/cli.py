@@ -68,6 +68,7 @@ def finetune(
     weight_decay: float = typer.Option(0.01),
     warmup_epochs: float = typer.Option(0.5),
     dropout: float = typer.Option(0.2, help="Dropout before the head."),
+    train_bn: Optional[bool] = typer.Option(None, "--train-bn/--freeze-bn", help="Update BatchNorm statistics in unfrozen groups (default: only from scratch)."),
     label_smoothing: float = typer.Option(0.1),
     augment: str = typer.Option("crop-flip", help="none | crop | crop-flip | strong."),
     patience: int = typer.Option(3, help="Early stopping patience in epochs (0: off)."),

@@ -30,6 +30,7 @@ class FinetuneConfig:
     weight_decay: float = 0.01
     warmup_epochs: float = 0.5
     dropout: float = 0.2
+    train_bn: bool | None = None  # BatchNorm statistics update in unfrozen groups? None: only when training from scratch
     label_smoothing: float = 0.1
     augment: str = "crop-flip"
     patience: int = 3  # early stopping; 0 disables it
@@ -81,6 +82,11 @@ class FinetuneConfig:
     @property
     def phase1_epochs(self) -> int:
         return self.head_epochs if self.head_epochs is not None else max(1, self.epochs // 3)
+
+    @property
+    def bn_statistics_train(self) -> bool:
+        """Pretrained: keep BatchNorm running statistics (small-data fine-tuning recipe); scratch: learn them."""
+        return (not self.pretrained) if self.train_bn is None else self.train_bn
 
     @property
     def uses_feature_cache(self) -> bool:

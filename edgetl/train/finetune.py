@@ -209,17 +209,19 @@ class FinetuneRecipe:
             torch.manual_seed(_epoch_seed(cfg.seed, epoch))
             gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
             n_train = strategy.trainable_groups(cfg, epoch, len(self.groups))
-            strategy.apply_freezing(self.model, self.groups, n_train)
+            strategy.apply_freezing(self.model, self.groups, n_train, cfg.bn_statistics_train)
             if cfg.strategy == "two-phase" and epoch == cfg.phase1_epochs:
                 self.bad_epochs = 0  # a new phase gets its own patience
             head_scale = strategy.head_lr_scale(cfg, epoch)
             total_loss, seen = 0.0, 0
+            order = torch.randperm(len(train_set), generator=gen)  # one shuffle for both paths
             if feats is not None:
-                order = torch.randperm(len(train_set), generator=gen)
                 batches = ((feats["train"][idx], torch.as_tensor(train_set.targets[idx.numpy()])) for idx in order.split(cfg.batch_size))
             else:
                 train_set.set_epoch(epoch)
-                batches = iter(DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, num_workers=cfg.workers))
+                # its own generator: creating the loader must not consume the global RNG (dropout)
+                batches = iter(DataLoader(train_set, batch_size=cfg.batch_size, sampler=order.tolist(),
+                                          generator=torch.Generator().manual_seed(0), num_workers=cfg.workers))
             with _progress() as progress:
                 task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, info="")
                 for step, (x, y) in enumerate(batches):
@@ -341,7 +343,8 @@ class FinetuneRecipe:
             "input": {"name": "pixel_values", "shape": [1, 3, h, w], "dtype": "float32", "layout": "NCHW"},
             "output": {"name": "logits" if self.task == "classification" else "prediction",
                        "shape": [1, self.spec.num_outputs]},
-            "training": {**cfg_dict, "layer_groups": len(self.groups), "feature_cache_used": self.cfg.uses_feature_cache},
+            "training": {**cfg_dict, "layer_groups": len(self.groups), "feature_cache_used": self.cfg.uses_feature_cache,
+                         "bn_statistics_trained": self.cfg.bn_statistics_train},
             "data": {
                 "source": self.source.origin,
                 "splits": {k: len(v) for k, v in self.splits.items()},

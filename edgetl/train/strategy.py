@@ -78,8 +78,11 @@ def head_lr_scale(cfg: FinetuneConfig, epoch: int) -> float:
     return 0.1 if cfg.strategy == "two-phase" and epoch >= cfg.phase1_epochs else 1.0
 
 
-def apply_freezing(model: nn.Module, groups: list[list[str]], n_trainable: int) -> None:
-    """requires_grad and train/eval mode per group: the top ``n_trainable`` groups train."""
+def apply_freezing(model: nn.Module, groups: list[list[str]], n_trainable: int, train_bn: bool = True) -> None:
+    """requires_grad and train/eval mode per group: the top ``n_trainable`` groups train.
+
+    With ``train_bn=False`` every BatchNorm layer keeps its pretrained running
+    statistics (eval mode) while its affine parameters may still train."""
     first_trainable = len(groups) - n_trainable
     model.backbone.train(n_trainable > 0)
     for i, names in enumerate(groups):
@@ -89,6 +92,10 @@ def apply_freezing(model: nn.Module, groups: list[list[str]], n_trainable: int) 
             module.train(train)
             for p in module.parameters():
                 p.requires_grad_(train)
+    if not train_bn:
+        for module in model.backbone.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
     for p in model.head.parameters():
         p.requires_grad_(True)
     model.head.train(True)

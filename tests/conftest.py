@@ -1,0 +1,94 @@
+"""Shared fixtures. The whole suite runs with the network refused, in-process and
+in every subprocess it starts (tests/netblock/sitecustomize.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+NETBLOCK = Path(__file__).parent / "netblock"
+sys.path.insert(0, str(NETBLOCK))
+import sitecustomize  # noqa: E402,F401  (blocks sockets in this process too)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_caches(tmp_path_factory):
+    """Empty torch/HF/edgetl caches: tests see only what they put there, plus the built-in weights."""
+    root = tmp_path_factory.mktemp("home")
+    env = {
+        "TORCH_HOME": str(root / "torch"),
+        "HF_HOME": str(root / "hf"),
+        "HF_HUB_CACHE": str(root / "hf" / "hub"),
+        "EDGETL_CACHE": str(root / "edgetl"),
+        "PYTHONPATH": os.pathsep.join([str(NETBLOCK), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import huggingface_hub.constants as hc  # read at import: point it at the empty cache too
+
+    old_cache = hc.HF_HUB_CACHE
+    hc.HF_HUB_CACHE = env["HF_HUB_CACHE"]
+    yield root
+    hc.HF_HUB_CACHE = old_cache
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+COLORS = {"red": (200, 30, 30), "green": (30, 180, 40), "blue": (30, 40, 200)}
+
+
+def make_image(color: tuple[int, int, int], rng: np.random.Generator, size: int = 32) -> Image.Image:
+    """Noise background with a coloured square at a random place: easy to learn, not trivial."""
+    arr = rng.integers(0, 90, size=(size, size, 3), dtype=np.uint8)
+    s = int(rng.integers(size // 3, size // 2))
+    x, y = (int(v) for v in rng.integers(0, size - s, size=2))
+    arr[y:y + s, x:x + s] = np.clip(np.asarray(color) + rng.integers(-20, 20, 3), 0, 255)
+    return Image.fromarray(arr)
+
+
+def write_color_folder(root: Path, per_class: int = 12, seed: int = 0, classes=("red", "green", "blue")) -> Path:
+    rng = np.random.default_rng(seed)
+    for name in classes:
+        d = root / name
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            make_image(COLORS[name], rng).save(d / f"{name}_{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def color_folder(tmp_path) -> Path:
+    return write_color_folder(tmp_path / "colors")
+
+
+@pytest.fixture
+def regression_csv(tmp_path) -> Path:
+    """Target = red fraction of the image, so it is learnable from pixels."""
+    rng = np.random.default_rng(1)
+    root = tmp_path / "reg"
+    root.mkdir()
+    rows = ["path,target"]
+    for i in range(30):
+        red = float(rng.uniform(0, 1))
+        arr = np.zeros((32, 32, 3), np.uint8)
+        arr[..., 0] = int(255 * red)
+        arr[..., 2] = int(255 * (1 - red))
+        Image.fromarray(arr).save(root / f"img{i}.png")
+        rows.append(f"img{i}.png,{red * 10:.4f}")
+    (root / "data.csv").write_text("\n".join(rows) + "\n")
+    return root / "data.csv"
+
+
+# Small, fast settings for real fine-tuning runs in tests: the real built-in
+# MobileNetV2 at 32 px on a few dozen images.
+FAST = dict(model="mobilenet_v2", image_size=32, batch_size=8, epochs=2, augment="none", patience=0, warmup_epochs=0.0)
