@@ -7,4 +7,4 @@ demo:
 test:
 	bash scripts/test.sh
 benchmarks:
-	bash benchmarks/run_transfer_vs_scratch.sh
+	bash benchmarks/run_all.sh

@@ -26,7 +26,7 @@ def two_phase_bundle(tmp_path_factory):
 
 def test_two_phase_bundle_contents(two_phase_bundle):
     run = two_phase_bundle.path
-    assert sorted(p.name for p in run.iterdir()) == ["edgetl.json", "metrics.jsonl", "model.safetensors", "run.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["edgetl.json", "metrics.jsonl", "model.safetensors", "run.json", "splits.json"]
     m = json.loads((run / "edgetl.json").read_text())
     assert m["format"] == "edgetl-bundle" and m["family"] == "torchvision" and m["arch"] == "mobilenet_v2"
     assert m["labels"] == ["blue", "green", "red"] and m["task"] == "classification"
@@ -34,6 +34,9 @@ def test_two_phase_bundle_contents(two_phase_bundle):
     assert m["input"] == {"name": "pixel_values", "shape": [1, 3, 32, 32], "dtype": "float32", "layout": "NCHW"}
     assert m["preprocess"]["mean"] == [0.485, 0.456, 0.406] and m["preprocess"]["interpolation"] == "bilinear"
     assert m["data"]["splits"] == {"train": 36, "val": 9}
+    splits = json.loads((run / "splits.json").read_text())
+    assert {k: len(v) for k, v in splits.items()} == m["data"]["splits"]
+    assert not {s["path"] for s in splits["train"]} & {s["path"] for s in splits["val"]}
     assert set(m["metrics"]["val"]) == {"accuracy", "macro_f1"}
     assert m["metrics"]["peak_rss_mb"] > 100 and m["versions"]["torch"].startswith("2.14.1")
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]

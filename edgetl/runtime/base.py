@@ -1,0 +1,55 @@
+"""The predictor interface and the input/output conventions all runtimes share.
+
+A predictor takes the bundle's canonical input (preprocessed float32, NCHW for
+images) and returns float32 outputs. What differs per artifact (NHWC layout,
+int8 input/output with scale and zero point) is described in the artifact's
+manifest and undone here, so callers never special-case an artifact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+ARTIFACT_MANIFEST = "manifest.json"
+
+
+class Predictor(Protocol):
+    manifest: dict[str, Any]
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Canonical float32 input batch -> float32 outputs (logits or values)."""
+
+
+def read_artifact_manifest(path: str | Path) -> dict[str, Any]:
+    from ..errors import EdgetlError
+
+    mfile = Path(path) / ARTIFACT_MANIFEST
+    if not mfile.is_file():
+        raise EdgetlError(f"{path} is not an edgetl artifact (no {ARTIFACT_MANIFEST}); pass a folder written by `edgetl export`")
+    try:
+        return json.loads(mfile.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EdgetlError(f"{mfile} is not valid JSON ({exc}); re-run `edgetl export`") from None
+
+
+def to_artifact_input(batch: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """Canonical NCHW float32 -> what the artifact's input wants (layout, int8 quantisation)."""
+    x = np.ascontiguousarray(batch, dtype=np.float32)
+    if spec.get("layout") == "NHWC" and x.ndim == 4:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    q = spec.get("quantization")
+    if q:
+        info = np.iinfo(np.dtype(spec["dtype"]))
+        x = np.clip(np.round(x / q["scale"] + q["zero_point"]), info.min, info.max).astype(spec["dtype"])
+    return x
+
+
+def from_artifact_output(out: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    q = spec.get("quantization")
+    if q:
+        return ((out.astype(np.float32) - q["zero_point"]) * q["scale"]).astype(np.float32)
+    return np.asarray(out, dtype=np.float32)
