@@ -137,16 +137,15 @@ def info(bundle_dir: str = typer.Argument(..., help="Bundle folder."), as_json: 
 @app.command()
 @user_errors
 def predict(
-    bundle_dir: str = typer.Argument(..., help="Bundle folder."),
+    bundle_dir: str = typer.Argument(..., help="Bundle folder or exported artifact folder."),
     files: list[str] = typer.Argument(..., help="Image files."),
     top_k: int = typer.Option(3, "--top-k", "-k"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Predict labels (top-k with scores) or values for image files."""
-    from .bundle import load_bundle
-    from .predict import predict_files
+    """Predict labels (top-k with scores) or values for image files, with a bundle or an exported artifact."""
+    from .predict import open_model, predict_files
 
-    results = predict_files(load_bundle(bundle_dir), files, top_k)
+    results = predict_files(open_model(bundle_dir), files, top_k)
     if as_json:
         console.print_json(json.dumps(results))
         return
@@ -155,6 +154,56 @@ def predict(
             console.print(f"{r['file']}: " + ", ".join(f"{label} {p:.3f}" for label, p in r["top"]))
         else:
             console.print(f"{r['file']}: {r['value']:.4f}")
+
+
+@app.command("export")
+@user_errors
+def export_cmd(
+    bundle_dir: str = typer.Argument(..., help="Bundle folder written by `edgetl finetune`."),
+    target: str = typer.Option("onnx", help="onnx | openvino | all."),
+    quantize: str = typer.Option("fp32", help="fp32 | fp16 | int8-dynamic | int8 | all."),
+    calibration: Optional[str] = typer.Option(None, help="Folder of calibration images (default: the bundle's training split)."),
+    calibration_samples: int = typer.Option(100),
+    parity_samples: int = typer.Option(200, help="Held-out samples (val, then test) for the parity check."),
+    max_accuracy_drop: Optional[float] = typer.Option(None, help="Fail (exit 3) when the metric drops more than this many points."),
+    dynamic_batch: bool = typer.Option(False, help="Dynamic batch axis (ONNX, OpenVINO)."),
+    threads: Optional[int] = typer.Option(None, help="Runtime threads for the parity run."),
+) -> None:
+    """Export a bundle to ONNX / OpenVINO in fp32, fp16 and int8, each proven against PyTorch."""
+    from .atomic import write_json
+    from .export import TARGETS, export_all
+
+    targets = list(TARGETS) if target == "all" else [target]
+    precisions = None if quantize == "all" else [quantize]
+    done, failed = export_all(bundle_dir, targets, precisions, calibration=calibration, calibration_samples=calibration_samples,
+                              parity_samples=parity_samples, max_accuracy_drop=max_accuracy_drop,
+                              dynamic_batch=dynamic_batch, threads=threads)
+    table = Table(title=f"exports of {bundle_dir}")
+    for col in ("artifact", "size MB", "max |diff|", "top-1 agree", "metric torch -> artifact", "drop", "export s"):
+        table.add_column(col)
+    rows = []
+    for a in done:
+        p = a.parity
+        metric = p["metric"]
+        drop = p.get("drop_points", p.get("drop"))
+        table.add_row(a.manifest["name"], f"{a.manifest['size_bytes'] / 1e6:.2f}", f"{p['max_abs_diff']:.2e}",
+                      f"{p.get('top1_agreement', float('nan')):.4f}", f"{p['torch'][metric]:.4f} -> {p['artifact'][metric]:.4f}",
+                      f"{drop:+.2f}", f"{a.manifest['export_seconds']:.1f}")
+        rows.append({"artifact": a.manifest["name"], "path": str(a.path), "size_bytes": a.manifest["size_bytes"],
+                     "export_seconds": a.manifest["export_seconds"], "parity": p})
+    for t, prec, exc in failed:
+        table.add_row(f"{t}-{prec}", "-", "-", "-", "FAILED", "-", "-")
+        rows.append({"artifact": f"{t}-{prec}", "error": str(exc)})
+    console.print(table)
+    summary_file = Path(bundle_dir) / "export" / "summary.json"
+    if summary_file.parent.is_dir():  # merged with earlier exports, one row per artifact name
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        summary.update({r["artifact"]: r for r in rows})
+        write_json(summary_file, dict(sorted(summary.items())))
+    if failed:
+        for t, prec, exc in failed:
+            err_console.print(f"[bold red]error:[/] {t} {prec}: {exc}", soft_wrap=True)
+        raise typer.Exit(max(exc.exit_code for _, _, exc in failed))
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import Bundle
+from .bundle import MANIFEST, Bundle, load_bundle
 from .data.preprocess import load_image, preprocess_image
 from .errors import EdgetlError
 
@@ -30,8 +30,20 @@ def load_inputs(files: list[str], preprocess: dict[str, Any]) -> np.ndarray:
     return np.stack(arrays)
 
 
-def predict_files(bundle: Bundle, files: list[str], top_k: int = 3) -> list[dict[str, Any]]:
-    """One result per file: top-k (label, probability) for classification, the value for regression."""
+def open_model(path: str | Path, threads: int | None = None) -> Any:
+    """A bundle folder (PyTorch) or an exported artifact folder (its own runtime)."""
+    from .runtime import ARTIFACT_MANIFEST, LoadedArtifact
+
+    p = Path(path)
+    if (p / ARTIFACT_MANIFEST).is_file() and not (p / MANIFEST).is_file():
+        return LoadedArtifact(p, threads)
+    return load_bundle(p)
+
+
+def predict_files(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+    """One result per file: top-k (label, probability) for classification, the value for regression.
+
+    ``bundle`` is a ``Bundle`` or a ``LoadedArtifact`` (anything with predict/preprocess/labels/task)."""
     outputs = bundle.predict(load_inputs(files, bundle.preprocess))
     results = []
     for f, out in zip(files, outputs):

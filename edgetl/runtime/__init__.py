@@ -18,6 +18,30 @@ _RUNTIMES = {
 }
 
 
+class LoadedArtifact:
+    """An artifact folder opened for prediction: manifest facts plus its predictor."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.predictor = load_predictor(path, threads)
+        self.manifest = self.predictor.manifest
+
+    @property
+    def task(self) -> str:
+        return self.manifest["task"]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.manifest.get("labels") or []
+
+    @property
+    def preprocess(self) -> dict:
+        return self.manifest["preprocess"]
+
+    def predict(self, batch):
+        return self.predictor.predict(batch)
+
+
 def load_predictor(path: str | Path, threads: int | None = None) -> Predictor:
     """Open an artifact folder (``manifest.json`` + model files) with its runtime."""
     import importlib
@@ -36,4 +60,4 @@ def load_predictor(path: str | Path, threads: int | None = None) -> Predictor:
     return getattr(mod, cls)(Path(path), manifest, threads)
 
 
-__all__ = ["Predictor", "load_predictor", "read_artifact_manifest", "ARTIFACT_MANIFEST"]
+__all__ = ["LoadedArtifact", "Predictor", "load_predictor", "read_artifact_manifest", "ARTIFACT_MANIFEST"]

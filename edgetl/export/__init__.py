@@ -1,0 +1,36 @@
+"""Exporters: one module per target, a table of what each supports, and one entry point.
+
+``export(bundle_dir, target, precision, ...)`` checks the request against
+``TARGETS`` before any work, lets the target's module write its files into a
+temporary folder, proves the artifact against the PyTorch bundle (``parity``),
+and only then renames the folder to ``BUNDLE/export/<target>-<precision>[...]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    module: str  # imported only when this target is used
+    runtime: str
+    precisions: tuple[str, ...]
+    layouts: tuple[str, ...] = ("nchw",)
+    int8_io: bool = False  # can full-int8 artifacts take int8 input/output?
+    notes: str = ""
+
+
+TARGETS: dict[str, Target] = {
+    "onnx": Target("onnx", "edgetl.export.onnx_export", "onnxruntime", PRECISIONS,
+                   notes="int8-dynamic: ORT dynamic quantisation; int8: static QDQ, calibrated"),
+    "openvino": Target("openvino", "edgetl.export.openvino_export", "openvino", PRECISIONS,
+                       notes="fp16: compressed weights; int8-dynamic: NNCF int8 weight-only; int8: NNCF PTQ, calibrated"),
+}
+
+from .api import Artifact, ExportOptions, export, export_all  # noqa: E402
+
+__all__ = ["TARGETS", "PRECISIONS", "Target", "Artifact", "ExportOptions", "export", "export_all"]

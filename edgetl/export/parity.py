@@ -1,0 +1,67 @@
+"""Parity: run an artifact in its real runtime and the PyTorch bundle on the same inputs.
+
+fp32 artifacts must match tightly (``FP32_TOLERANCE``, relative to the size of the
+reference outputs); lower precisions report what they lose, and
+``--max-accuracy-drop`` turns a loss into a failed export.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import EdgetlError
+from ..train.metrics import PRIMARY, task_metrics
+
+# max |artifact - torch| <= FP32_TOLERANCE * max(1, max |torch|)
+FP32_TOLERANCE = 1e-3
+
+
+class ExportRejected(EdgetlError):
+    """The artifact was written and run, but does not compute what the bundle computes."""
+
+    exit_code = 3
+
+
+def compare(reference: np.ndarray, outputs: np.ndarray, targets: np.ndarray, task: str, num_outputs: int) -> dict[str, Any]:
+    ref = reference.astype(np.float64)
+    out = outputs.astype(np.float64)
+    diff = np.abs(out - ref)
+    scale = float(np.max(np.abs(ref))) or 1.0
+    report: dict[str, Any] = {
+        "samples": int(len(ref)),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "max_rel_diff": float(diff.max() / scale),
+        "reference_max_abs": scale,
+    }
+    metric, higher_better = PRIMARY[task]
+    m_ref = task_metrics(task, reference, targets, num_outputs)
+    m_out = task_metrics(task, outputs, targets, num_outputs)
+    report["metric"] = metric
+    report["torch"] = m_ref
+    report["artifact"] = m_out
+    if task == "classification":
+        report["top1_agreement"] = float(np.mean(ref.argmax(1) == out.argmax(1)))
+        report["drop_points"] = 100.0 * (m_ref[metric] - m_out[metric])
+    else:
+        report["drop"] = (m_out[metric] - m_ref[metric]) if not higher_better else (m_ref[metric] - m_out[metric])
+    return report
+
+
+def check(report: dict[str, Any], precision: str, max_accuracy_drop: float | None, where: str) -> None:
+    """Raise ``ExportRejected`` when fp32 drifts or the metric drops more than allowed."""
+    report["tolerance"] = FP32_TOLERANCE * max(1.0, report["reference_max_abs"]) if precision == "fp32" else None
+    if precision == "fp32" and report["max_abs_diff"] > report["tolerance"]:
+        report["passed"] = False
+        raise ExportRejected(f"{where}: fp32 artifact differs from PyTorch by {report['max_abs_diff']:.2e} "
+                             f"(tolerance {report['tolerance']:.1e}); the converter changed the computation")
+    drop = report.get("drop_points", report.get("drop"))
+    if max_accuracy_drop is not None and drop is not None and drop > max_accuracy_drop:
+        report["passed"] = False
+        unit = " points" if "drop_points" in report else ""
+        raise ExportRejected(f"{where}: {report['metric']} drops {drop:.2f}{unit} against PyTorch "
+                             f"({report['torch'][report['metric']]:.4f} -> {report['artifact'][report['metric']]:.4f}), "
+                             f"more than --max-accuracy-drop {max_accuracy_drop}")
+    report["passed"] = True

@@ -1,0 +1,117 @@
+"""Every target x precision on a small real bundle, run in its real runtime, offline."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import edgetl
+from conftest import FAST, write_color_folder
+from edgetl.cli import app
+from edgetl.errors import EdgetlError
+from edgetl.export import TARGETS, export
+from edgetl.runtime import load_predictor
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    data = write_color_folder(root / "colors", per_class=15)
+    b = edgetl.finetune(str(data), str(root / "run"), **{**FAST, "strategy": "linear", "epochs": 3, "lr_head": 3e-2, "batch_size": 4})
+    return b.path
+
+
+CASES = [(t, p) for t in TARGETS for p in TARGETS[t].precisions]
+
+
+@pytest.mark.parametrize("target, precision", CASES, ids=[f"{t}-{p}" for t, p in CASES])
+def test_export_runs_and_reports_parity(bundle_dir, target, precision):
+    art = export(bundle_dir, target, precision, calibration_samples=16)
+    assert art.path == bundle_dir / "export" / f"{target}-{precision}"
+    m = json.loads((art.path / "manifest.json").read_text())
+    assert m["target"] == target and m["precision"] == precision and m["labels"] == ["blue", "green", "red"]
+    assert m["input"]["shape"] == [1, 3, 32, 32] and m["input"]["layout"] == "NCHW"
+    assert m["preprocess"] == edgetl.load_bundle(bundle_dir).preprocess
+    assert m["size_bytes"] > 0 and (art.path / m["model_file"]).is_file()
+    p = m["parity"]
+    assert p["passed"] and p["samples"] == 9 and 0.0 <= p["top1_agreement"] <= 1.0
+    if precision == "fp32":
+        assert p["max_abs_diff"] <= 1e-3 * max(1.0, p["reference_max_abs"])
+        assert p["top1_agreement"] == 1.0
+    if precision == "int8":
+        assert m["converter"]["calibration_samples"] == 16
+    # the artifact runs again, from disk, through the one predictor interface
+    x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    out = np.concatenate([load_predictor(art.path).predict(x[i:i + 1]) for i in range(2)])
+    assert out.shape == (2, 3) and np.all(np.isfinite(out))
+    assert not list((bundle_dir / "export").glob(".*tmp"))
+
+
+def test_fp32_exports_are_deterministic(bundle_dir):
+    for target in TARGETS:
+        first = export(bundle_dir, target, "fp32")
+        data = {f: (first.path / f).read_bytes() for f in first.manifest["files"]}
+        again = export(bundle_dir, target, "fp32")
+        assert {f: (again.path / f).read_bytes() for f in again.manifest["files"]} == data, target
+
+
+def test_max_accuracy_drop_rejects_and_leaves_no_artifact(bundle_dir):
+    with pytest.raises(EdgetlError) as info:
+        export(bundle_dir, "onnx", "fp16", max_accuracy_drop=-1.0)  # demands a gain: cannot pass
+    assert info.value.exit_code == 3 and "more than --max-accuracy-drop" in str(info.value)
+    assert not (bundle_dir / "export" / "onnx-fp16").exists() or json.loads(
+        (bundle_dir / "export" / "onnx-fp16" / "manifest.json").read_text())["parity"]["passed"]
+    rejected = json.loads((bundle_dir / "export" / "onnx-fp16.rejected.json").read_text())
+    assert rejected["parity"]["passed"] is False
+
+
+def test_export_cli_and_predict_on_artifact(bundle_dir, tmp_path):
+    r = runner.invoke(app, ["export", str(bundle_dir), "--target", "onnx", "--quantize", "fp32"])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "onnx-fp32" in r.output
+    summary = json.loads((bundle_dir / "export" / "summary.json").read_text())
+    assert summary["onnx-fp32"]["parity"]["passed"]
+    img = write_color_folder(tmp_path / "p", per_class=1, seed=3) / "green" / "green_000.png"
+    a = runner.invoke(app, ["predict", str(bundle_dir / "export" / "onnx-fp32"), str(img), "--json"])
+    b = runner.invoke(app, ["predict", str(bundle_dir), str(img), "--json"])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + a.stderr
+    ta, tb = json.loads(a.output)[0]["top"], json.loads(b.output)[0]["top"]
+    assert [t[0] for t in ta] == [t[0] for t in tb]
+    assert np.allclose([t[1] for t in ta], [t[1] for t in tb], atol=1e-4)
+
+
+def test_max_accuracy_drop_exit_3_from_cli(bundle_dir):
+    r = runner.invoke(app, ["export", str(bundle_dir), "--target", "onnx", "--quantize", "fp32", "--max-accuracy-drop", "-1"])
+    assert r.exit_code == 3 and "max-accuracy-drop" in r.stderr
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--target", "coreml"], "unknown export target 'coreml'"),
+    (["--target", "onnx", "--quantize", "int4"], "onnx has no precision 'int4'"),
+])
+def test_export_bad_requests(bundle_dir, args, text):
+    r = runner.invoke(app, ["export", str(bundle_dir), *args])
+    assert r.exit_code == 2 and text in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_export_not_a_bundle(tmp_path):
+    r = runner.invoke(app, ["export", str(tmp_path)])
+    assert r.exit_code == 2 and "is not an edgetl bundle" in r.stderr
+
+
+def test_exports_write_nothing_outside_the_bundle(bundle_dir, tmp_path):
+    """No telemetry ids, caches or event stores in HOME (OpenVINO, NNCF, ONNX Runtime), network blocked."""
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    for target, precision in (("openvino", "int8"), ("onnx", "int8")):
+        subprocess.run([sys.executable, "-m", "edgetl", "export", str(bundle_dir), "--target", target, "--quantize", precision,
+                        "--calibration-samples", "8"], check=True, capture_output=True, env=env)
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
