@@ -160,16 +160,18 @@ def predict(
 @user_errors
 def export_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder written by `edgetl finetune`."),
-    target: str = typer.Option("onnx", help="onnx | openvino | all."),
+    target: str = typer.Option("onnx", help="onnx | openvino | tflite | all."),
     quantize: str = typer.Option("fp32", help="fp32 | fp16 | int8-dynamic | int8 | all."),
     calibration: Optional[str] = typer.Option(None, help="Folder of calibration images (default: the bundle's training split)."),
     calibration_samples: int = typer.Option(100),
     parity_samples: int = typer.Option(200, help="Held-out samples (val, then test) for the parity check."),
     max_accuracy_drop: Optional[float] = typer.Option(None, help="Fail (exit 3) when the metric drops more than this many points."),
     dynamic_batch: bool = typer.Option(False, help="Dynamic batch axis (ONNX, OpenVINO)."),
+    layout: str = typer.Option("nchw", help="Image input layout: nchw | nhwc (tflite)."),
+    io: str = typer.Option("float", help="float | int8: int8 input/output for full-int8 tflite (microcontrollers)."),
     threads: Optional[int] = typer.Option(None, help="Runtime threads for the parity run."),
 ) -> None:
-    """Export a bundle to ONNX / OpenVINO in fp32, fp16 and int8, each proven against PyTorch."""
+    """Export a bundle to ONNX / OpenVINO / TFLite in fp32, fp16 and int8, each proven against PyTorch."""
     from .atomic import write_json
     from .export import TARGETS, export_all
 
@@ -177,7 +179,7 @@ def export_cmd(
     precisions = None if quantize == "all" else [quantize]
     done, failed = export_all(bundle_dir, targets, precisions, calibration=calibration, calibration_samples=calibration_samples,
                               parity_samples=parity_samples, max_accuracy_drop=max_accuracy_drop,
-                              dynamic_batch=dynamic_batch, threads=threads)
+                              dynamic_batch=dynamic_batch, layout=layout, io=io, threads=threads)
     table = Table(title=f"exports of {bundle_dir}")
     for col in ("artifact", "size MB", "max |diff|", "top-1 agree", "metric torch -> artifact", "drop", "export s"):
         table.add_column(col)

@@ -29,6 +29,9 @@ TARGETS: dict[str, Target] = {
                    notes="int8-dynamic: ORT dynamic quantisation; int8: static QDQ, calibrated"),
     "openvino": Target("openvino", "edgetl.export.openvino_export", "openvino", PRECISIONS,
                        notes="fp16: compressed weights; int8-dynamic: NNCF int8 weight-only; int8: NNCF PTQ, calibrated"),
+    "tflite": Target("tflite", "edgetl.export.tflite_export", "litert", PRECISIONS, layouts=("nchw", "nhwc"), int8_io=True,
+                     notes="fp16: weight-only float16; int8-dynamic: ai-edge-quantizer dynamic_wi8_afp32; "
+                           "int8: static_wi8_ai8, calibrated, float or int8 I/O"),
 }
 
 from .api import Artifact, ExportOptions, export, export_all  # noqa: E402

@@ -1,0 +1,155 @@
+"""TFLite (LiteRT) flatbuffer converted from the PyTorch bundle with litert-torch,
+then quantised with ai-edge-quantizer.
+
+- fp32: ``litert_torch.convert``; NCHW input (the converter adds one TRANSPOSE to
+  its channels-last graph) or NHWC input (``--layout nhwc``: the model is wrapped
+  in a permute, which the converter folds away: a clean channels-last graph);
+- fp16: weight-only float16 (FLOAT_CASTING), float32 compute and I/O;
+- int8-dynamic: ``recipe.dynamic_wi8_afp32`` (int8 weights, activations
+  quantised at run time);
+- int8: ``recipe.static_wi8_ai8`` calibrated on the bundle's training images (or
+  ``--calibration DIR``); float32 input/output by default (QUANTIZE/DEQUANTIZE
+  inside the graph), or int8 input/output with ``--io int8``: their scale and
+  zero point go into the manifest so every predictor can (de)quantise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+MODEL_FILE = "model.tflite"
+
+
+def _module(ctx):
+    import torch
+
+    model = ctx.bundle.model.eval()
+    if ctx.options.layout != "nhwc":
+        return model
+
+    class NHWCInput(torch.nn.Module):
+        """NHWC float input -> the NCHW model."""
+
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x.permute(0, 3, 1, 2))
+
+    return NHWCInput(model).eval()
+
+
+def _to_layout(x: np.ndarray, layout: str) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "nhwc" else np.ascontiguousarray(x)
+
+
+def _convert_fp32(ctx, path: Path) -> None:
+    import litert_torch
+    import torch
+
+    x = torch.from_numpy(_to_layout(ctx.example_input(), ctx.options.layout))
+    with torch.no_grad():
+        litert_torch.convert(_module(ctx), (x,)).export(str(path))
+
+
+def _signature(path: Path) -> tuple[str, str]:
+    """(signature key, its single input name) of a converted model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    sigs = Interpreter(model_path=str(path)).get_signature_list()
+    key = "serving_default" if "serving_default" in sigs else next(iter(sigs))
+    return key, sigs[key]["inputs"][0]
+
+
+def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
+    from ai_edge_quantizer import qtyping, recipe
+    from ai_edge_quantizer import quantizer as aeq
+
+    precision = ctx.options.precision
+    qt = aeq.Quantizer(str(fp32))
+    if precision == "fp16":
+        qt.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                  num_bits=16, algorithm_key=recipe.AlgorithmName.FLOAT_CASTING)
+        converter["quantizer"] = "ai_edge_quantizer weight-only float16 (FLOAT_CASTING), float32 compute"
+    elif precision == "int8-dynamic":
+        qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+        converter["quantizer"] = "ai_edge_quantizer recipe.dynamic_wi8_afp32 (int8 weights, dynamic-range activations)"
+    else:
+        qt.load_quantization_recipe(recipe.static_wi8_ai8())
+        io = ctx.options.io
+        if io != "int8":
+            for op in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+                qt.update_quantization_recipe(regex=".*", operation_name=op, algorithm_key=recipe.AlgorithmName.NO_QUANTIZE)
+        converter["quantizer"] = f"ai_edge_quantizer recipe.static_wi8_ai8 (int8 weights and activations, {io} I/O)"
+    result = None
+    if qt.need_calibration:
+        calib = _to_layout(ctx.calibration(), ctx.options.layout)
+        key, name = _signature(fp32)
+        result = qt.calibrate({key: [{name: calib[i:i + 1]} for i in range(len(calib))]})
+        converter["calibration_samples"] = int(len(calib))
+        converter["calibration_source"] = ctx.options.calibration or "bundle training split"
+    qt.quantize(result).export_model(str(out), overwrite=True)
+
+
+def _spec(detail: dict[str, Any]) -> dict[str, Any]:
+    dtype = np.dtype(detail["dtype"])
+    spec: dict[str, Any] = {"name": detail["name"], "dtype": str(dtype)}
+    if dtype == np.int8:
+        scale, zero_point = detail["quantization"]
+        spec["quantization"] = {"scale": float(scale), "zero_point": int(zero_point)}
+    return spec
+
+
+@contextlib.contextmanager
+def _inductor_cache(folder: Path) -> Iterator[None]:
+    """Importing litert_torch makes torch inductor's cache folder ($TMPDIR/torchinductor_$USER);
+    point it into the work folder so nothing is written outside the artifact."""
+    old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
+
+
+def export(ctx) -> dict[str, Any]:
+    precision = ctx.options.precision
+    out = ctx.out / MODEL_FILE
+    work = ctx.out / ".work"
+    work.mkdir()
+    fp32 = out if precision == "fp32" else work / "fp32.tflite"
+    converter: dict[str, Any] = {"name": "litert_torch.convert"}
+    with _inductor_cache(work / "torchinductor"):
+        _convert_fp32(ctx, fp32)
+        if precision != "fp32":
+            with warnings.catch_warnings():  # its calibrator keeps intermediate tensors on purpose
+                warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+                _quantize(ctx, fp32, out, converter)
+    shutil.rmtree(work)
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(out))
+    inp, outp = it.get_input_details()[0], it.get_output_details()[0]
+    nhwc = ctx.options.layout == "nhwc"
+    _, c, h, w = ctx.example_input().shape
+    return {
+        "model_file": MODEL_FILE,
+        "input": {**_spec(inp), "shape": [1, h, w, c] if nhwc else [1, c, h, w], "layout": "NHWC" if nhwc else "NCHW"},
+        "output": {**_spec(outp), "shape": [1, ctx.bundle.manifest["model"]["num_outputs"]]},
+        "converter": converter,
+        "runtime_config": {"num_threads": None},
+        "versions": {p: importlib.metadata.version(p) for p in ("litert-torch", "ai-edge-litert", "ai-edge-quantizer")},
+    }
