@@ -26,19 +26,24 @@ def enforce_offline() -> None:
 
 
 @contextmanager
-def telemetry_opt_out() -> Iterator[None]:
-    """OpenVINO's and NNCF's telemetry (re)decides whether to phone home and write
-    ~/intel on import and on every tool call; it opts out when ``CI`` is true.
-    ``CI`` is set only inside this block, so nothing else sees it."""
-    old = os.environ.get("CI")
-    os.environ["CI"] = "true"
+def scoped_env(key: str, value: str) -> Iterator[None]:
+    """Set one environment variable for the duration of a block, then restore it."""
+    old = os.environ.get(key)
+    os.environ[key] = value
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("CI", None)
+            os.environ.pop(key, None)
         else:
-            os.environ["CI"] = old
+            os.environ[key] = old
+
+
+def telemetry_opt_out():
+    """OpenVINO's and NNCF's telemetry (re)decides whether to phone home and write
+    ~/intel on import and on every tool call; it opts out when ``CI`` is true.
+    ``CI`` is set only inside this block, so nothing else sees it."""
+    return scoped_env("CI", "true")
 
 
 def import_quietly(name: str) -> ModuleType:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import MANIFEST, Bundle, load_bundle
+from .bundle import MANIFEST, load_bundle
 from .data.preprocess import load_image, preprocess_image
 from .errors import EdgetlError
 

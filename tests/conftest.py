@@ -92,3 +92,14 @@ def regression_csv(tmp_path) -> Path:
 # Small, fast settings for real fine-tuning runs in tests: the real built-in
 # MobileNetV2 at 32 px on a few dozen images.
 FAST = dict(model="mobilenet_v2", image_size=32, batch_size=8, epochs=2, augment="none", patience=0, warmup_epochs=0.0)
+
+
+@pytest.fixture(scope="session")
+def exportable_bundle(tmp_path_factory) -> Path:
+    """A small real bundle (built-in MobileNetV2, linear head on the colour task) shared by the export tests."""
+    import edgetl
+
+    root = tmp_path_factory.mktemp("bundle")
+    data = write_color_folder(root / "colors", per_class=15)
+    b = edgetl.finetune(str(data), str(root / "run"), **{**FAST, "strategy": "linear", "epochs": 3, "lr_head": 3e-2, "batch_size": 4})
+    return b.path

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 import edgetl
-from conftest import FAST, write_color_folder
+from conftest import write_color_folder
 from edgetl.cli import app
 from edgetl.errors import EdgetlError
 from edgetl.export import TARGETS, export
@@ -16,12 +16,9 @@ from edgetl.runtime import load_predictor
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("exp")
-    data = write_color_folder(root / "colors", per_class=15)
-    b = edgetl.finetune(str(data), str(root / "run"), **{**FAST, "strategy": "linear", "epochs": 3, "lr_head": 3e-2, "batch_size": 4})
-    return b.path
+@pytest.fixture
+def bundle_dir(exportable_bundle):
+    return exportable_bundle
 
 
 CASES = [(t, p) for t in TARGETS for p in TARGETS[t].precisions]

@@ -9,18 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-import edgetl
-from conftest import FAST, write_color_folder
 from edgetl.export import export
 from edgetl.runtime import load_predictor
 
 
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tfl")
-    data = write_color_folder(root / "colors", per_class=15)
-    b = edgetl.finetune(str(data), str(root / "run"), **{**FAST, "strategy": "linear", "epochs": 3, "lr_head": 3e-2, "batch_size": 4})
-    return b.path
+@pytest.fixture
+def bundle_dir(exportable_bundle):
+    return exportable_bundle
 
 
 def _check(art, name, shape, layout, dtype="float32"):

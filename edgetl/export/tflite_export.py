@@ -15,15 +15,15 @@ then quantised with ai-edge-quantizer.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
-import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
+
+from ..offline import scoped_env
 
 MODEL_FILE = "model.tflite"
 
@@ -109,21 +109,6 @@ def _spec(detail: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-@contextlib.contextmanager
-def _inductor_cache(folder: Path) -> Iterator[None]:
-    """Importing litert_torch makes torch inductor's cache folder ($TMPDIR/torchinductor_$USER);
-    point it into the work folder so nothing is written outside the artifact."""
-    old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-        else:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
-
-
 def export(ctx) -> dict[str, Any]:
     precision = ctx.options.precision
     out = ctx.out / MODEL_FILE
@@ -131,7 +116,9 @@ def export(ctx) -> dict[str, Any]:
     work.mkdir()
     fp32 = out if precision == "fp32" else work / "fp32.tflite"
     converter: dict[str, Any] = {"name": "litert_torch.convert"}
-    with _inductor_cache(work / "torchinductor"):
+    # importing litert_torch makes torch inductor's cache folder ($TMPDIR/torchinductor_$USER):
+    # point it into the work folder so nothing is written outside the artifact
+    with scoped_env("TORCHINDUCTOR_CACHE_DIR", str(work / "torchinductor")):
         _convert_fp32(ctx, fp32)
         if precision != "fp32":
             with warnings.catch_warnings():  # its calibrator keeps intermediate tensors on purpose

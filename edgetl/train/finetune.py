@@ -31,7 +31,7 @@ from ..data.preprocess import resolve_preprocess
 from ..data.sources import ImageSource, scan_images, split_train_val
 from ..errors import EdgetlError
 from ..family import resolve_model
-from ..model import ModelSpec, TransferModel, build_model
+from ..model import ModelSpec, build_model
 from . import strategy
 from .config import FinetuneConfig
 from .metrics import PRIMARY, is_better, task_metrics
