@@ -23,6 +23,7 @@ from .model import ModelSpec, TransferModel, build_model
 
 MANIFEST = "edgetl.json"
 WEIGHTS = "model.safetensors"
+SPLITS = "splits.json"  # the exact files of each split: calibration and parity samples for exporters
 BUNDLE_FORMAT = "edgetl-bundle"
 
 

@@ -63,7 +63,7 @@ class ExportContext:
         return self._calibration
 
     def example_input(self) -> np.ndarray:
-        _, c, h, w = [1, *self.bundle.manifest["input"]["shape"][1:]]
+        _, c, h, w = self.bundle.manifest["input"]["shape"]
         return np.zeros((1, c, h, w), dtype=np.float32)
 
 

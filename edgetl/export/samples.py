@@ -7,13 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import Bundle
+from ..bundle import SPLITS as SPLITS_FILE, Bundle
 from ..data.preprocess import load_image, preprocess_image
 from ..data.sources import IMAGE_SUFFIXES
 from ..errors import EdgetlError
-
-SPLITS_FILE = "splits.json"
-
 
 def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
     import json

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..atomic import atomic_path, write_json, write_text
-from ..bundle import MANIFEST, WEIGHTS, Bundle, library_versions, read_manifest, save_weights, write_manifest
+from ..bundle import MANIFEST, SPLITS, WEIGHTS, Bundle, library_versions, read_manifest, save_weights, write_manifest
 from ..data.builtin import BUILTIN_PREFIX, resolve_builtin
 from ..data.dataset import ImageDataset
 from ..data.preprocess import resolve_preprocess
@@ -41,7 +41,6 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.safetensors"
 FEATURES = "features.safetensors"
 METRICS = "metrics.jsonl"
-SPLITS = "splits.json"  # the exact files of each split: calibration and parity samples for exporters
 
 console = Console(highlight=False, soft_wrap=True)
 
