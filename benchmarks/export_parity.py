@@ -1,9 +1,11 @@
 """Every target x precision of one real bundle: size, error against PyTorch, agreement, metric.
 
 The bundle defaults to the demo (real ImageNet MobileNetV2 fine-tuned on the real
-digits: `make demo`). Parity runs on up to 200 held-out images (val, then test).
+digits: `make demo`). Parity runs on up to --parity-samples held-out images (val, then
+test; 200 by default, 646 = all of digits' val+test). Results go to
+benchmarks/results/<--name>.{json,md}.
 
-    .venv/bin/python benchmarks/export_parity.py [--bundle runs/demo]
+    .venv/bin/python benchmarks/export_parity.py [--bundle runs/demo] [--parity-samples 646] [--name export_parity]
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from common import REPO, save_results
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", default=str(REPO / "runs" / "demo"))
+    ap.add_argument("--parity-samples", type=int, default=200)
+    ap.add_argument("--name", default="export_parity", help="results file name")
     a = ap.parse_args()
     bundle = Path(a.bundle)
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-m", "edgetl", "export", str(bundle), "--target", "all", "--quantize", "all"], cwd=REPO)
+    proc = subprocess.run([sys.executable, "-m", "edgetl", "export", str(bundle), "--target", "all", "--quantize", "all",
+                           "--parity-samples", str(a.parity_samples)], cwd=REPO)
     total = time.time() - t0
     summary = json.loads((bundle / "export" / "summary.json").read_text())
     m = json.loads((bundle / "edgetl.json").read_text())
     md = [f"# Export parity: {m['family']}:{m['arch']} fine-tuned on {m['data']['source'].rsplit('/', 1)[-1]}", "", "{{machine}}",
-          f"Command: `.venv/bin/python benchmarks/export_parity.py --bundle {a.bundle}` "
+          f"Command: `.venv/bin/python benchmarks/export_parity.py --bundle {a.bundle} --parity-samples {a.parity_samples} --name {a.name}` "
           f"(all {len(summary)} artifacts in {total:.0f} s, exit status {proc.returncode})", "",
           "| artifact | size MB | max abs diff | top-1 agreement | accuracy torch -> artifact | drop (points) | export s |",
           "|---|---|---|---|---|---|---|"]
@@ -41,7 +46,7 @@ def main() -> None:
         md.append(f"| {name} | {r['size_bytes'] / 1e6:.2f} | {p['max_abs_diff']:.2e} | {p['top1_agreement']:.4f} | "
                   f"{p['torch']['accuracy']:.4f} -> {p['artifact']['accuracy']:.4f} | {p['drop_points']:+.2f} | {r['export_seconds']:.1f} |")
     md.append(f"\nParity samples per artifact: {next(iter(summary.values())).get('parity', {}).get('samples')}.")
-    save_results("export_parity", {"bundle": str(bundle), "total_seconds": round(total, 1), "artifacts": summary}, "\n".join(md) + "\n")
+    save_results(a.name, {"bundle": str(bundle), "total_seconds": round(total, 1), "artifacts": summary}, "\n".join(md) + "\n")
     print("\n".join(md))
 
 
