@@ -208,6 +208,80 @@ def export_cmd(
         raise typer.Exit(max(exc.exit_code for _, _, exc in failed))
 
 
+@app.command("benchmark")
+@user_errors
+def benchmark_cmd(
+    bundle_dir: str = typer.Argument(..., help="Bundle folder; its exported artifacts are found under BUNDLE/export."),
+    target: str = typer.Option("cpu", help="Target profile name (see `edgetl targets`) or a .toml path."),
+    artifacts: Optional[list[str]] = typer.Option(None, "--artifacts", "-a", help="Artifact names (e.g. onnx-int8, pytorch); default all the target runs."),
+    data: Optional[str] = typer.Option(None, help="Labelled images to measure accuracy on (default: the bundle's test split)."),
+    samples: Optional[int] = typer.Option(None, help="Use at most this many evaluation samples."),
+    runs: int = typer.Option(100, help="Timed batch-1 runs per artifact, spread over the rounds."),
+    warmup: int = typer.Option(10, help="Untimed runs in each fresh process before timing."),
+    rounds: int = typer.Option(3, help="Interleaved repetitions, each in a fresh process."),
+    threads: Optional[int] = typer.Option(None, help="Threads per runtime (default: the profile's)."),
+    batch: int = typer.Option(8, help="Batch size for the throughput measurement."),
+    torch: bool = typer.Option(True, "--torch/--no-torch", help="Include the PyTorch bundle as a row (local targets)."),
+    out: Optional[str] = typer.Option(None, help="Report folder (default BUNDLE/benchmark/<target>)."),
+    strict: bool = typer.Option(False, help="Exit 4 when an artifact misses one of the target's budgets."),
+) -> None:
+    """Accuracy, latency percentiles, throughput, size and peak memory of every artifact on a target."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .bench import BudgetFailed, budget_failures, run_benchmark
+    from .bench.report import COLUMNS, _budget_cell, cells, machine_line
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task("benchmark", total=None)
+
+        def progress(msg: str, done: int, total: int) -> None:
+            bar.update(task, description=msg, completed=done - 1, total=total)
+
+        report = run_benchmark(bundle_dir, out=out, progress=progress, target=target, artifacts=artifacts, data=data,
+                               samples=samples, runs=runs, warmup=warmup, rounds=rounds, threads=threads, batch=batch,
+                               torch=torch)
+    p = report["protocol"]
+    table = Table(title=f"{report['bundle']['arch']} on {report['target']['name']}: {p['threads']} threads, "
+                        f"{p['runs']} runs in {p['rounds']} rounds, {p['eval_samples']} eval samples")
+    table.add_column(COLUMNS[0], no_wrap=True)
+    for col in COLUMNS[1:] + ("budgets",):
+        table.add_column(col, overflow="fold")
+    for row in report["rows"]:
+        table.add_row(*cells(row), _budget_cell(row))
+    console.print(table)
+    console.print(f"machine: {machine_line(report)}")
+    skipped = sorted({r["reason"] for r in report["rows"] if r["status"] == "skipped"})
+    for reason in skipped:
+        console.print(f"[yellow]skipped on {report['target']['name']}:[/] {reason}")
+    console.print("wrote " + ", ".join(report["files"].values()))
+    failed = [r for r in report["rows"] if r["status"] == "failed"]
+    for r in failed:
+        err_console.print(f"[bold red]error:[/] {r['name']}: {r['reason']}", soft_wrap=True)
+    if strict and (misses := budget_failures(report)):
+        raise BudgetFailed(f"{len(misses)} budget(s) missed on {report['target']['name']}: " + "; ".join(misses))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def targets() -> None:
+    """List the target profiles (targets/*.toml) benchmarks can run on."""
+    from .bench import list_profiles
+    from .bench.targets import BUDGET_KEYS, targets_dirs
+
+    table = Table(title="targets (from " + ", ".join(str(d) for d in targets_dirs()) + ")")
+    table.add_column("name", no_wrap=True)
+    for col in ("reach", "threads", "runtimes", "precisions", "budgets", "description"):
+        table.add_column(col, overflow="fold")
+    for p in list_profiles():
+        reach = "local" if p.connection.kind == "local" else f"ssh {p.connection.address}:{p.connection.port}"
+        budgets = ", ".join(f"{k.split('_')[0]} {v:g}" for k, v in p.budgets.items() if k in BUDGET_KEYS)
+        table.add_row(p.name, reach, str(p.threads or "all"), " ".join(p.runtimes), " ".join(p.precisions), budgets, p.description)
+    console.print(table)
+
+
 @app.command()
 @user_errors
 def models() -> None:

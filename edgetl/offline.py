@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from contextlib import contextmanager
-from types import ModuleType
 from typing import Iterator
 
 _OFFLINE_ENV = {
@@ -44,9 +42,3 @@ def telemetry_opt_out():
     ~/intel on import and on every tool call; it opts out when ``CI`` is true.
     ``CI`` is set only inside this block, so nothing else sees it."""
     return scoped_env("CI", "true")
-
-
-def import_quietly(name: str) -> ModuleType:
-    """Import a module with telemetry opted out (see ``telemetry_opt_out``)."""
-    with telemetry_opt_out():
-        return importlib.import_module(name)

@@ -16,7 +16,7 @@ import numpy as np
 from ..atomic import write_json
 from ..bundle import Bundle, library_versions, load_bundle
 from ..errors import EdgetlError
-from ..runtime import ARTIFACT_MANIFEST, load_predictor
+from ..runtime import ARTIFACT_MANIFEST, DeviceOptions, load_predictor
 from . import TARGETS
 from .parity import ExportRejected, check, compare
 from .samples import calibration_inputs, held_out
@@ -131,7 +131,7 @@ def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32"
 def _parity(bundle: Bundle, folder: Path, opts: ExportOptions, where: str) -> dict[str, Any]:
     inputs, targets = held_out(bundle, opts.parity_samples)
     reference = bundle.predict(inputs)
-    predictor = load_predictor(folder, threads=opts.threads)
+    predictor = load_predictor(folder, DeviceOptions(threads=opts.threads))
     outputs = np.concatenate([predictor.predict(inputs[i:i + 1]) for i in range(len(inputs))])
     report = compare(reference, outputs, targets, bundle.task, bundle.manifest["model"]["num_outputs"])
     try:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import ARTIFACT_MANIFEST, Predictor, read_artifact_manifest
+from .base import ARTIFACT_MANIFEST, DeviceOptions, DeviceUnavailable, EdgetlError, Predictor, read_artifact_manifest
 
-_RUNTIMES = {
-    "onnxruntime": ("edgetl.runtime.onnxruntime_rt", "OnnxRuntimePredictor"),
-    "openvino": ("edgetl.runtime.openvino_rt", "OpenVinoPredictor"),
-    "litert": ("edgetl.runtime.litert_rt", "LiteRtPredictor"),
+RUNTIMES = {
+    "torch": ("torch_rt", "TorchPredictor"),
+    "onnxruntime": ("onnxruntime_rt", "OnnxRuntimePredictor"),
+    "openvino": ("openvino_rt", "OpenVinoPredictor"),
+    "litert": ("litert_rt", "LiteRtPredictor"),
 }
 
 
@@ -23,7 +24,7 @@ class LoadedArtifact:
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         self.path = Path(path)
-        self.predictor = load_predictor(path, threads)
+        self.predictor = load_predictor(path, DeviceOptions(threads=threads))
         self.manifest = self.predictor.manifest
 
     @property
@@ -42,22 +43,25 @@ class LoadedArtifact:
         return self.predictor.predict(batch)
 
 
-def load_predictor(path: str | Path, threads: int | None = None) -> Predictor:
-    """Open an artifact folder (``manifest.json`` + model files) with its runtime."""
+def load_predictor(path: str | Path, options: DeviceOptions | None = None, runtime: str | None = None) -> Predictor:
+    """Open an artifact folder (``manifest.json`` + model files) with its runtime.
+
+    ``runtime="torch"`` opens a bundle folder with PyTorch instead (needs edgetl and torch)."""
     import importlib
 
-    from ..errors import EdgetlError
-
-    manifest = read_artifact_manifest(path)
-    runtime = manifest.get("runtime")
-    if runtime not in _RUNTIMES:
-        raise EdgetlError(f"{path}/{ARTIFACT_MANIFEST} names runtime {runtime!r}; known: {', '.join(_RUNTIMES)}")
-    module, cls = _RUNTIMES[runtime]
+    options = options or DeviceOptions()
+    manifest = {} if runtime == "torch" else read_artifact_manifest(path)
+    runtime = runtime or manifest.get("runtime")
+    if runtime not in RUNTIMES:
+        raise EdgetlError(f"{path}/{ARTIFACT_MANIFEST} names runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+    module, cls = RUNTIMES[runtime]
     try:
-        mod = importlib.import_module(module)
+        mod = importlib.import_module(f"{__name__}.{module}")
     except ImportError as exc:
-        raise EdgetlError(f"runtime {runtime} is not installed ({exc.name}); install it to run {path}") from None
-    return getattr(mod, cls)(Path(path), manifest, threads)
+        if (exc.name or "").startswith(__name__):
+            raise  # our own bug, not a missing runtime
+        raise EdgetlError(f"runtime {runtime} is not installed here (cannot import {exc.name}); install it to run {path}") from None
+    return getattr(mod, cls)(Path(path), manifest, options)
 
 
-__all__ = ["LoadedArtifact", "Predictor", "load_predictor", "read_artifact_manifest", "ARTIFACT_MANIFEST"]
+__all__ = ["DeviceOptions", "DeviceUnavailable", "RUNTIMES", "LoadedArtifact", "Predictor", "load_predictor", "read_artifact_manifest", "ARTIFACT_MANIFEST"]

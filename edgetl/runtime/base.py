@@ -10,11 +10,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
+try:  # inside edgetl; on a device the package travels alone
+    from ..errors import EdgetlError
+except ImportError:  # pragma: no cover - exercised on SSH devices
+    class EdgetlError(Exception):
+        """A problem the user can fix, reported in one line."""
+
+
+
+class DeviceUnavailable(EdgetlError):
+    """The runtime is installed but the requested device or provider is not here."""
+
+
 ARTIFACT_MANIFEST = "manifest.json"
+
+
+@dataclass
+class DeviceOptions:
+    """Where and how an artifact runs: thread count and the runtime's device/provider choice."""
+
+    threads: int | None = None
+    onnxruntime_providers: list[str] = field(default_factory=lambda: ["CPUExecutionProvider"])
+    openvino_device: str = "CPU"
+    torch_device: str = "cpu"
 
 
 class Predictor(Protocol):
@@ -25,8 +48,6 @@ class Predictor(Protocol):
 
 
 def read_artifact_manifest(path: str | Path) -> dict[str, Any]:
-    from ..errors import EdgetlError
-
     mfile = Path(path) / ARTIFACT_MANIFEST
     if not mfile.is_file():
         raise EdgetlError(f"{path} is not an edgetl artifact (no {ARTIFACT_MANIFEST}); pass a folder written by `edgetl export`")
@@ -53,3 +74,16 @@ def from_artifact_output(out: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     if q:
         return ((out.astype(np.float32) - q["zero_point"]) * q["scale"]).astype(np.float32)
     return np.asarray(out, dtype=np.float32)
+
+
+def fixed_batch(spec: dict[str, Any]) -> int | None:
+    """The artifact's fixed batch size, or None when its batch dimension is dynamic."""
+    first = (spec.get("shape") or [None])[0]
+    return first if isinstance(first, int) else None
+
+
+def run_in_chunks(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, size: int | None) -> np.ndarray:
+    """Feed ``x`` to a fixed-batch model ``size`` rows at a time (all at once when dynamic)."""
+    if not size or len(x) == size:
+        return run(x)
+    return np.concatenate([run(x[i:i + size]) for i in range(0, len(x), size)])

@@ -8,26 +8,26 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from .base import from_artifact_output, to_artifact_input
+from .base import DeviceOptions, from_artifact_output, run_in_chunks, to_artifact_input
 
 
 class LiteRtPredictor:
-    def __init__(self, path: Path, manifest: dict[str, Any], threads: int | None = None) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], options: DeviceOptions) -> None:
         self.manifest = manifest
-        threads = threads or manifest.get("runtime_config", {}).get("num_threads")
+        threads = options.threads or manifest.get("runtime_config", {}).get("num_threads")
         self.interpreter = Interpreter(model_path=str(Path(path) / manifest["model_file"]), num_threads=threads or None)
         self.interpreter.allocate_tensors()
         self._in = self.interpreter.get_input_details()[0]["index"]
         self._out = self.interpreter.get_output_details()[0]["index"]
         self.input = manifest["input"]
         self.output = manifest["output"]
+        self.device = "CPU/XNNPACK"
 
-    def _one(self, x: np.ndarray) -> np.ndarray:
+    def _run(self, x: np.ndarray) -> np.ndarray:
         self.interpreter.set_tensor(self._in, x)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._out).copy()
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        x = to_artifact_input(batch, self.input)  # the model has a fixed batch of 1
-        out = np.concatenate([self._one(x[i:i + 1]) for i in range(len(x))])
+        out = run_in_chunks(self._run, to_artifact_input(batch, self.input), 1)  # converted with a fixed batch of 1
         return from_artifact_output(out, self.output)

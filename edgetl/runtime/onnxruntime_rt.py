@@ -8,23 +8,29 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from .base import from_artifact_output, to_artifact_input
+from .base import DeviceOptions, DeviceUnavailable, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_input
 
 
 class OnnxRuntimePredictor:
-    def __init__(self, path: Path, manifest: dict[str, Any], threads: int | None = None) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], options: DeviceOptions) -> None:
         self.manifest = manifest
         opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
+        if options.threads:
+            opts.intra_op_num_threads = options.threads
             opts.inter_op_num_threads = 1
-        providers = manifest.get("runtime_config", {}).get("providers", ["CPUExecutionProvider"])
-        available = set(ort.get_available_providers())
-        self.session = ort.InferenceSession(str(path / manifest["model_file"]), opts,
-                                            providers=[p for p in providers if p in available] or ["CPUExecutionProvider"])
+        available = ort.get_available_providers()
+        missing = [p for p in options.onnxruntime_providers if p not in available]
+        if missing:
+            raise DeviceUnavailable(f"onnxruntime {ort.__version__} here lacks {', '.join(missing)} (has {', '.join(available)}); "
+                              "install the onnxruntime build for that device")
+        self.session = ort.InferenceSession(str(path / manifest["model_file"]), opts, providers=options.onnxruntime_providers)
         self.input = manifest["input"]
         self.output = manifest["output"]
+        self.device = self.session.get_providers()[0]
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output["name"]], {self.input["name"]: x})[0]
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = self.session.run([self.output["name"]], {self.input["name"]: to_artifact_input(batch, self.input)})[0]
+        out = run_in_chunks(self._run, to_artifact_input(batch, self.input), fixed_batch(self.input))
         return from_artifact_output(out, self.output)

@@ -2,30 +2,52 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..offline import import_quietly
+from .base import DeviceOptions, DeviceUnavailable, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_input
 
-from .base import from_artifact_output, to_artifact_input
+
+def import_openvino():
+    """Import OpenVINO with its telemetry opted out (it checks ``CI`` on import; unset again after)."""
+    old = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        return importlib.import_module("openvino")
+    finally:
+        if old is None:
+            os.environ.pop("CI", None)
+        else:
+            os.environ["CI"] = old
 
 
 class OpenVinoPredictor:
-    def __init__(self, path: Path, manifest: dict[str, Any], threads: int | None = None) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], options: DeviceOptions) -> None:
         self.manifest = manifest
         cfg = dict(manifest.get("runtime_config", {}))
-        device = cfg.pop("device", "CPU")
-        if threads:
-            cfg["INFERENCE_NUM_THREADS"] = int(threads)
-        ov = import_quietly("openvino")
+        cfg.pop("device", None)
+        device = options.openvino_device
+        if options.threads:
+            cfg["INFERENCE_NUM_THREADS"] = int(options.threads)
+        ov = import_openvino()
         core = ov.Core()
+        if device.split(".")[0] not in {d.split(".")[0] for d in core.available_devices}:
+            raise DeviceUnavailable(f"OpenVINO {ov.__version__} here has no {device} device (has {', '.join(core.available_devices)})")
+        if device != "CPU":
+            cfg.pop("INFERENCE_PRECISION_HINT", None)  # a CPU setting; GPU plugins pick their own
         self.compiled = core.compile_model(core.read_model(str(path / manifest["model_file"])), device, cfg)
         self.request = self.compiled.create_infer_request()
         self.input = manifest["input"]
         self.output = manifest["output"]
+        self.device = device
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.request.infer({0: x})[self.compiled.output(0)]
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        result = self.request.infer({0: to_artifact_input(batch, self.input)})
-        return from_artifact_output(result[self.compiled.output(0)], self.output)
+        out = run_in_chunks(self._run, to_artifact_input(batch, self.input), fixed_batch(self.input))
+        return from_artifact_output(out, self.output)

@@ -1,0 +1,201 @@
+"""``benchmark()``: every artifact of a bundle (and the PyTorch bundle) on one target.
+
+Protocol: each measurement runs in a fresh process (its own memory, its own
+thread pools) with a fixed thread count and warm-up; ``rounds`` repetitions are
+interleaved (artifact order rotated each round) so drift of the machine hits
+every artifact alike; latency samples of all rounds are pooled. Accuracy comes
+from one pass over the evaluation data in the first round.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..bundle import MANIFEST, WEIGHTS, read_manifest
+from ..errors import EdgetlError
+from ..export.parity import compare
+from ..runtime import ARTIFACT_MANIFEST, read_artifact_manifest
+from .evalset import eval_set
+from .targets import Profile, find_profile
+from .transport import build_stage, transport_for
+
+EXPORT_DIR, BENCH_DIR = "export", "benchmark"
+TORCH_ROW = "pytorch"
+
+
+@dataclass
+class BenchmarkOptions:
+    target: str = "cpu"
+    artifacts: list[str] | None = None  # names under BUNDLE/export; None = all the target runs
+    data: str | None = None  # labelled images; default: the bundle's test split
+    samples: int | None = None  # cap on evaluation samples
+    runs: int = 100  # timed batch-1 runs per artifact, spread over the rounds
+    warmup: int = 10
+    rounds: int = 3
+    threads: int | None = None  # overrides the profile
+    batch: int = 8
+    torch: bool = True  # include the PyTorch bundle (local targets only)
+    timeout: float = 900.0
+
+
+@dataclass
+class Entry:
+    name: str
+    runtime: str
+    precision: str
+    path: Path
+    size_bytes: int
+    results: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    skipped: str | None = None
+
+
+def _entries(bundle_dir: Path, profile: Profile, opts: BenchmarkOptions) -> list[Entry]:
+    entries: list[Entry] = []
+    local = profile.connection.kind == "local"
+    if opts.torch and local and "torch" in profile.runtimes and (not opts.artifacts or TORCH_ROW in opts.artifacts):
+        entries.append(Entry(TORCH_ROW, "torch", "fp32", bundle_dir, (bundle_dir / WEIGHTS).stat().st_size))
+    export_dir = bundle_dir / EXPORT_DIR
+    found = {p.parent.name: p.parent for p in sorted(export_dir.glob(f"*/{ARTIFACT_MANIFEST}"))} if export_dir.is_dir() else {}
+    wanted = [a for a in (opts.artifacts or found) if a != TORCH_ROW]
+    if missing := [a for a in wanted if a not in found]:
+        raise EdgetlError(f"{bundle_dir}: no exported artifact {', '.join(missing)} (have: {', '.join(found) or 'none'}); "
+                          f"run `edgetl export {bundle_dir} --target ... --quantize ...` first")
+    for name in wanted:
+        m = read_artifact_manifest(found[name])
+        if m["runtime"] in profile.runtimes and m["precision"] in profile.precisions:
+            entries.append(Entry(name, m["runtime"], m["precision"], found[name], int(m.get("size_bytes", 0))))
+        elif opts.artifacts:
+            raise EdgetlError(f"target {profile.name} does not run {name} ({m['runtime']} {m['precision']}); "
+                              f"see {profile.path}")
+    if not entries:
+        raise EdgetlError(f"nothing to benchmark on {profile.name}: {bundle_dir}/{EXPORT_DIR} has no artifact it runs; "
+                          f"run `edgetl export {bundle_dir} --target all --quantize all`")
+    return entries
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def _summarise(entry: Entry, reference: np.ndarray | None, targets: np.ndarray, manifest: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": entry.name, "runtime": entry.runtime, "precision": entry.precision,
+                           "size_mb": entry.size_bytes / 1e6, "status": "ok"}
+    if entry.skipped or entry.error:
+        row.update(status="skipped" if entry.skipped else "failed", reason=entry.skipped or entry.error)
+        return row
+    latency = [v for r in entry.results for v in r["latency_ms"]]
+    first = entry.results[0]
+    row.update(device=first.get("device"), runs=len(latency), rounds=len(entry.results),
+               load_s=float(np.median([r["load_s"] for r in entry.results])),
+               first_inference_ms=float(np.median([r["first_inference_ms"] for r in entry.results])),
+               p50_ms=_pct(latency, 50), p90_ms=_pct(latency, 90), p99_ms=_pct(latency, 99),
+               mean_ms=float(np.mean(latency)), std_ms=float(np.std(latency)),
+               round_p50_ms=[_pct(r["latency_ms"], 50) for r in entry.results],
+               throughput_per_s=float(np.median([r["throughput"]["items_per_s"] for r in entry.results])),
+               batch=first["throughput"]["batch"],
+               peak_rss_mb=float(max(r["peak_rss_mb"] for r in entry.results)),
+               rss_before_load_mb=float(np.median([r["rss_before_load_mb"] for r in entry.results])),
+               versions=first.get("versions", {}), pids=[r["pid"] for r in entry.results])
+    outputs = np.asarray(first["outputs"], dtype=np.float32)
+    ref = reference if reference is not None else outputs
+    p = compare(ref, outputs, targets, manifest["task"], manifest["model"]["num_outputs"])
+    row.update(metric=p["metric"], value=p["artifact"][p["metric"]], torch_value=p["torch"][p["metric"]],
+               delta_points=-p["drop_points"] if "drop_points" in p else None, delta=-p["drop"] if "drop" in p else None,
+               agreement=p.get("top1_agreement"), max_abs_diff=p["max_abs_diff"])
+    return row
+
+
+def check_budgets(row: dict[str, Any], budgets: dict[str, float]) -> dict[str, Any]:
+    """Per budget: the limit, the measured value and whether it passes (None when not measured)."""
+    measured = {"p90_ms": row.get("p90_ms"), "model_mb": row.get("size_mb"), "ram_mb": row.get("peak_rss_mb")}
+    return {k: {"limit": lim, "value": measured[k], "pass": None if measured[k] is None else measured[k] <= lim}
+            for k, lim in budgets.items()}
+
+
+def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] | None = None,
+              **options: Any) -> dict[str, Any]:
+    """Measure the bundle and its artifacts on one target; returns the report (also written to disk)."""
+    try:
+        opts = BenchmarkOptions(**options)
+    except TypeError as exc:
+        raise EdgetlError(f"benchmark: {exc}") from None
+    for key in ("runs", "warmup", "rounds", "batch"):
+        if getattr(opts, key) < (0 if key == "warmup" else 1):
+            raise EdgetlError(f"--{key} must be at least {0 if key == 'warmup' else 1}")
+    bundle_dir = Path(bundle_dir)
+    if not (bundle_dir / MANIFEST).is_file():
+        raise EdgetlError(f"{bundle_dir} is not an edgetl bundle (no {MANIFEST}); pass a folder written by `edgetl finetune`")
+    manifest = read_manifest(bundle_dir)
+    profile = find_profile(opts.target)
+    threads = opts.threads or profile.resolved_threads()
+    entries = _entries(bundle_dir, profile, opts)
+    inputs, targets, origin = eval_set(bundle_dir, manifest, opts.data, opts.samples)
+    transport = transport_for(profile)
+    runs_per_round = math.ceil(opts.runs / opts.rounds)
+    device = {k: v for k, v in asdict(profile.device).items() if k != "threads"}
+    with tempfile.TemporaryDirectory(prefix="edgetl-bench-") as tmp:
+        stage = Path(tmp)
+        build_stage(stage)
+        np.save(stage / "inputs.npy", inputs)
+        remote_paths = transport.prepare(stage, {e.name: e.path for e in entries if e.runtime != "torch"})
+        try:
+            total, done = opts.rounds * len(entries), 0
+            for rnd in range(opts.rounds):
+                order = entries[rnd % len(entries):] + entries[:rnd % len(entries)]
+                for e in order:
+                    done += 1
+                    if progress:
+                        progress(f"round {rnd + 1}/{opts.rounds}: {e.name}", done, total)
+                    if e.error or e.skipped:
+                        continue
+                    args = ["--artifact", str(e.path.resolve()) if e.runtime == "torch" else remote_paths[e.name],
+                            "--inputs", "inputs.npy", "--warmup", str(opts.warmup), "--runs", str(runs_per_round),
+                            "--batch", str(opts.batch), "--threads", str(threads), "--device", json.dumps(device)]
+                    if e.runtime == "torch":
+                        args += ["--runtime", "torch"]
+                    if rnd == 0:
+                        args.append("--eval")
+                    result = transport.run(args, opts.timeout)
+                    if result.get("ok"):
+                        e.results.append(result)
+                    elif result.get("unavailable") and profile.accelerator:
+                        for other in entries:  # the device is missing for this whole runtime
+                            if other.runtime == e.runtime:
+                                other.skipped = result["error"]
+                    else:
+                        e.error = result["error"]
+        finally:
+            transport.close()
+    machine = next((r["machine"] for e in entries for r in e.results), None)
+    torch_entry = next((e for e in entries if e.runtime == "torch" and e.results), None)
+    reference = np.asarray(torch_entry.results[0]["outputs"], np.float32) if torch_entry else _reference(bundle_dir, inputs)
+    rows = [_summarise(e, reference, targets, manifest) for e in entries]
+    for row in rows:
+        row["budgets"] = check_budgets(row, profile.budgets) if row["status"] == "ok" else {}
+    return {
+        "format": "edgetl-benchmark", "version": 1,
+        "bundle": {"path": str(bundle_dir), "arch": f"{manifest['family']}:{manifest['arch']}", "task": manifest["task"]},
+        "target": {"name": profile.name, "profile": str(profile.path), "description": profile.description,
+                   "connection": transport.describe(), "budgets": profile.budgets},
+        "protocol": {"threads": threads, "warmup": opts.warmup, "runs": runs_per_round * opts.rounds, "rounds": opts.rounds,
+                     "batch": opts.batch, "fresh_process_per_round": True, "interleaved": True,
+                     "eval_samples": int(len(targets)), "eval_data": origin},
+        "machine": machine,
+        "rows": rows,
+    }
+
+
+def _reference(bundle_dir: Path, inputs: np.ndarray) -> np.ndarray:
+    """PyTorch outputs computed here when the target cannot run PyTorch itself (SSH devices)."""
+    from ..bundle import load_bundle
+
+    bundle = load_bundle(bundle_dir)
+    return np.concatenate([bundle.predict(inputs[i:i + 64]) for i in range(0, len(inputs), 64)])

@@ -1,0 +1,118 @@
+"""A benchmark report as a terminal table, report.json, report.md and report.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_path, write_json, write_text
+from .targets import BUDGET_KEYS
+
+COLUMNS = ("artifact", "device", "metric", "Δ pts", "agree", "p50 ms", "p90 ms", "p99 ms", "items/s", "load s",
+           "MB", "peak RSS MB")
+DEVICE_NAMES = {"CPUExecutionProvider": "CPU", "CUDAExecutionProvider": "CUDA", "TensorrtExecutionProvider": "TensorRT"}
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _budget_cell(row: dict[str, Any]) -> str:
+    if row["status"] != "ok":
+        return row["status"]
+    verdicts = row.get("budgets") or {}
+    if not verdicts:
+        return "-"
+    failed = [k for k, b in verdicts.items() if b["pass"] is False]
+    return "pass" if not failed else "FAIL " + ",".join(failed)
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    if row["status"] != "ok":
+        return [row["name"], row["status"].upper(), row.get("reason", "")[:90]] + [""] * (len(COLUMNS) - 3)
+    delta = row.get("delta_points") if row.get("delta_points") is not None else row.get("delta")
+    device = str(row.get("device", ""))
+    return [row["name"], DEVICE_NAMES.get(device, device), f"{row['metric'][:3]} {row['value']:.4f}", _fmt(delta, "+.2f"),
+            _fmt(row.get("agreement"), ".4f"), f"{row['p50_ms']:.2f}", f"{row['p90_ms']:.2f}", f"{row['p99_ms']:.2f}",
+            f"{row['throughput_per_s']:.1f}", f"{row['load_s']:.2f}", f"{row['size_mb']:.2f}", f"{row['peak_rss_mb']:.0f}"]
+
+
+def budget_failures(report: dict[str, Any]) -> list[str]:
+    return [f"{r['name']}: {BUDGET_KEYS[k]} {b['value']:.2f} > {b['limit']:g}"
+            for r in report["rows"] for k, b in (r.get("budgets") or {}).items() if b["pass"] is False]
+
+
+def machine_line(report: dict[str, Any]) -> str:
+    m = report.get("machine") or {}
+    if not m:
+        return "machine: unknown (nothing ran)"
+    return (f"{m.get('cpu')} ({m.get('arch')}), {m.get('cores')} cores ({m.get('usable_cores')} usable), "
+            f"{m.get('memory_gib')} GiB, {m.get('os')}, Python {m.get('python')}; ISA: {' '.join(m.get('isa') or []) or '-'}")
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    t, p = report["target"], report["protocol"]
+    lines = [f"# Benchmark: {report['bundle']['arch']} on target `{t['name']}`", "",
+             f"_{report.get('date', '')}; {t['description']} ({t['connection']})._", "",
+             f"Machine: {machine_line(report)}", "",
+             f"Protocol: each artifact in a fresh process per round, {p['rounds']} interleaved rounds, "
+             f"{p['warmup']} warm-up runs, {p['runs']} timed batch-1 runs in all, throughput at batch {p['batch']}, "
+             f"{p['threads']} threads. Accuracy on {p['eval_samples']} samples ({p['eval_data']}); "
+             "Δ and agreement are against the PyTorch bundle on the same inputs.", "",
+             "| " + " | ".join(COLUMNS + ("budgets",)) + " |", "|" + "---|" * (len(COLUMNS) + 1)]
+    for row in report["rows"]:
+        lines.append("| " + " | ".join(cells(row) + [_budget_cell(row)]) + " |")
+    if t["budgets"]:
+        lines += ["", "Budgets: " + ", ".join(f"{BUDGET_KEYS[k]} ≤ {v:g}" for k, v in t["budgets"].items()) + "."]
+    versions = {k: v for r in report["rows"] for k, v in (r.get("versions") or {}).items() if v}
+    if versions:
+        lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> bool:
+    """Latency (p50, p90 whisker) against accuracy per artifact, sizes beside; False if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = [r for r in report["rows"] if r["status"] == "ok"]
+    if not rows:
+        return False
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [3, 2]})
+    colors = {"torch": "tab:red", "onnxruntime": "tab:blue", "openvino": "tab:purple", "litert": "tab:green"}
+    for r in rows:
+        c = colors.get(r["runtime"], "tab:gray")
+        ax.errorbar(r["p50_ms"], r["value"], xerr=[[0], [r["p90_ms"] - r["p50_ms"]]], fmt="o", color=c, capsize=3)
+        ax.annotate(r["name"], (r["p50_ms"], r["value"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency at batch 1, ms (dot p50, whisker to p90; log scale)")
+    ax.set_ylabel(rows[0]["metric"])
+    ax.set_title(f"{report['bundle']['arch']} on {report['target']['name']}")
+    ax.grid(alpha=0.3, which="both")
+    names = [r["name"] for r in rows]
+    bx.barh(names, [r["size_mb"] for r in rows], color=[colors.get(r["runtime"], "tab:gray") for r in rows])
+    bx.invert_yaxis()
+    bx.set_xlabel("size, MB")
+    bx.set_title("artifact size")
+    if "model_mb" in report["target"]["budgets"]:
+        bx.axvline(report["target"]["budgets"]["model_mb"], color="k", ls="--", lw=1, label="budget")
+        bx.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"json": folder / "report.json", "md": folder / "report.md", "png": folder / "report.png"}
+    write_json(out["json"], report)
+    write_text(out["md"], to_markdown(report))
+    if not plot(report, out["png"]):
+        out.pop("png")
+    return out

@@ -1,0 +1,157 @@
+"""Measure one artifact in this (fresh) process; print one JSON result line.
+
+Self-contained: stdlib + numpy + the ``edgetl_runtime`` package staged beside this
+file (a copy of ``edgetl/runtime``) + the artifact's runtime library. The same
+file runs locally and on SSH devices that have nothing but Python and a runtime.
+
+    python runner.py --artifact DIR --inputs inputs.npy [--runtime torch] [--eval]
+                     [--warmup 10] [--runs 100] [--batch 8] [--threads 2] [--device '{}']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+RESULT_MARK = "@@edgetl-result@@"
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
+             "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd", "asimdhp", "asimddp", "fphp", "i8mm", "bf16", "sve", "sve2")
+RUNTIME_MODULES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino", "litert": "ai_edge_litert"}
+
+
+def _parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--artifact", required=True)
+    ap.add_argument("--inputs", required=True)
+    ap.add_argument("--runtime", default=None, help="torch: the folder is a bundle")
+    ap.add_argument("--eval", action="store_true", help="also predict every input (batch 1) and return the outputs")
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="{}", help="JSON of edgetl_runtime.DeviceOptions fields")
+    return ap.parse_args()
+
+
+def _rss_peak_mb() -> float:
+    """Peak resident memory of this process. Linux: VmHWM, because ru_maxrss carries the
+    parent's peak across fork+exec and would report the harness's memory, not ours."""
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def machine() -> dict:
+    """CPU model, cores, instruction-set flags, memory, OS and Python of the machine running this."""
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key in ("model name", "hardware", "model") and value.strip():
+                cpu = value.strip()
+            elif key in ("flags", "features"):
+                flags.update(value.split())
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(), "usable_cores": affinity,
+            "isa": [f for f in ISA_FLAGS if f in flags], "memory_gib": mem_gib, "os": platform.platform(),
+            "python": platform.python_version()}
+
+
+def _version(module: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version({"ai_edge_litert": "ai-edge-litert"}.get(module, module))
+    except Exception:
+        return None
+
+
+def _timed(fn, x) -> float:
+    t = time.perf_counter()
+    fn(x)
+    return (time.perf_counter() - t) * 1000.0
+
+
+def measure(args: argparse.Namespace) -> dict:
+    import numpy as np
+
+    from edgetl_runtime import DeviceOptions, load_predictor
+
+    inputs = np.load(args.inputs)
+    rss_before = _rss_peak_mb()
+    t = time.perf_counter()
+    predictor = load_predictor(args.artifact, DeviceOptions(threads=args.threads or None, **json.loads(args.device)),
+                               runtime=args.runtime)
+    load_s = time.perf_counter() - t
+    one = [inputs[i:i + 1] for i in range(len(inputs))]
+    first_ms = _timed(predictor.predict, one[0])
+    for i in range(args.warmup):
+        predictor.predict(one[i % len(one)])
+    result: dict = {}
+    if args.eval:
+        result["outputs"] = np.concatenate([predictor.predict(x) for x in one]).astype(float).round(6).tolist()
+    latency = [_timed(predictor.predict, one[i % len(one)]) for i in range(args.runs)]
+    reps = np.resize(np.arange(len(inputs)), args.batch)
+    batch = inputs[reps]
+    predictor.predict(batch)
+    calls, t = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - t < 1.0:
+        predictor.predict(batch)
+        calls += 1
+    throughput = args.batch * calls / (time.perf_counter() - t)
+    return {**result, "ok": True, "load_s": load_s, "first_inference_ms": first_ms, "latency_ms": latency,
+            "throughput": {"batch": args.batch, "items_per_s": throughput}, "peak_rss_mb": _rss_peak_mb(),
+            "rss_before_load_mb": rss_before, "device": getattr(predictor, "device", None)}
+
+
+def main() -> int:
+    args = _parse()
+    if args.threads:  # before numpy or a runtime starts its thread pools
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    info = {"machine": machine(), "pid": os.getpid()}
+    try:
+        result = measure(args)
+        status = 0
+    except Exception as exc:  # reported to the harness as one line, never a traceback
+        text = str(exc) if type(exc).__name__ in ("EdgetlError", "DeviceUnavailable") else f"{type(exc).__name__}: {exc}"
+        result, status = {"ok": False, "error": (text.splitlines() or [""])[0]}, 1
+        result["unavailable"] = type(exc).__name__ == "DeviceUnavailable"
+        if type(exc).__name__ == "ModuleNotFoundError":
+            result["error"] = f"Python {platform.python_version()} here cannot import {exc.name}: install it"
+    runtime = args.runtime or _manifest_runtime(args.artifact)
+    info["versions"] = {m: _version(m) for m in ("numpy", RUNTIME_MODULES.get(runtime, runtime)) if m}
+    print(RESULT_MARK + json.dumps({**info, **result}), flush=True)
+    return status
+
+
+def _manifest_runtime(folder: str) -> str | None:
+    try:
+        with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as f:
+            return json.load(f).get("runtime")
+    except (OSError, ValueError):
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

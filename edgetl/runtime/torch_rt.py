@@ -1,0 +1,38 @@
+"""PyTorch predictor for a bundle: the reference the artifacts are measured against.
+
+Unlike the other runtimes this one needs edgetl itself (and torch), so it runs
+only where edgetl is installed, never on a runtime-only device.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import DeviceOptions, DeviceUnavailable
+
+
+class TorchPredictor:
+    def __init__(self, path: Path, manifest: dict[str, Any], options: DeviceOptions) -> None:
+        import torch
+
+        from edgetl.bundle import load_bundle
+
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        device = options.torch_device
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise DeviceUnavailable(f"torch {torch.__version__} here sees no CUDA device")
+        self.bundle = load_bundle(path)
+        self.manifest = manifest or self.bundle.manifest
+        self.model = self.bundle.model.eval().to(device)
+        self.device = device
+        self._torch = torch
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device))
+        return out.float().cpu().numpy()
