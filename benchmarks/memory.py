@@ -1,6 +1,6 @@
 """Peak RSS of vision fine-tuning at batch 32 and the full 224 px input (budget: 4 GiB).
 
-Each run is its own process; peak RSS is the process's ru_maxrss, recorded in
+Each run is its own process; peak RSS is the process's VmHWM, recorded in
 the bundle manifest. To keep the wall time short, the runs use a 320-image
 subset of the real digits (10 steps of 32 per epoch); memory does not depend on
 how many steps an epoch has.

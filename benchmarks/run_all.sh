@@ -7,3 +7,8 @@ bash scripts/setup-env.sh
 .venv/bin/python benchmarks/transfer_vs_scratch.py --epochs 6 --per-class 10
 .venv/bin/python benchmarks/feature_cache.py --epochs 8
 .venv/bin/python benchmarks/memory.py
+bash benchmarks/headline.sh
+.venv/bin/python benchmarks/memory_export.py --bundle runs/demo
+.venv/bin/python benchmarks/benchmark_app_crosscheck.py --bundle runs/demo
+.venv/bin/python benchmarks/export_parity.py --bundle runs/bench-transfer/pretrained-two-phase --parity-samples 646
+.venv/bin/python benchmarks/export_parity.py --bundle runs/bench-transfer/pretrained-linear --parity-samples 646 --name export_parity_linear

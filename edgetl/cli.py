@@ -216,7 +216,8 @@ def benchmark_cmd(
     artifacts: Optional[list[str]] = typer.Option(None, "--artifacts", "-a", help="Artifact names (e.g. onnx-int8, pytorch); default all the target runs."),
     data: Optional[str] = typer.Option(None, help="Labelled images to measure accuracy on (default: the bundle's test split)."),
     samples: Optional[int] = typer.Option(None, help="Use at most this many evaluation samples."),
-    runs: int = typer.Option(100, help="Timed batch-1 runs per artifact, spread over the rounds."),
+    runs: int = typer.Option(100, help="Timed batch-1 runs per artifact (at least), spread over the rounds."),
+    min_seconds: float = typer.Option(1.0, help="Per round, keep timing fast models at least this many seconds."),
     warmup: int = typer.Option(10, help="Untimed runs in each fresh process before timing."),
     rounds: int = typer.Option(3, help="Interleaved repetitions, each in a fresh process."),
     threads: Optional[int] = typer.Option(None, help="Threads per runtime (default: the profile's)."),
@@ -239,7 +240,7 @@ def benchmark_cmd(
             bar.update(task, description=msg, completed=done - 1, total=total)
 
         report = run_benchmark(bundle_dir, out=out, progress=progress, target=target, artifacts=artifacts, data=data,
-                               samples=samples, runs=runs, warmup=warmup, rounds=rounds, threads=threads, batch=batch,
+                               samples=samples, runs=runs, min_seconds=min_seconds, warmup=warmup, rounds=rounds, threads=threads, batch=batch,
                                torch=torch)
     p = report["protocol"]
     table = Table(title=f"{report['bundle']['arch']} on {report['target']['name']}: {p['threads']} threads, "

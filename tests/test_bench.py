@@ -19,7 +19,7 @@ from edgetl.export import export
 from sshd import SSHD, ssh_profile, start_sshd
 
 ARTIFACTS = [("onnx", "fp32"), ("onnx", "int8"), ("openvino", "fp32"), ("tflite", "fp32")]
-QUICK = dict(runs=6, warmup=1, rounds=2, batch=4, samples=12, threads=1)
+QUICK = dict(runs=6, min_seconds=0.0, warmup=1, rounds=2, batch=4, samples=12, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def _profile(path: Path, budgets: str) -> Path:
 
 def test_budgets_and_strict(bench_bundle, tmp_path):
     tight = _profile(tmp_path / "tight.toml", "p90_ms = 0.0001\nmodel_mb = 100\nram_mb = 100000")
-    args = ["benchmark", str(bench_bundle), "--target", str(tight), "--runs", "3", "--rounds", "1", "--warmup", "1",
+    args = ["benchmark", str(bench_bundle), "--target", str(tight), "--runs", "3", "--min-seconds", "0", "--rounds", "1", "--warmup", "1",
             "--samples", "6", "--out", str(tmp_path / "tight")]
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr  # budgets reported, not enforced

@@ -130,3 +130,12 @@ def test_augmentation_is_deterministic_per_seed():
     b = augment_image(img, spec, "strong", np.random.default_rng([0, 1, 2]))
     c = augment_image(img, spec, "strong", np.random.default_rng([0, 2, 2]))
     assert a.shape == (3, 24, 24) and np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_evenly_spaced_covers_the_whole_list():
+    from edgetl.data.sources import evenly_spaced
+
+    rows = [f"class{i // 10}" for i in range(100)]  # sorted by label, as splits.json is
+    picked = evenly_spaced(rows, 20)
+    assert len(picked) == 20 and len(set(picked)) == 10
+    assert evenly_spaced(rows, None) == rows and evenly_spaced(rows, 500) == rows

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..bundle import SPLITS
 from ..data.preprocess import load_image, preprocess_image
-from ..data.sources import scan_images
+from ..data.sources import evenly_spaced, scan_images
 from ..errors import EdgetlError
 
 
@@ -35,7 +35,7 @@ def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None
              limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Preprocessed inputs (canonical float32), their targets, and where they came from."""
     rows, origin = _rows_from_data(data) if data else _rows_from_bundle(bundle_dir)
-    rows = rows[:limit] if limit else rows
+    rows = evenly_spaced(rows, limit)
     if manifest["task"] == "classification":
         index = {label: i for i, label in enumerate(manifest["labels"])}
         unknown = sorted({str(r["label"]) for r in rows} - set(index))

@@ -36,7 +36,8 @@ class BenchmarkOptions:
     artifacts: list[str] | None = None  # names under BUNDLE/export; None = all the target runs
     data: str | None = None  # labelled images; default: the bundle's test split
     samples: int | None = None  # cap on evaluation samples
-    runs: int = 100  # timed batch-1 runs per artifact, spread over the rounds
+    runs: int = 100  # timed batch-1 runs per artifact (at least), spread over the rounds
+    min_seconds: float = 1.0  # per round: keep timing fast models at least this long
     warmup: int = 10
     rounds: int = 3
     threads: int | None = None  # overrides the profile
@@ -127,6 +128,8 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
         opts = BenchmarkOptions(**options)
     except TypeError as exc:
         raise EdgetlError(f"benchmark: {exc}") from None
+    if opts.min_seconds < 0:
+        raise EdgetlError("--min-seconds must be 0 or more")
     for key in ("runs", "warmup", "rounds", "batch"):
         if getattr(opts, key) < (0 if key == "warmup" else 1):
             raise EdgetlError(f"--{key} must be at least {0 if key == 'warmup' else 1}")
@@ -158,6 +161,7 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
                         continue
                     args = ["--artifact", str(e.path.resolve()) if e.runtime == "torch" else remote_paths[e.name],
                             "--inputs", "inputs.npy", "--warmup", str(opts.warmup), "--runs", str(runs_per_round),
+                            "--min-seconds", str(opts.min_seconds),
                             "--batch", str(opts.batch), "--threads", str(threads), "--device", json.dumps(device)]
                     if e.runtime == "torch":
                         args += ["--runtime", "torch"]
@@ -186,6 +190,7 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
         "target": {"name": profile.name, "profile": str(profile.path), "description": profile.description,
                    "connection": transport.describe(), "budgets": profile.budgets},
         "protocol": {"threads": threads, "warmup": opts.warmup, "runs": runs_per_round * opts.rounds, "rounds": opts.rounds,
+                     "min_seconds_per_round": opts.min_seconds,
                      "batch": opts.batch, "fresh_process_per_round": True, "interleaved": True,
                      "eval_samples": int(len(targets)), "eval_data": origin},
         "machine": machine,

@@ -56,7 +56,8 @@ def to_markdown(report: dict[str, Any]) -> str:
              f"_{report.get('date', '')}; {t['description']} ({t['connection']})._", "",
              f"Machine: {machine_line(report)}", "",
              f"Protocol: each artifact in a fresh process per round, {p['rounds']} interleaved rounds, "
-             f"{p['warmup']} warm-up runs, {p['runs']} timed batch-1 runs in all, throughput at batch {p['batch']}, "
+             f"{p['warmup']} warm-up runs, at least {p['runs']} timed batch-1 runs in all and "
+             f"{p.get('min_seconds_per_round', 0):g} s per round, throughput at batch {p['batch']}, "
              f"{p['threads']} threads. Accuracy on {p['eval_samples']} samples ({p['eval_data']}); "
              "Δ and agreement are against the PyTorch bundle on the same inputs.", "",
              "| " + " | ".join(COLUMNS + ("budgets",)) + " |", "|" + "---|" * (len(COLUMNS) + 1)]

@@ -5,7 +5,7 @@ file (a copy of ``edgetl/runtime``) + the artifact's runtime library. The same
 file runs locally and on SSH devices that have nothing but Python and a runtime.
 
     python runner.py --artifact DIR --inputs inputs.npy [--runtime torch] [--eval]
-                     [--warmup 10] [--runs 100] [--batch 8] [--threads 2] [--device '{}']
+                     [--warmup 10] [--runs 100] [--min-seconds 1] [--batch 8] [--threads 2] [--device '{}']
 """
 
 from __future__ import annotations
@@ -31,25 +31,11 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--eval", action="store_true", help="also predict every input (batch 1) and return the outputs")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--min-seconds", type=float, default=0.0, help="keep timing until this much time has passed")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="{}", help="JSON of edgetl_runtime.DeviceOptions fields")
     return ap.parse_args()
-
-
-def _rss_peak_mb() -> float:
-    """Peak resident memory of this process. Linux: VmHWM, because ru_maxrss carries the
-    parent's peak across fork+exec and would report the harness's memory, not ours."""
-    try:
-        for line in open("/proc/self/status", encoding="ascii"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def machine() -> dict:
@@ -95,9 +81,10 @@ def measure(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from edgetl_runtime import DeviceOptions, load_predictor
+    from edgetl_runtime.base import peak_rss_mb
 
     inputs = np.load(args.inputs)
-    rss_before = _rss_peak_mb()
+    rss_before = peak_rss_mb()
     t = time.perf_counter()
     predictor = load_predictor(args.artifact, DeviceOptions(threads=args.threads or None, **json.loads(args.device)),
                                runtime=args.runtime)
@@ -109,7 +96,9 @@ def measure(args: argparse.Namespace) -> dict:
     result: dict = {}
     if args.eval:
         result["outputs"] = np.concatenate([predictor.predict(x) for x in one]).astype(float).round(6).tolist()
-    latency = [_timed(predictor.predict, one[i % len(one)]) for i in range(args.runs)]
+    latency, start = [], time.perf_counter()
+    while len(latency) < args.runs or time.perf_counter() - start < args.min_seconds:
+        latency.append(_timed(predictor.predict, one[len(latency) % len(one)]))
     reps = np.resize(np.arange(len(inputs)), args.batch)
     batch = inputs[reps]
     predictor.predict(batch)
@@ -119,7 +108,7 @@ def measure(args: argparse.Namespace) -> dict:
         calls += 1
     throughput = args.batch * calls / (time.perf_counter() - t)
     return {**result, "ok": True, "load_s": load_s, "first_inference_ms": first_ms, "latency_ms": latency,
-            "throughput": {"batch": args.batch, "items_per_s": throughput}, "peak_rss_mb": _rss_peak_mb(),
+            "throughput": {"batch": args.batch, "items_per_s": throughput}, "peak_rss_mb": peak_rss_mb(),
             "rss_before_load_mb": rss_before, "device": getattr(predictor, "device", None)}
 
 

@@ -198,3 +198,12 @@ def split_train_val(samples: list[Sample], val_fraction: float, seed: int, strat
     if not val:
         raise EdgetlError("too few images to hold out a validation split; add images or a val/ folder")
     return train, val
+
+
+def evenly_spaced(rows: list, n: int | None) -> list:
+    """At most ``n`` rows spread over the whole list (splits are stored sorted by label,
+    so the first ``n`` would miss the later classes)."""
+    if not n or n >= len(rows):
+        return list(rows)
+    step = len(rows) / n
+    return [rows[int(i * step)] for i in range(n)]

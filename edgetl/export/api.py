@@ -17,6 +17,7 @@ from ..atomic import write_json
 from ..bundle import Bundle, library_versions, load_bundle
 from ..errors import EdgetlError
 from ..runtime import ARTIFACT_MANIFEST, DeviceOptions, load_predictor
+from ..runtime.base import peak_rss_mb
 from . import TARGETS
 from .parity import ExportRejected, check, compare
 from .samples import calibration_inputs, held_out
@@ -115,6 +116,7 @@ def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32"
         manifest = _manifest(bundle, target, name, opts, info, tmp, time.time() - t0)
         write_json(tmp / ARTIFACT_MANIFEST, manifest)
         manifest["parity"] = _parity(bundle, tmp, opts, f"{target} {name}")
+        manifest["export_peak_rss_mb"] = round(peak_rss_mb(), 1)  # of this process so far (conversion + parity)
         write_json(tmp / ARTIFACT_MANIFEST, manifest)
         if dest.exists():
             shutil.rmtree(dest)

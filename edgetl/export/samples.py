@@ -9,7 +9,7 @@ import numpy as np
 
 from ..bundle import SPLITS as SPLITS_FILE, Bundle
 from ..data.preprocess import load_image, preprocess_image
-from ..data.sources import IMAGE_SUFFIXES
+from ..data.sources import IMAGE_SUFFIXES, evenly_spaced
 from ..errors import EdgetlError
 
 def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
@@ -48,12 +48,12 @@ def calibration_inputs(bundle: Bundle, n: int, directory: str | None = None, see
 
 
 def held_out(bundle: Bundle, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``n`` validation then test samples (never training data) and their targets."""
+    """Up to ``n`` validation and test samples (never training data), spread over both, and their targets."""
     splits = _splits(bundle)
     rows = (splits.get("val") or []) + (splits.get("test") or [])
     if not rows:
         raise EdgetlError(f"{bundle.path}/{SPLITS_FILE} has no validation or test samples for the parity check")
-    rows = rows[:n]
+    rows = evenly_spaced(rows, n)
     if bundle.task == "classification":
         index = {label: i for i, label in enumerate(bundle.labels)}
         targets = np.asarray([index[r["label"]] for r in rows], dtype=np.int64)

@@ -76,6 +76,24 @@ def from_artifact_output(out: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB. Linux: VmHWM, because ru_maxrss carries
+    the parent's peak across fork+exec (a child of a torch-loaded process would report it)."""
+    import sys
+
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 def fixed_batch(spec: dict[str, Any]) -> int | None:
     """The artifact's fixed batch size, or None when its batch dimension is dynamic."""
     first = (spec.get("shape") or [None])[0]

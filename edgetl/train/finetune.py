@@ -9,7 +9,6 @@ continues from the last checkpoint. Every random choice is seeded from
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import time
 from datetime import datetime, timezone
@@ -32,6 +31,7 @@ from ..data.sources import ImageSource, scan_images, split_train_val
 from ..errors import EdgetlError
 from ..family import resolve_model
 from ..model import ModelSpec, build_model
+from ..runtime.base import peak_rss_mb
 from . import strategy
 from .config import FinetuneConfig
 from .metrics import PRIMARY, is_better, task_metrics
@@ -47,10 +47,6 @@ console = Console(highlight=False, soft_wrap=True)
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class FinetuneRecipe:
