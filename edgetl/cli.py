@@ -252,9 +252,9 @@ def benchmark_cmd(
         table.add_row(*cells(row), _budget_cell(row))
     console.print(table)
     console.print(f"machine: {machine_line(report)}")
-    skipped = sorted({r["reason"] for r in report["rows"] if r["status"] == "skipped"})
-    for reason in skipped:
-        console.print(f"[yellow]skipped on {report['target']['name']}:[/] {reason}")
+    skipped = list(dict.fromkeys(r["reason"] for r in report["rows"] if r["status"] == "skipped"))
+    if skipped:  # one line: the device is not here, and why, per runtime
+        console.print(f"[yellow]skipped on {report['target']['name']}:[/] " + "; ".join(skipped))
     console.print("wrote " + ", ".join(report["files"].values()))
     failed = [r for r in report["rows"] if r["status"] == "failed"]
     for r in failed:

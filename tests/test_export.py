@@ -71,13 +71,16 @@ def test_export_cli_and_predict_on_artifact(bundle_dir, tmp_path):
     assert "onnx-fp32" in r.output
     summary = json.loads((bundle_dir / "export" / "summary.json").read_text())
     assert summary["onnx-fp32"]["parity"]["passed"]
-    img = write_color_folder(tmp_path / "p", per_class=1, seed=3) / "green" / "green_000.png"
-    a = runner.invoke(app, ["predict", str(bundle_dir / "export" / "onnx-fp32"), str(img), "--json"])
-    b = runner.invoke(app, ["predict", str(bundle_dir), str(img), "--json"])
+    folder = write_color_folder(tmp_path / "p", per_class=1, seed=3)
+    imgs = [str(folder / c / f"{c}_000.png") for c in ("green", "red", "blue")]  # 3 files: a fixed-batch-1 model too
+    a = runner.invoke(app, ["predict", str(bundle_dir / "export" / "onnx-fp32"), *imgs, "--json"])
+    b = runner.invoke(app, ["predict", str(bundle_dir), *imgs, "--json"])
     assert a.exit_code == 0 and b.exit_code == 0, a.output + a.stderr
-    ta, tb = json.loads(a.output)[0]["top"], json.loads(b.output)[0]["top"]
-    assert [t[0] for t in ta] == [t[0] for t in tb]
-    assert np.allclose([t[1] for t in ta], [t[1] for t in tb], atol=1e-4)
+    assert len(json.loads(a.output)) == 3
+    for ra, rb in zip(json.loads(a.output), json.loads(b.output)):
+        ta, tb = ra["top"], rb["top"]
+        assert [t[0] for t in ta] == [t[0] for t in tb]
+        assert np.allclose([t[1] for t in ta], [t[1] for t in tb], atol=1e-4)
 
 
 def test_max_accuracy_drop_exit_3_from_cli(bundle_dir):
