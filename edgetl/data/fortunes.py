@@ -22,8 +22,12 @@ import numpy as np
 from ..atomic import write_text
 from ..errors import EdgetlError
 
-FORTUNES_DIR = Path(os.environ.get("EDGETL_FORTUNES_DIR", "/usr/share/games/fortunes"))
-# label -> (Debian package, files or folders under FORTUNES_DIR)
+
+
+def fortunes_dir() -> Path:
+    return Path(os.environ.get("EDGETL_FORTUNES_DIR", "/usr/share/games/fortunes"))
+
+# label -> (Debian package, files or folders under fortunes_dir())
 LANGUAGES: dict[str, tuple[str, list[str]]] = {
     "en": ("fortunes-min", ["fortunes", "literature", "riddles"]),
     "de": ("fortunes-de", ["de"]),
@@ -61,18 +65,22 @@ def _keep(text: str) -> bool:
     return 20 <= len(text) <= 300 and letters >= 0.7 * len(text) and "\ufffd" not in text and "\x08" not in text
 
 
-def write_fortunes_lang(out: Path, per_language: int = 300, test_fraction: float = 0.2, seed: int = 0) -> Path:
+def write_fortunes_lang(out: Path, per_language: int = 300, test_fraction: float = 0.2, seed: int = 0,
+                        languages: list[str] | None = None) -> Path:
     """Write ``out/fortunes-lang.csv`` (text,label,split) and return its path."""
-    missing = [pkg for pkg, names in LANGUAGES.values() if not _files(FORTUNES_DIR, names)]
+    root = fortunes_dir()
+    missing = [pkg for label, (pkg, names) in LANGUAGES.items() if (not languages or label in languages) and not _files(root, names)]
     if missing:
         raise EdgetlError(f"builtin:fortunes-lang needs Debian's fortune packages; run `apt-get install {' '.join(missing)}` "
-                          f"(looked in {FORTUNES_DIR})")
+                          f"(looked in {root})")
     rng = np.random.default_rng(seed)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["text", "label", "split"])
     for label, (_, names) in LANGUAGES.items():
-        texts = sorted({t for f in _files(FORTUNES_DIR, names) for t in read_cookies(f) if _keep(t)})
+        if languages and label not in languages:
+            continue
+        texts = sorted({t for f in _files(root, names) for t in read_cookies(f) if _keep(t)})
         chosen = [texts[i] for i in rng.permutation(len(texts))[:per_language]]
         n_test = int(round(len(chosen) * test_fraction))
         for i, text in enumerate(chosen):

@@ -95,9 +95,8 @@ def looks_like_text(path: str | Path, columns: Columns = Columns()) -> bool:
     suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES or suffix == ".tsv":
         return True
-    if suffix == ".csv":
-        header = _table_header(path)
-        return columns.text.lower() in header and "path" not in header
+    if suffix == ".csv":  # image CSVs have a path column
+        return "path" not in _table_header(path)
     return False
 
 

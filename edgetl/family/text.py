@@ -58,7 +58,10 @@ def _cached_folder(model_id: str) -> Path | None:
     """The snapshot folder of ``model_id`` in the local HF cache, if its config is there."""
     from huggingface_hub import try_to_load_from_cache
 
-    hit = try_to_load_from_cache(model_id, "config.json")
+    try:
+        hit = try_to_load_from_cache(model_id, "config.json")
+    except ValueError:  # not a valid repo id (e.g. a path that does not exist)
+        return None
     return Path(hit).parent if isinstance(hit, str) else None
 
 

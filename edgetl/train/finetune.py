@@ -55,14 +55,12 @@ def _inputs(x: torch.Tensor | tuple | list) -> tuple[torch.Tensor, ...]:
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-def _loader(dataset: ImageDataset | TextDataset, batch_size: int, workers: int, order: list[int] | None = None) -> DataLoader:
-    """Training (``order`` given): batches as the dataset forms them (text: grouped by length); otherwise
-    consecutive batches in dataset order. The dataset collates (text: padded per batch). The loader has
-    its own generator: creating it must not consume the global RNG (dropout)."""
-    if order is None:
+def _loader(dataset: ImageDataset | TextDataset, batch_size: int, workers: int, plan: list[list[int]] | None = None) -> DataLoader:
+    """Batches of ``plan`` (training: as the dataset forms them, text grouped by length), else consecutive
+    batches in dataset order. The dataset collates (text: padded per batch). The loader has its own
+    generator: creating it must not consume the global RNG (dropout)."""
+    if plan is None:
         plan = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(0, len(dataset), batch_size)]
-    else:
-        plan = dataset.batches(order, batch_size)
     return DataLoader(dataset, batch_sampler=plan, collate_fn=dataset.collate,
                       generator=torch.Generator().manual_seed(0), num_workers=workers)
 
@@ -248,11 +246,12 @@ class FinetuneRecipe:
             head_scale = strategy.head_lr_scale(cfg, epoch)
             total_loss, seen = 0.0, 0
             order = torch.randperm(len(train_set), generator=gen)  # one shuffle for both paths
+            train_set.set_epoch(epoch)
+            plan = train_set.batches(order.tolist(), cfg.batch_size)  # the same batches on both paths
             if feats is not None:
-                batches = ((feats["train"][idx], torch.as_tensor(train_set.targets[idx.numpy()])) for idx in order.split(cfg.batch_size))
+                batches = ((feats["train"][idx], torch.as_tensor(train_set.targets[idx])) for idx in map(torch.as_tensor, plan))
             else:
-                train_set.set_epoch(epoch)
-                batches = iter(_loader(train_set, cfg.batch_size, cfg.workers, order.tolist()))
+                batches = iter(_loader(train_set, cfg.batch_size, cfg.workers, plan=plan))
             with _progress() as progress:
                 task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, info="")
                 for step, (x, y) in enumerate(batches):
