@@ -249,7 +249,7 @@ class FinetuneRecipe:
             train_set.set_epoch(epoch)
             plan = train_set.batches(order.tolist(), cfg.batch_size)  # the same batches on both paths
             if feats is not None:
-                batches = ((feats["train"][idx], torch.as_tensor(train_set.targets[idx])) for idx in map(torch.as_tensor, plan))
+                batches = ((feats["train"][torch.as_tensor(idx)], torch.as_tensor(train_set.targets[np.asarray(idx)])) for idx in plan)
             else:
                 batches = iter(_loader(train_set, cfg.batch_size, cfg.workers, plan=plan))
             with _progress() as progress:
