@@ -14,11 +14,13 @@ top. Nothing is downloaded and remote code is never run.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -39,6 +41,18 @@ MINILM_L6 = BuiltinWeights(
 )
 BUILTIN = {"minilm-l6": MINILM_L6, "all-minilm-l6-v2": MINILM_L6, "sentence-transformers/all-minilm-l6-v2": MINILM_L6}
 CHECKED = ["minilm-l6", "distilbert-base-uncased (from the local HF cache)"]
+
+
+@contextmanager
+def _quiet_imports() -> Iterator[None]:
+    """from_pretrained imports torchao, whose import logs two torch deprecation warnings: not the user's concern."""
+    log = logging.getLogger("torch.utils._pytree")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
 
 
 class TextEncoder(nn.Module):
@@ -160,7 +174,8 @@ class TextFamily:
         elif pretrained:
             where = Path(weights) if weights else folder
             try:
-                base = AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
+                with _quiet_imports():
+                    base = AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
             except (OSError, ValueError) as exc:
                 raise EdgetlError(f"no pretrained weights for text model {arch} in {where} ({str(exc).splitlines()[0][:120]}); "
                                   f"pass --weights FILE or FOLDER, or use --no-pretrained") from None
