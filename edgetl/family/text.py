@@ -45,7 +45,8 @@ CHECKED = ["minilm-l6", "distilbert-base-uncased (from the local HF cache)"]
 
 @contextmanager
 def _quiet_imports() -> Iterator[None]:
-    """from_pretrained imports torchao, whose import logs two torch deprecation warnings: not the user's concern."""
+    """transformers imports torchao while building a model, and that import logs two torch deprecation
+    warnings: not the user's concern."""
     log = logging.getLogger("torch.utils._pytree")
     old = log.level
     log.setLevel(logging.ERROR)
@@ -158,6 +159,10 @@ class TextFamily:
         return list(CHECKED)
 
     def build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None = None) -> Backbone:
+        with _quiet_imports():
+            return self._build(arch, weights, pretrained, bundle_dir)
+
+    def _build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None) -> Backbone:
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         folder, builtin, kind = (Path(bundle_dir) / BUNDLE_SUBDIR, None, "bundle") if bundle_dir else _folder(arch)
@@ -174,8 +179,7 @@ class TextFamily:
         elif pretrained:
             where = Path(weights) if weights else folder
             try:
-                with _quiet_imports():
-                    base = AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
+                base = AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
             except (OSError, ValueError) as exc:
                 raise EdgetlError(f"no pretrained weights for text model {arch} in {where} ({str(exc).splitlines()[0][:120]}); "
                                   f"pass --weights FILE or FOLDER, or use --no-pretrained") from None
