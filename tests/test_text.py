@@ -318,3 +318,24 @@ def test_real_minilm_learns_language_id(tmp_path):
     assert m["metrics"]["test"]["accuracy"] >= 0.7, m["metrics"]  # 4 languages: chance is 0.25
     pred = edgetl.predict_texts(b, ["Das ist ein ganz normaler Satz auf Deutsch.", "Esto es una frase normal en español."])
     assert [r["top"][0][0] for r in pred] == ["de", "es"]
+
+
+def test_text_resume_matches_uninterrupted(tiny_bert, sentiment_csv, tmp_path, monkeypatch):
+    from edgetl.train.finetune import FinetuneRecipe
+
+    opts = {**TFAST, "model": str(tiny_bert), "strategy": "full", "epochs": 3}
+    whole = edgetl.finetune(str(sentiment_csv), str(tmp_path / "a"), **opts)
+    real_end = FinetuneRecipe._end_epoch
+
+    def end_then_die(self, entry, value):
+        real_end(self, entry, value)
+        if entry["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(FinetuneRecipe, "_end_epoch", end_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        edgetl.finetune(str(sentiment_csv), str(tmp_path / "b"), **opts)
+    monkeypatch.setattr(FinetuneRecipe, "_end_epoch", real_end)
+    resumed = edgetl.finetune(str(sentiment_csv), str(tmp_path / "b"), resume=True, **opts)
+    assert [h["train_loss"] for h in resumed.manifest["history"]] == [h["train_loss"] for h in whole.manifest["history"]]
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
