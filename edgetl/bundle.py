@@ -31,7 +31,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("edgetl", "torch", "torchvision", "timm", "numpy", "pillow", "safetensors"):
+    for pkg in ("edgetl", "torch", "torchvision", "timm", "transformers", "tokenizers", "numpy", "pillow", "safetensors"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -68,6 +68,12 @@ class Bundle:
     path: Path
     manifest: dict[str, Any]
     _model: TransferModel | None = field(default=None, repr=False)
+    _processor: Any = field(default=None, repr=False)
+
+    @property
+    def modality(self) -> str:
+        """"image" or "text" (bundles written before text existed have no field: image)."""
+        return self.manifest.get("modality", "image")
 
     @property
     def task(self) -> str:
@@ -84,8 +90,15 @@ class Bundle:
     @property
     def model(self) -> TransferModel:
         if self._model is None:
-            self._model = _load_model(self.path, self.manifest)
+            self._model, self._processor = _load_model(self.path, self.manifest)
         return self._model
+
+    @property
+    def processor(self) -> Any:
+        """The text tokenizer saved in the bundle (None for images)."""
+        if self._model is None:
+            self.model
+        return self._processor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Preprocessed NCHW float32 -> model outputs (logits or regression values)."""
@@ -93,10 +106,10 @@ class Bundle:
             return self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
 
 
-def _load_model(path: Path, manifest: dict[str, Any]) -> TransferModel:
+def _load_model(path: Path, manifest: dict[str, Any]) -> tuple[TransferModel, Any]:
     from safetensors.torch import load_file
 
-    model, _ = build_model(ModelSpec(**manifest["model"]), pretrained=False)
+    model, backbone = build_model(ModelSpec(**manifest["model"]), pretrained=False, bundle_dir=str(path))
     wfile = path / WEIGHTS
     if not wfile.is_file():
         raise EdgetlError(f"{path} has a manifest but no {WEIGHTS}; the bundle is incomplete, re-run `edgetl finetune`")
@@ -104,7 +117,7 @@ def _load_model(path: Path, manifest: dict[str, Any]) -> TransferModel:
         model.load_state_dict(load_file(str(wfile)), strict=True)
     except Exception as exc:
         raise EdgetlError(f"{wfile} does not match the architecture in {MANIFEST} ({str(exc).splitlines()[0][:120]})") from None
-    return model.eval()
+    return model.eval(), backbone.processor
 
 
 def load_bundle(path: str | Path) -> Bundle:

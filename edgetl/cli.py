@@ -51,9 +51,11 @@ def _default_out(data: str) -> str:
 @app.command()
 @user_errors
 def finetune(
-    data: str = typer.Argument(..., help="Image folder, CSV of path,label|target, or builtin:digits."),
+    data: str = typer.Argument(..., help="Image folder, CSV of path,label|target, builtin:digits; or texts: CSV/TSV/JSONL of "
+                                         "text,label|target, a folder of <class>/*.txt, builtin:fortunes-lang."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run/bundle folder (default runs/<data name>)."),
-    model: str = typer.Option("mobilenet_v2", help="timm or torchvision name; prefix tv: or timm: to choose."),
+    model: Optional[str] = typer.Option(None, help="timm or torchvision name (prefix tv: or timm: to choose), default mobilenet_v2; "
+                                                   "text: minilm-l6 (default), a Hugging Face folder or a cached model id."),
     weights: Optional[str] = typer.Option(None, help="Pretrained weights file (.safetensors or .pth)."),
     pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained", help="Start from pretrained weights."),
     strategy: str = typer.Option("two-phase", help="linear | partial | full | gradual | two-phase."),
@@ -70,11 +72,15 @@ def finetune(
     dropout: float = typer.Option(0.2, help="Dropout before the head."),
     train_bn: Optional[bool] = typer.Option(None, "--train-bn/--freeze-bn", help="Update BatchNorm statistics in unfrozen groups (default: only from scratch)."),
     label_smoothing: float = typer.Option(0.1),
-    augment: str = typer.Option("crop-flip", help="none | crop | crop-flip | strong."),
+    augment: Optional[str] = typer.Option(None, help="none | crop | crop-flip (default for images) | strong; text: none."),
     patience: int = typer.Option(3, help="Early stopping patience in epochs (0: off)."),
     val_fraction: float = typer.Option(0.2),
     seed: int = typer.Option(0),
     image_size: Optional[int] = typer.Option(None, help="Override the pretrained input size."),
+    max_length: Optional[int] = typer.Option(None, help="Text: tokens per text, longer ones are truncated (default 128)."),
+    text_column: str = typer.Option("text", help="Text data: the text column."),
+    label_column: str = typer.Option("label", help="Text data: the label column (classification)."),
+    target_column: str = typer.Option("target", help="Text data: the numeric target column (regression)."),
     labels: Optional[str] = typer.Option(None, help="Comma-separated label names (fixes order; others are errors)."),
     max_bad_fraction: float = typer.Option(0.1, help="Fail when more than this fraction of images is unreadable."),
     feature_cache: bool = typer.Option(True, "--feature-cache/--no-feature-cache", help="linear + no augmentation: run the backbone once."),
@@ -116,8 +122,8 @@ def info(bundle_dir: str = typer.Argument(..., help="Bundle folder."), as_json: 
         ("task", m["task"]),
         ("labels", ", ".join(m.get("labels") or []) or "-"),
         ("weights", f"{ws.get('kind')} {ws.get('path', '')} {('sha256 ' + ws['sha256'][:16] + '...') if ws.get('sha256') else ''}"),
-        ("input", f"{m['input']['shape']} {m['input']['dtype']} {m['input']['layout']}"),
-        ("preprocess", f"resize {m['preprocess']['resize']} crop {m['preprocess']['input_size'][1:]} {m['preprocess']['interpolation']} mean {m['preprocess']['mean']} std {m['preprocess']['std']}"),
+        ("input", f"{m['input']['name']} {m['input']['shape']} {m['input']['dtype']} {m['input']['layout']}"),
+        ("preprocess", _preprocess_line(m)),
         ("strategy", f"{m['training']['strategy']} epochs {m['metrics']['epochs_run']}/{m['training']['epochs']} (best {m['metrics']['best_epoch']})"),
         ("data", f"{m['data']['source']} {m['data']['splits']}"),
     ]
@@ -134,26 +140,36 @@ def info(bundle_dir: str = typer.Argument(..., help="Bundle folder."), as_json: 
     console.print(table)
 
 
+def _preprocess_line(m: dict) -> str:
+    p = m["preprocess"]
+    if m.get("modality") == "text":
+        return f"{p['tokenizer']} max_length {p['max_length']} ({p['files']}/), {p['pooling']} pooling"
+    return f"resize {p['resize']} crop {p['input_size'][1:]} {p['interpolation']} mean {p['mean']} std {p['std']}"
+
+
 @app.command()
 @user_errors
 def predict(
     bundle_dir: str = typer.Argument(..., help="Bundle folder or exported artifact folder."),
-    files: list[str] = typer.Argument(..., help="Image files."),
+    files: list[str] = typer.Argument(..., help="Image files, or texts for a text bundle."),
     top_k: int = typer.Option(3, "--top-k", "-k"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Predict labels (top-k with scores) or values for image files, with a bundle or an exported artifact."""
-    from .predict import open_model, predict_files
+    """Predict labels (top-k with scores) or values for image files (or texts), with a bundle or an exported artifact."""
+    from .predict import open_model, predict_files, predict_texts
 
-    results = predict_files(open_model(bundle_dir), files, top_k)
+    model = open_model(bundle_dir)
+    text = getattr(model, "modality", "image") == "text"
+    results = predict_texts(model, files, top_k) if text else predict_files(model, files, top_k)
     if as_json:
         console.print_json(json.dumps(results))
         return
     for r in results:
+        item = r["text"] if text else r["file"]
         if "top" in r:
-            console.print(f"{r['file']}: " + ", ".join(f"{label} {p:.3f}" for label, p in r["top"]))
+            console.print(f"{item}: " + ", ".join(f"{label} {p:.3f}" for label, p in r["top"]))
         else:
-            console.print(f"{r['file']}: {r['value']:.4f}")
+            console.print(f"{item}: {r['value']:.4f}")
 
 
 @app.command("export")
@@ -306,6 +322,16 @@ def data_digits(out: str = typer.Option(..., "--out", "-o", help="Folder to writ
 
     path = write_digits(Path(out))
     console.print(f"wrote {path}")
+
+
+@data_app.command("fortunes-lang")
+@user_errors
+def data_fortunes_lang(out: str = typer.Option(..., "--out", "-o", help="Folder to write fortunes-lang.csv into."),
+                       per_language: int = typer.Option(300, help="Texts per language (at most).")) -> None:
+    """Write a language-identification CSV (text,label,split) from Debian's installed fortunes packages."""
+    from .data.fortunes import write_fortunes_lang
+
+    console.print(f"wrote {write_fortunes_lang(Path(out), per_language=per_language)}")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """The fine-tunable model: a family's headless backbone plus edgetl's head.
 
-``TransferModel(x) = output(head(backbone(x)))``. The head is dropout + one
+``TransferModel(*inputs) = output(head(backbone(*inputs)))``. The head is dropout + one
 linear layer (classes, or a single output for regression); for regression the
 output layer maps back to target units with the training set's mean and std,
 so exported artifacts give real values, not normalised ones.
@@ -56,11 +56,13 @@ class TransferModel(nn.Module):
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.output(self.head(features))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.backbone(x))
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """One tensor for images; (input_ids, attention_mask) for text."""
+        return self.forward_head(self.backbone(*inputs))
 
 
-def build_model(spec: ModelSpec, weights: str | None = None, pretrained: bool = True) -> tuple[TransferModel, Backbone]:
-    """Build the backbone through its family and put a fresh head on it."""
-    backbone = get_family(spec.family).build(spec.arch, weights=weights, pretrained=pretrained)
+def build_model(spec: ModelSpec, weights: str | None = None, pretrained: bool = True,
+                bundle_dir: str | None = None) -> tuple[TransferModel, Backbone]:
+    """Build the backbone through its family and put a fresh head on it (``bundle_dir``: rebuild a bundle's)."""
+    backbone = get_family(spec.family).build(spec.arch, weights=weights, pretrained=pretrained, bundle_dir=bundle_dir)
     return TransferModel(backbone.module, backbone.num_features, spec), backbone

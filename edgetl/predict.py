@@ -1,4 +1,4 @@
-"""Predict on raw files with a bundle: the manifest's preprocessing, then top-k."""
+"""Predict on raw files (or texts) with a bundle: the manifest's preprocessing (or tokenizer), then top-k."""
 
 from __future__ import annotations
 
@@ -40,17 +40,36 @@ def open_model(path: str | Path, threads: int | None = None) -> Any:
     return load_bundle(p)
 
 
+def _results(bundle: Any, key: str, items: list[str], outputs: np.ndarray, top_k: int) -> list[dict[str, Any]]:
+    results = []
+    for item, out in zip(items, outputs):
+        if bundle.task == "classification":
+            probs = softmax(out)
+            top = np.argsort(-probs)[:top_k]
+            results.append({key: item, "top": [(bundle.labels[i], float(probs[i])) for i in top]})
+        else:
+            results.append({key: item, "value": float(out[0])})
+    return results
+
+
 def predict_files(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[str, Any]]:
     """One result per file: top-k (label, probability) for classification, the value for regression.
 
     ``bundle`` is a ``Bundle`` or a ``LoadedArtifact`` (anything with predict/preprocess/labels/task)."""
-    outputs = bundle.predict(load_inputs(files, bundle.preprocess))
-    results = []
-    for f, out in zip(files, outputs):
-        if bundle.task == "classification":
-            probs = softmax(out)
-            top = np.argsort(-probs)[:top_k]
-            results.append({"file": f, "top": [(bundle.labels[i], float(probs[i])) for i in top]})
-        else:
-            results.append({"file": f, "value": float(out[0])})
-    return results
+    return _results(bundle, "file", files, bundle.predict(load_inputs(files, bundle.preprocess)), top_k)
+
+
+def predict_texts(bundle: Any, texts: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+    """Like ``predict_files`` for a text bundle: raw texts in, one result per text."""
+    import torch
+
+    from .data.text import pad_batch
+
+    if getattr(bundle, "modality", "image") != "text":
+        raise EdgetlError(f"{bundle.path} is not a text model; pass image files to predict on")
+    if not texts or any(not t.strip() for t in texts):
+        raise EdgetlError("pass one or more non-empty texts to predict on")
+    ids = bundle.processor(texts, truncation=True, max_length=bundle.preprocess["max_length"])["input_ids"]
+    with torch.no_grad():
+        outputs = bundle.model(*pad_batch(ids, int(bundle.processor.pad_token_id or 0))).numpy()
+    return _results(bundle, "text", texts, outputs, top_k)

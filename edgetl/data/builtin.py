@@ -1,4 +1,6 @@
-"""Real datasets that ship offline, materialised as image folders.
+"""Real datasets that ship offline, materialised as image folders or text CSVs.
+
+``fortunes-lang``: language identification over Debian's fortune cookies (see ``fortunes.py``).
 
 ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (UCI optical
 recognition set), written as ``train/<digit>/*.png`` and a fixed, stratified
@@ -11,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -53,15 +56,26 @@ def write_digits(out: Path, test_fraction: float = 0.2, seed: int = 0) -> Path:
     return out
 
 
-_BUILTIN = {"digits": write_digits}
+def _fortunes_lang(out: Path) -> Path:
+    from .fortunes import write_fortunes_lang
+
+    return write_fortunes_lang(out)
+
+
+# name -> (writer, the data path inside the written folder: "" for the folder itself)
+_BUILTIN: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "digits": (write_digits, ""),
+    "fortunes-lang": (_fortunes_lang, "fortunes-lang.csv"),
+}
 
 
 def resolve_builtin(name: str) -> Path:
-    """``builtin:NAME`` -> a local image folder, written once into the edgetl cache."""
+    """``builtin:NAME`` -> a local image folder or text CSV, written once into the edgetl cache."""
     key = name[len(BUILTIN_PREFIX):] if name.startswith(BUILTIN_PREFIX) else name
     if key not in _BUILTIN:
         raise EdgetlError(f"unknown built-in dataset '{key}'; available: {', '.join('builtin:' + k for k in _BUILTIN)}")
+    writer, entry = _BUILTIN[key]
     out = cache_dir() / "datasets" / f"{key}-{_VERSION}"
-    if not out.exists():
-        _BUILTIN[key](out)
-    return out
+    if not (out / entry).exists():
+        writer(out)
+    return out / entry if entry else out

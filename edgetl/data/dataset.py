@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from ..errors import EdgetlError
 from .augment import augment_image
@@ -42,6 +42,12 @@ class ImageDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def batches(self, order: list[int], batch_size: int) -> list[list[int]]:
+        """Consecutive chunks of ``order`` (the text dataset groups by length instead)."""
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+    collate = staticmethod(default_collate)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         path = self.samples[i].path

@@ -110,7 +110,8 @@ def _scan_csv(path: Path) -> ImageSource:
     return ImageSource(str(path), task, splits)
 
 
-def _check_labels(source: ImageSource, labels: list[str] | None) -> None:
+def check_labels(source: ImageSource, labels: list[str] | None) -> None:
+    """Fix the label list (given, or sorted from training) and reject unknown or unused labels."""
     if source.task != "classification":
         return
     seen = sorted({s.label for s in source.splits["train"]})
@@ -169,7 +170,7 @@ def scan_images(path: str | Path, labels: list[str] | None = None, max_bad_fract
         source = _scan_csv(path)
     else:
         raise EdgetlError(f"{path} is neither a folder nor a .csv file; pass an image folder or a CSV of path,label")
-    _check_labels(source, labels)
+    check_labels(source, labels)
     verify_images(source, max_bad_fraction)
     if len(source.splits["train"]) < 2:
         raise EdgetlError(f"{source.origin}: fewer than two readable training images; add more images")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Callable, Protocol
 
 from torch import nn
 
@@ -30,6 +31,8 @@ class Backbone:
     groups: list[list[str]]  # layer groups, input -> output, each a list of module names
     preprocess: dict[str, Any]  # the pretrained input contract (before user overrides)
     weights: WeightSource = field(default_factory=lambda: WeightSource("none"))
+    processor: Any = None  # turns raw inputs into model inputs when that is not image preprocessing (a tokenizer)
+    save: Callable[[Path], None] | None = None  # writes what a bundle needs besides weights to rebuild it (into a folder)
 
 
 class Family(Protocol):
@@ -43,5 +46,20 @@ class Family(Protocol):
     def list_archs(self) -> list[str]:
         """The architectures edgetl has checked in this family."""
 
-    def build(self, arch: str, weights: str | None, pretrained: bool) -> Backbone:
-        """Build a headless backbone: weights from ``weights`` file, caches or built-in when ``pretrained``."""
+    def build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None = None) -> Backbone:
+        """Build a headless backbone: weights from ``weights`` file, caches or built-in when ``pretrained``.
+
+        ``bundle_dir``: a bundle folder whose saved files (``Backbone.save``) describe the architecture."""
+
+
+def complete_groups(module: nn.Module, groups: list[list[str]]) -> list[list[str]]:
+    """Put any parameter-holding module that no group covers into the last group."""
+    covered = [name for g in groups for name in g]
+
+    def is_covered(name: str) -> bool:
+        return any(name == c or name.startswith(c + ".") for c in covered)
+
+    leftovers = [n for n, m in module.named_modules() if n and any(True for _ in m.parameters(recurse=False)) and not is_covered(n)]
+    if leftovers:
+        groups = [*groups[:-1], groups[-1] + leftovers]
+    return [g for g in groups if g]

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import EdgetlError
 from . import register_family
-from .base import Backbone, WeightSource
+from .base import Backbone, WeightSource, complete_groups
 from .weights import TORCHVISION_MOBILENET_V2, BuiltinWeights, load_into, positional_key_map, read_state_dict, sha256_file
 
 # Architectures edgetl's tests and benchmarks have exercised. Other names of the
@@ -43,19 +43,6 @@ def _feature_dim(module: nn.Module) -> int:
     if out.dim() != 2:
         raise EdgetlError(f"backbone returns shape {tuple(out.shape)}, not pooled features; this architecture is not supported")
     return int(out.shape[1])
-
-
-def _complete_groups(module: nn.Module, groups: list[list[str]]) -> list[list[str]]:
-    """Put any parameter-holding module that no group covers into the last group."""
-    covered = [name for g in groups for name in g]
-
-    def is_covered(name: str) -> bool:
-        return any(name == c or name.startswith(c + ".") for c in covered)
-
-    leftovers = [n for n, m in module.named_modules() if n and any(True for _ in m.parameters(recurse=False)) and not is_covered(n)]
-    if leftovers:
-        groups = [*groups[:-1], groups[-1] + leftovers]
-    return [g for g in groups if g]
 
 
 def _resolve_weights(
@@ -115,7 +102,7 @@ class TimmFamily:
             found.append(Path(torch.hub.get_dir()) / "checkpoints" / cfg.url.rsplit("/", 1)[-1])
         return found
 
-    def build(self, arch: str, weights: str | None, pretrained: bool) -> Backbone:
+    def build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None = None) -> Backbone:
         import timm
         from timm.models import group_modules
 
@@ -132,7 +119,7 @@ class TimmFamily:
         data_cfg = timm.data.resolve_data_config({}, model=model)
         preprocess = {k: data_cfg[k] for k in ("input_size", "interpolation", "crop_pct", "mean", "std")}
         grouped = group_modules(model, model.group_matcher(coarse=False))
-        groups = _complete_groups(model, [list(grouped[k]) for k in sorted(grouped)])
+        groups = complete_groups(model, [list(grouped[k]) for k in sorted(grouped)])
         return Backbone(model, _feature_dim(model), groups, preprocess, source)
 
 
@@ -146,7 +133,7 @@ class TorchvisionFamily:
     def list_archs(self) -> list[str]:
         return list(TORCHVISION_CHECKED)
 
-    def build(self, arch: str, weights: str | None, pretrained: bool) -> Backbone:
+    def build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None = None) -> Backbone:
         import torchvision
 
         model = torchvision.models.get_model(arch, weights=None)
@@ -172,4 +159,4 @@ class TorchvisionFamily:
         groups = [[f"features.{i}"] for i in range(len(model.features))]
         if any(True for _ in model.classifier.parameters()):
             groups.append(["classifier"])
-        return Backbone(model, _feature_dim(model), _complete_groups(model, groups), preprocess, source)
+        return Backbone(model, _feature_dim(model), complete_groups(model, groups), preprocess, source)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from ..data.augment import AUGMENT_PRESETS
 from ..errors import EdgetlError
 
 STRATEGIES = ("linear", "partial", "full", "gradual", "two-phase")
+DEFAULT_MODEL = {"image": "mobilenet_v2", "text": "minilm-l6"}
+DEFAULT_AUGMENT = {"image": "crop-flip", "text": "none"}
 
 
 @dataclass
 class FinetuneConfig:
     data: str
     out: str
-    model: str = "mobilenet_v2"
+    model: str | None = None  # None: mobilenet_v2 for images, minilm-l6 for text
     weights: str | None = None
     pretrained: bool = True
     strategy: str = "two-phase"
@@ -32,11 +34,15 @@ class FinetuneConfig:
     dropout: float = 0.2
     train_bn: bool | None = None  # BatchNorm statistics update in unfrozen groups? None: only when training from scratch
     label_smoothing: float = 0.1
-    augment: str = "crop-flip"
+    augment: str | None = None  # None: crop-flip for images, none for text (the only choice there)
     patience: int = 3  # early stopping; 0 disables it
     val_fraction: float = 0.2
     seed: int = 0
     image_size: int | None = None
+    max_length: int | None = None  # text: tokens per text (default 128, at most the model's positions)
+    text_column: str = "text"
+    label_column: str = "label"
+    target_column: str = "target"
     labels: list[str] | None = None
     max_bad_fraction: float = 0.1
     feature_cache: bool = True  # linear + no augmentation: run the backbone once
@@ -55,7 +61,7 @@ class FinetuneConfig:
         """Reject unsupported combinations before any work starts."""
         if self.strategy not in STRATEGIES:
             raise EdgetlError(f"unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}")
-        if self.augment not in AUGMENT_PRESETS:
+        if self.augment is not None and self.augment not in AUGMENT_PRESETS:
             raise EdgetlError(f"unknown augmentation '{self.augment}'; choose one of {', '.join(AUGMENT_PRESETS)}")
         checks = [
             (self.epochs >= 1, "--epochs must be at least 1"),
@@ -68,6 +74,7 @@ class FinetuneConfig:
             (self.gradual_every >= 1, "--gradual-every must be at least 1"),
             (self.layer_decay is None or 0 < self.layer_decay <= 1, "--layer-decay must be in (0, 1]"),
             (self.image_size is None or self.image_size >= 16, "--image-size must be at least 16"),
+            (self.max_length is None or self.max_length >= 4, "--max-length must be at least 4"),
             (self.patience >= 0, "--patience must be 0 (off) or more"),
             (0.0 <= self.max_bad_fraction <= 1.0, "--max-bad-fraction must be in [0, 1]"),
         ]
@@ -78,6 +85,17 @@ class FinetuneConfig:
             raise EdgetlError("--strategy two-phase needs --epochs 2 or more (head phase, then full)")
         if self.weights and not self.pretrained:
             raise EdgetlError("--weights and --no-pretrained contradict each other; drop one")
+
+    def for_modality(self, modality: str) -> "FinetuneConfig":
+        """Fill the per-modality defaults (model, augment); reject image-only options on text."""
+        if modality == "text":
+            if self.augment not in (None, "none"):
+                raise EdgetlError(f"--augment {self.augment} applies to images only; drop it for text data")
+            if self.image_size is not None:
+                raise EdgetlError("--image-size applies to images only; use --max-length for text")
+        elif self.max_length is not None:
+            raise EdgetlError("--max-length applies to text only; use --image-size for images")
+        return replace(self, model=self.model or DEFAULT_MODEL[modality], augment=self.augment or DEFAULT_AUGMENT[modality])
 
     @property
     def phase1_epochs(self) -> int:

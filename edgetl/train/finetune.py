@@ -27,7 +27,8 @@ from ..bundle import MANIFEST, SPLITS, WEIGHTS, Bundle, library_versions, read_m
 from ..data.builtin import BUILTIN_PREFIX, resolve_builtin
 from ..data.dataset import ImageDataset
 from ..data.preprocess import resolve_preprocess
-from ..data.sources import ImageSource, scan_images, split_train_val
+from ..data.sources import scan_images, split_train_val
+from ..data.text import Columns, TextDataset, looks_like_text, scan_texts
 from ..errors import EdgetlError
 from ..family import resolve_model
 from ..model import ModelSpec, build_model
@@ -47,6 +48,21 @@ console = Console(highlight=False, soft_wrap=True)
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
+
+
+def _inputs(x: torch.Tensor | tuple | list) -> tuple[torch.Tensor, ...]:
+    """A batch's model inputs as a tuple: (pixels,) or (input_ids, attention_mask)."""
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _loader(dataset: ImageDataset | TextDataset, batch_size: int, workers: int, plan: list[list[int]] | None = None) -> DataLoader:
+    """Batches of ``plan`` (training: as the dataset forms them, text grouped by length), else consecutive
+    batches in dataset order. The dataset collates (text: padded per batch). The loader has its own
+    generator: creating it must not consume the global RNG (dropout)."""
+    if plan is None:
+        plan = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(0, len(dataset), batch_size)]
+    return DataLoader(dataset, batch_sampler=plan, collate_fn=dataset.collate,
+                      generator=torch.Generator().manual_seed(0), num_workers=workers)
 
 
 class FinetuneRecipe:
@@ -87,9 +103,15 @@ class FinetuneRecipe:
             self._load_checkpoint()
 
     def _setup_data(self) -> None:
-        cfg = self.cfg
-        data_path = resolve_builtin(cfg.data) if cfg.data.startswith(BUILTIN_PREFIX) else Path(cfg.data)
-        source: ImageSource = scan_images(data_path, cfg.labels, cfg.max_bad_fraction)
+        """Read the data; its kind (image or text) fills the per-modality defaults of the config."""
+        data_path = resolve_builtin(self.cfg.data) if self.cfg.data.startswith(BUILTIN_PREFIX) else Path(self.cfg.data)
+        columns = Columns(self.cfg.text_column, self.cfg.label_column, self.cfg.target_column)
+        self.modality = "text" if looks_like_text(data_path, columns) else "image"
+        self.cfg = cfg = self.cfg.for_modality(self.modality)
+        if self.modality == "text":
+            source = scan_texts(data_path, cfg.labels, columns)
+        else:
+            source = scan_images(data_path, cfg.labels, cfg.max_bad_fraction)
         if source.skipped:
             eg = "; ".join(f"{p} ({why})" for p, why in source.skipped[:3])
             console.print(f"[yellow]warning:[/] skipped {len(source.skipped)} unreadable image(s): {eg}")
@@ -110,6 +132,9 @@ class FinetuneRecipe:
     def _setup_model(self) -> None:
         cfg = self.cfg
         family, arch = resolve_model(cfg.model)
+        if (family == "text") != (self.modality == "text"):
+            raise EdgetlError(f"model {cfg.model} is a {'text' if family == 'text' else 'vision'} model but {cfg.data} holds "
+                              f"{self.modality}s; pick a {self.modality} model (see `edgetl models`)")
         num_outputs = len(self.labels) if self.task == "classification" else 1
         self.spec = ModelSpec(family, arch, self.task, num_outputs, cfg.dropout)
         torch.manual_seed(cfg.seed)
@@ -119,6 +144,16 @@ class FinetuneRecipe:
             self.model.output.std.fill_(self.target_stats[1])
         self.groups = backbone.groups
         self.weight_source = backbone.weights
+        self.backbone_info = backbone
+        if self.modality == "text":
+            limit = backbone.preprocess["max_positions"]
+            if cfg.max_length and cfg.max_length > limit:
+                raise EdgetlError(f"--max-length {cfg.max_length} is more than {cfg.model} takes ({limit} positions)")
+            self.preprocess = {**backbone.preprocess, "max_length": cfg.max_length or backbone.preprocess["max_length"]}
+            self.datasets = {name: TextDataset(samples, backbone.processor, self.preprocess["max_length"], self.task, self.labels,
+                                               seed=cfg.seed)
+                             for name, samples in self.splits.items()}
+            return
         self.preprocess = resolve_preprocess(backbone.preprocess, {"image_size": cfg.image_size})
         self.datasets = {
             name: ImageDataset(samples, self.preprocess, self.task, self.labels,
@@ -181,14 +216,14 @@ class FinetuneRecipe:
             save_file(feats, str(tmp))
         return feats
 
-    def _run_backbone(self, dataset: ImageDataset, label: str) -> torch.Tensor:
+    def _run_backbone(self, dataset: ImageDataset | TextDataset, label: str) -> torch.Tensor:
         self.model.backbone.eval()
-        loader = DataLoader(dataset, batch_size=self.cfg.batch_size * 2, num_workers=self.cfg.workers)
+        loader = _loader(dataset, self.cfg.batch_size * 2, self.cfg.workers)
         out = []
         with torch.no_grad(), _progress() as progress:
             task = progress.add_task(label, total=len(loader), info="")
             for x, _ in loader:
-                out.append(self.model.backbone(x))
+                out.append(self.model.backbone(*_inputs(x)))
                 progress.advance(task)
         return torch.cat(out)
 
@@ -211,13 +246,12 @@ class FinetuneRecipe:
             head_scale = strategy.head_lr_scale(cfg, epoch)
             total_loss, seen = 0.0, 0
             order = torch.randperm(len(train_set), generator=gen)  # one shuffle for both paths
+            train_set.set_epoch(epoch)
+            plan = train_set.batches(order.tolist(), cfg.batch_size)  # the same batches on both paths
             if feats is not None:
-                batches = ((feats["train"][idx], torch.as_tensor(train_set.targets[idx.numpy()])) for idx in order.split(cfg.batch_size))
+                batches = ((feats["train"][torch.as_tensor(idx)], torch.as_tensor(train_set.targets[np.asarray(idx)])) for idx in plan)
             else:
-                train_set.set_epoch(epoch)
-                # its own generator: creating the loader must not consume the global RNG (dropout)
-                batches = iter(DataLoader(train_set, batch_size=cfg.batch_size, sampler=order.tolist(),
-                                          generator=torch.Generator().manual_seed(0), num_workers=cfg.workers))
+                batches = iter(_loader(train_set, cfg.batch_size, cfg.workers, plan=plan))
             with _progress() as progress:
                 task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, info="")
                 for step, (x, y) in enumerate(batches):
@@ -226,10 +260,10 @@ class FinetuneRecipe:
                         out = self.model.forward_head(x)
                     elif n_train == 0:
                         with torch.no_grad():
-                            f = self.model.backbone(x)
+                            f = self.model.backbone(*_inputs(x))
                         out = self.model.forward_head(f)
                     else:
-                        out = self.model(x)
+                        out = self.model(*_inputs(x))
                     loss = self._loss(out, y)
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -300,11 +334,11 @@ class FinetuneRecipe:
         dataset = self.datasets[split]
         was_training = self.model.training
         self.model.eval()
-        loader = DataLoader(dataset, batch_size=self.cfg.batch_size * 2, num_workers=self.cfg.workers)
+        loader = _loader(dataset, self.cfg.batch_size * 2, self.cfg.workers)
         outs = []
         with torch.no_grad():
             for x, _ in loader:
-                outs.append(self.model(x).numpy())
+                outs.append(self.model(*_inputs(x)).numpy())
         self.model.train(was_training)
         return self._metrics_from_outputs(np.concatenate(outs), dataset.targets)
 
@@ -325,15 +359,17 @@ class FinetuneRecipe:
             "peak_rss_mb": round(peak_rss_mb(), 1),
         })
         save_weights(self.model, self.run_dir / WEIGHTS)
+        if self.backbone_info.save is not None:
+            self.backbone_info.save(self.run_dir)  # e.g. the tokenizer and encoder config of a text model
+        value = "label" if self.task == "classification" else "target"
+        key = "text" if self.modality == "text" else "path"
         write_json(self.run_dir / SPLITS, {
-            name: [{"path": s.path, "label": s.label} if self.task == "classification" else {"path": s.path, "target": s.target}
-                   for s in samples]
-            for name, samples in self.splits.items()
+            name: [{key: getattr(s, key), value: getattr(s, value)} for s in samples] for name, samples in self.splits.items()
         })
-        _, h, w = self.preprocess["input_size"]
         cfg_dict = self.cfg.to_dict()
         manifest = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "modality": self.modality,
             "family": self.spec.family,
             "arch": self.spec.arch,
             "task": self.task,
@@ -341,7 +377,7 @@ class FinetuneRecipe:
             "model": self.spec.to_dict(),
             "weights_source": self.weight_source.to_dict(),
             "preprocess": self.preprocess,
-            "input": {"name": "pixel_values", "shape": [1, 3, h, w], "dtype": "float32", "layout": "NCHW"},
+            "input": self._input_spec(),
             "output": {"name": "logits" if self.task == "classification" else "prediction",
                        "shape": [1, self.spec.num_outputs]},
             "training": {**cfg_dict, "layer_groups": len(self.groups), "feature_cache_used": self.cfg.uses_feature_cache,
@@ -349,14 +385,21 @@ class FinetuneRecipe:
             "data": {
                 "source": self.source.origin,
                 "splits": {k: len(v) for k, v in self.splits.items()},
-                "skipped_images": len(self.source.skipped),
+                **({"skipped_images": len(self.source.skipped)} if self.modality == "image" else {}),
             },
             "metrics": metrics,
             "history": self.history,
             "versions": library_versions(),
         }
         write_manifest(self.run_dir, manifest)
-        return Bundle(self.run_dir, manifest, self.model)
+        return Bundle(self.run_dir, manifest, self.model, self.backbone_info.processor)
+
+    def _input_spec(self) -> dict[str, Any]:
+        if self.modality == "text":  # token ids and mask, batch x tokens (dynamic up to max_length)
+            return {"name": self.preprocess["input_names"], "shape": [1, self.preprocess["max_length"]], "dtype": "int64",
+                    "layout": "NT"}
+        _, h, w = self.preprocess["input_size"]
+        return {"name": "pixel_values", "shape": [1, 3, h, w], "dtype": "float32", "layout": "NCHW"}
 
     def cleanup(self) -> None:
         """Training state is not part of a finished bundle."""
