@@ -137,6 +137,9 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
     if not (bundle_dir / MANIFEST).is_file():
         raise EdgetlError(f"{bundle_dir} is not an edgetl bundle (no {MANIFEST}); pass a folder written by `edgetl finetune`")
     manifest = read_manifest(bundle_dir)
+    if manifest.get("modality", "image") != "image":
+        raise EdgetlError(f"{bundle_dir} is a {manifest['modality']} bundle; benchmarking {manifest['modality']} bundles "
+                          "is not supported yet (images only)")
     profile = find_profile(opts.target)
     threads = opts.threads or profile.resolved_threads()
     entries = _entries(bundle_dir, profile, opts)
