@@ -20,6 +20,7 @@ to int32 (its default without x64); the manifest says so, and the predictor cast
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -56,6 +57,13 @@ def _to_layout(x: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "nhwc" else np.ascontiguousarray(x)
 
 
+class _KnownDowncast(logging.Filter):
+    """Drop the converter's notice that int64 token inputs become int32: expected, and in the manifest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "downcasts 64-bit model I/O" not in record.getMessage()
+
+
 def _convert_fp32(ctx, path: Path) -> None:
     import litert_torch
     import torch
@@ -64,8 +72,13 @@ def _convert_fp32(ctx, path: Path) -> None:
         xs = tuple(torch.from_numpy(x) for x in ctx.example_inputs())
     else:
         xs = (torch.from_numpy(_to_layout(ctx.example_input(), ctx.options.layout)),)
-    with torch.no_grad():
-        litert_torch.convert(_module(ctx), xs).export(str(path))
+    notice = _KnownDowncast()
+    logging.getLogger().addFilter(notice)
+    try:
+        with torch.no_grad():
+            litert_torch.convert(_module(ctx), xs).export(str(path))
+    finally:
+        logging.getLogger().removeFilter(notice)
 
 
 def _signature(path: Path) -> tuple[str, list[str]]:
