@@ -100,10 +100,28 @@ class Bundle:
             self.model
         return self._processor
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Preprocessed NCHW float32 -> model outputs (logits or regression values)."""
+    @property
+    def input_names(self) -> list[str]:
+        name = self.manifest["input"]["name"]
+        return list(name) if isinstance(name, list) else [name]
+
+    def encode_texts(self, texts: list[str], length: int | None = None) -> dict[str, np.ndarray]:
+        """Raw texts -> int64 token ids and attention mask with the bundle's own tokenizer, truncated at
+        max_length and right-padded to ``length`` (default: the longest text)."""
+        from .runtime.text import pad_ids
+
+        ids = self.processor(list(texts), truncation=True, max_length=self.preprocess["max_length"])["input_ids"]
+        width = length or max(len(i) for i in ids)
+        return pad_ids(ids, width, int(self.processor.pad_token_id or 0), self.input_names)
+
+    def predict(self, batch: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        """Preprocessed NCHW float32, or a dict of int64 token arrays (text) -> model outputs (logits or values)."""
+        if isinstance(batch, dict):
+            inputs = [torch.from_numpy(np.ascontiguousarray(batch[n], dtype=np.int64)) for n in self.input_names]
+        else:
+            inputs = [torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))]
         with torch.no_grad():
-            return self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+            return self.model(*inputs).numpy()
 
 
 def _load_model(path: Path, manifest: dict[str, Any]) -> tuple[TransferModel, Any]:

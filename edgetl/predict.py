@@ -60,16 +60,12 @@ def predict_files(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[st
 
 
 def predict_texts(bundle: Any, texts: list[str], top_k: int = 3) -> list[dict[str, Any]]:
-    """Like ``predict_files`` for a text bundle: raw texts in, one result per text."""
-    import torch
+    """Like ``predict_files`` for a text model: raw texts in, one result per text.
 
-    from .data.text import pad_batch
-
+    ``bundle`` is a text ``Bundle`` (its transformers tokenizer) or a ``LoadedArtifact`` (the
+    ``tokenizers`` file that travels with it); both have ``encode_texts`` and ``predict``."""
     if getattr(bundle, "modality", "image") != "text":
         raise EdgetlError(f"{bundle.path} is not a text model; pass image files to predict on")
     if not texts or any(not t.strip() for t in texts):
         raise EdgetlError("pass one or more non-empty texts to predict on")
-    ids = bundle.processor(texts, truncation=True, max_length=bundle.preprocess["max_length"])["input_ids"]
-    with torch.no_grad():
-        outputs = bundle.model(*pad_batch(ids, int(bundle.processor.pad_token_id or 0))).numpy()
-    return _results(bundle, "text", texts, outputs, top_k)
+    return _results(bundle, "text", texts, bundle.predict(bundle.encode_texts(texts)), top_k)

@@ -1,7 +1,8 @@
 """Exporters: one module per target, a table of what each supports, and one entry point.
 
 ``export(bundle_dir, target, precision, ...)`` checks the request against
-``TARGETS`` before any work, lets the target's module write its files into a
+``TARGETS`` before any work (images and text alike: the exporters read input
+names and shapes from the bundle's input spec), lets the target's module write its files into a
 temporary folder, proves the artifact against the PyTorch bundle (``parity``),
 and only then renames the folder to ``BUNDLE/export/<target>-<precision>[...]``.
 """
@@ -21,6 +22,7 @@ class Target:
     precisions: tuple[str, ...]
     layouts: tuple[str, ...] = ("nchw",)
     int8_io: bool = False  # can full-int8 artifacts take int8 input/output?
+    fixed_sequence: bool = False  # text: the sequence length is fixed at the bundle's max_length (else dynamic)
     notes: str = ""
 
 
@@ -30,6 +32,7 @@ TARGETS: dict[str, Target] = {
     "openvino": Target("openvino", "edgetl.export.openvino_export", "openvino", PRECISIONS,
                        notes="fp16: compressed weights; int8-dynamic: NNCF int8 weight-only; int8: NNCF PTQ, calibrated"),
     "tflite": Target("tflite", "edgetl.export.tflite_export", "litert", PRECISIONS, layouts=("nchw", "nhwc"), int8_io=True,
+                     fixed_sequence=True,
                      notes="fp16: weight-only float16; int8-dynamic: ai-edge-quantizer dynamic_wi8_afp32; "
                            "int8: static_wi8_ai8, calibrated, float or int8 I/O"),
 }

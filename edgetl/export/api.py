@@ -17,18 +17,21 @@ from ..atomic import write_json
 from ..bundle import Bundle, library_versions, load_bundle
 from ..errors import EdgetlError
 from ..runtime import ARTIFACT_MANIFEST, DeviceOptions, load_predictor
-from ..runtime.base import peak_rss_mb
-from . import TARGETS
+from ..runtime.base import Batch, batch_len, batch_rows, peak_rss_mb
+from ..runtime.text import trim_padding
+from . import TARGETS, Target
 from .parity import ExportRejected, check, compare
 from .samples import calibration_inputs, held_out
 
 EXPORT_DIR = "export"
+FAMILIES = ("timm", "torchvision", "text")
+TOKENIZER_FILE = "tokenizer.json"  # the bundle's fast tokenizer, copied next to every text artifact
 
 
 @dataclass
 class ExportOptions:
     precision: str = "fp32"
-    calibration: str | None = None  # folder of images; default: the bundle's training split
+    calibration: str | None = None  # folder of images (text: a file, one text per line); default: the training split
     calibration_samples: int = 100
     parity_samples: int = 200
     max_accuracy_drop: float | None = None
@@ -50,22 +53,80 @@ class Artifact:
 
 
 class ExportContext:
-    """What a target module gets: the bundle, the options, the folder to write, and samples on demand."""
+    """What a target module gets: the bundle, the options, the folder to write, the input contract
+    (names, example, dynamic axes, manifest spec) and samples on demand."""
 
-    def __init__(self, bundle: Bundle, options: ExportOptions, out: Path) -> None:
+    def __init__(self, bundle: Bundle, options: ExportOptions, out: Path, target: Target | None = None) -> None:
         self.bundle = bundle
         self.options = options
         self.out = out
-        self._calibration: np.ndarray | None = None
+        self.target = target or TARGETS["onnx"]
+        self.text = bundle.modality == "text"
+        self.input_names: list[str] = bundle.input_names
+        self._calibration: Batch | None = None
+        self._example: tuple[np.ndarray, ...] | None = None
 
-    def calibration(self) -> np.ndarray:
+    @property
+    def sequence_length(self) -> int | None:
+        """Text: the fixed sequence length of this target's artifacts (the bundle's max_length), else None."""
+        return int(self.bundle.preprocess["max_length"]) if self.text and self.target.fixed_sequence else None
+
+    @property
+    def dynamic_batch(self) -> bool:
+        """Images: as asked (--dynamic-batch); text: whenever the target takes dynamic shapes."""
+        return self.options.dynamic_batch or (self.text and not self.target.fixed_sequence)
+
+    def calibration(self) -> Batch:
         if self._calibration is None:
-            self._calibration = calibration_inputs(self.bundle, self.options.calibration_samples, self.options.calibration)
+            self._calibration = calibration_inputs(self.bundle, self.options.calibration_samples, self.options.calibration,
+                                                   length=self.sequence_length)
         return self._calibration
+
+    def calibration_feeds(self) -> list[dict[str, np.ndarray]]:
+        """One named-input dict per calibration sample (batch 1); texts at their own length unless fixed."""
+        calib = self.calibration()
+        rows = [batch_rows(calib, i, i + 1) for i in range(batch_len(calib))]
+        if not self.text:
+            return [{self.input_names[0]: r} for r in rows]
+        return [r if self.sequence_length else trim_padding(r) for r in rows]  # type: ignore[arg-type]
 
     def example_input(self) -> np.ndarray:
         _, c, h, w = self.bundle.manifest["input"]["shape"]
         return np.zeros((1, c, h, w), dtype=np.float32)
+
+    def example_inputs(self) -> tuple[np.ndarray, ...]:
+        """Positional example inputs for tracing: a zero image, or a real training text padded to max_length."""
+        if not self.text:
+            return (self.example_input(),)
+        if self._example is None:
+            text = calibration_inputs(self.bundle, 1, None, length=int(self.bundle.preprocess["max_length"]))
+            self._example = tuple(text[n] for n in self.input_names)  # type: ignore[index]
+        return self._example
+
+    def dynamic_axes(self, output: str) -> dict[str, dict[int, str]] | None:
+        """ONNX-style dynamic axes of every input and the output, or None when all shapes are fixed."""
+        if not self.dynamic_batch:
+            return None
+        axes = {0: "batch", 1: "sequence"} if self.text and not self.sequence_length else {0: "batch"}
+        return {**{n: dict(axes) for n in self.input_names}, output: {0: "batch"}}
+
+    def input_shape(self) -> list[int]:
+        """The input shape with -1 for dynamic dimensions (shared by all inputs)."""
+        shape = list(self.example_inputs()[0].shape)
+        for axis in (self.dynamic_axes("") or {}).get(self.input_names[0], {}):
+            shape[axis] = -1
+        return shape
+
+    def input_spec(self, **extra: Any) -> dict[str, Any]:
+        """The artifact manifest's input spec (dynamic dimensions named); ``extra`` overrides fields."""
+        axes = (self.dynamic_axes("") or {}).get(self.input_names[0], {})
+        shape: list[Any] = [axes.get(i, d) for i, d in enumerate(self.example_inputs()[0].shape)]
+        if self.text:
+            spec = {"name": self.input_names, "shape": shape, "dtype": "int64", "layout": "NT",
+                    "pad_id": int(self.bundle.processor.pad_token_id or 0)}
+        else:
+            spec = {"name": self.input_names[0], "shape": shape, "dtype": "float32", "layout": "NCHW"}
+        return {**spec, **extra}
 
 
 def artifact_name(target: str, options: ExportOptions) -> str:
@@ -94,6 +155,18 @@ def validate_request(target: str, options: ExportOptions) -> None:
         raise EdgetlError("--calibration-samples and --parity-samples must be at least 1")
 
 
+def validate_bundle(bundle: Bundle, options: ExportOptions) -> None:
+    """Reject what the bundle's family or modality cannot export."""
+    if bundle.manifest.get("family") not in FAMILIES:
+        raise EdgetlError(f"{bundle.path}: exporting family {bundle.manifest.get('family')} is not supported yet")
+    if bundle.modality == "text":
+        if options.layout != "nchw" or options.io != "float":
+            raise EdgetlError("--layout and --io apply to image models; a text artifact takes token ids")
+        folder = bundle.preprocess.get("files", "encoder")
+        if not (bundle.path / folder / TOKENIZER_FILE).is_file():
+            raise EdgetlError(f"{bundle.path}/{folder} has no {TOKENIZER_FILE} (a fast tokenizer); text export needs one")
+
+
 def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32", **options: Any) -> Artifact:
     """Export a bundle to one target and precision; returns the proven artifact."""
     try:
@@ -102,8 +175,7 @@ def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32"
         raise EdgetlError(f"export: {exc}") from None
     validate_request(target, opts)
     bundle = load_bundle(bundle_dir)
-    if bundle.manifest.get("family") not in ("timm", "torchvision"):
-        raise EdgetlError(f"{bundle_dir}: exporting family {bundle.manifest.get('family')} is not supported yet")
+    validate_bundle(bundle, opts)
     name = artifact_name(target, opts)
     export_root = bundle.path / EXPORT_DIR
     export_root.mkdir(exist_ok=True)
@@ -112,7 +184,10 @@ def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32"
     try:
         t0 = time.time()
         module = importlib.import_module(TARGETS[target].module)
-        info = module.export(ExportContext(bundle, opts, tmp))
+        ctx = ExportContext(bundle, opts, tmp, TARGETS[target])
+        info = module.export(ctx)
+        if ctx.text:
+            info["tokenizer"] = _copy_tokenizer(ctx)
         manifest = _manifest(bundle, target, name, opts, info, tmp, time.time() - t0)
         write_json(tmp / ARTIFACT_MANIFEST, manifest)
         manifest["parity"] = _parity(bundle, tmp, opts, f"{target} {name}")
@@ -130,11 +205,26 @@ def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32"
     return Artifact(dest, manifest)
 
 
+def _copy_tokenizer(ctx: ExportContext) -> dict[str, Any]:
+    """Copy the bundle's tokenizer.json next to the model and describe how to use it."""
+    shutil.copyfile(ctx.bundle.path / ctx.bundle.preprocess.get("files", "encoder") / TOKENIZER_FILE, ctx.out / TOKENIZER_FILE)
+    fixed = ctx.sequence_length is not None
+    proc = ctx.bundle.processor
+    return {"file": TOKENIZER_FILE, "library": "tokenizers", "class": ctx.bundle.preprocess.get("tokenizer"),
+            "max_length": int(ctx.bundle.preprocess["max_length"]), "truncation": True,
+            "padding": "max_length" if fixed else "longest", "padding_side": "right",
+            "pad_token": proc.pad_token, "pad_id": int(proc.pad_token_id or 0), "input_names": ctx.input_names}
+
+
 def _parity(bundle: Bundle, folder: Path, opts: ExportOptions, where: str) -> dict[str, Any]:
     inputs, targets = held_out(bundle, opts.parity_samples)
-    reference = bundle.predict(inputs)
+    n = batch_len(inputs)
+    reference = np.concatenate([bundle.predict(batch_rows(inputs, i, i + 64)) for i in range(0, n, 64)])
     predictor = load_predictor(folder, DeviceOptions(threads=opts.threads))
-    outputs = np.concatenate([predictor.predict(inputs[i:i + 1]) for i in range(len(inputs))])
+    rows = [batch_rows(inputs, i, i + 1) for i in range(n)]
+    if bundle.modality == "text":  # each text at its own length; a fixed-length artifact pads it back
+        rows = [trim_padding(r) for r in rows]  # type: ignore[arg-type]
+    outputs = np.concatenate([predictor.predict(r) for r in rows])
     report = compare(reference, outputs, targets, bundle.task, bundle.manifest["model"]["num_outputs"])
     try:
         check(report, opts.precision, opts.max_accuracy_drop, where)
@@ -154,6 +244,7 @@ def _manifest(bundle: Bundle, target: str, name: str, opts: ExportOptions, info:
         "target": target,
         "runtime": TARGETS[target].runtime,
         "precision": opts.precision,
+        "modality": bundle.modality,
         "task": m["task"],
         "labels": m.get("labels") or [],
         "preprocess": m["preprocess"],
@@ -162,7 +253,7 @@ def _manifest(bundle: Bundle, target: str, name: str, opts: ExportOptions, info:
         "export_seconds": round(seconds, 2),
         "files": files,
         "size_bytes": sum(files.values()),
-        **info,  # model_file, input, output, converter, runtime_config
+        **info,  # model_file, input, output, converter, runtime_config (+ tokenizer for text)
         "versions": {**library_versions(), **info.get("versions", {})},
     }
 

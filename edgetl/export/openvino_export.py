@@ -1,10 +1,15 @@
 """OpenVINO IR (xml + bin) converted from the PyTorch bundle.
 
-- fp32: ``openvino.convert_model`` with a static input shape, saved uncompressed;
+Input names and shapes come from the bundle's input spec (images: a static
+shape, optional dynamic batch; text: ``input_ids`` + ``attention_mask`` with
+dynamic batch and sequence length).
+
+- fp32: ``openvino.convert_model``, saved uncompressed;
 - fp16: the same IR with weights compressed to float16;
 - int8-dynamic: NNCF int8 weight-only compression (activations stay float);
 - int8: NNCF post-training quantisation of the IR, calibrated on the bundle's
-  training images (or ``--calibration DIR``).
+  training images or texts (or ``--calibration``); text models with NNCF's
+  transformer model type (its scheme for attention blocks).
 
 Telemetry is off (see ``edgetl.offline``); the predictor runs with
 INFERENCE_PRECISION_HINT=f32 so an fp32 IR computes in fp32 (the CPU default
@@ -15,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from typing import Any
 
 MODEL_FILE = "model.xml"
-INPUT, OUTPUT = "pixel_values", "logits"
+OUTPUT = "logits"
 
 
 def _stable_names(model) -> None:
@@ -42,31 +48,35 @@ def _export(ctx) -> dict[str, Any]:
     import torch
 
     precision = ctx.options.precision
-    x = ctx.example_input()
-    shape = list(x.shape)
-    if ctx.options.dynamic_batch:
-        shape[0] = -1
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-        model = ov.convert_model(ctx.bundle.model.eval(), example_input=torch.from_numpy(x), input=[shape])
-    model.inputs[0].get_tensor().set_names({INPUT})
+    xs = [torch.from_numpy(x) for x in ctx.example_inputs()]
+    shape = ctx.input_shape()
+    example = xs[0] if len(xs) == 1 else tuple(xs)
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.trace")
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        model = ov.convert_model(ctx.bundle.model.eval(), example_input=example, input=[list(shape) for _ in xs])
+    for port, name in zip(model.inputs, ctx.input_names):
+        port.get_tensor().set_names({name})
     model.outputs[0].get_tensor().set_names({OUTPUT})
     converter: dict[str, Any] = {"name": "openvino.convert_model (PyTorch frontend)"}
     if precision == "int8-dynamic":
         model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
         converter["quantizer"] = "nncf.compress_weights INT8_ASYM (weight-only)"
     elif precision == "int8":
-        calib = ctx.calibration()
-        model = nncf.quantize(model, nncf.Dataset([calib[i:i + 1] for i in range(len(calib))]),
-                              subset_size=len(calib), fast_bias_correction=True)
-        converter["quantizer"] = "nncf.quantize (PTQ, performance preset, fast bias correction)"
+        calib = ctx.calibration_feeds()
+        items = [f[ctx.input_names[0]] for f in calib] if len(ctx.input_names) == 1 else calib
+        extra = {"model_type": nncf.ModelType.TRANSFORMER} if ctx.text else {}
+        model = nncf.quantize(model, nncf.Dataset(items), subset_size=len(calib), fast_bias_correction=True, **extra)
+        converter["quantizer"] = "nncf.quantize (PTQ, performance preset, fast bias correction" + \
+            (", transformer model type)" if ctx.text else ")")
         converter["calibration_samples"] = int(len(calib))
         converter["calibration_source"] = ctx.options.calibration or "bundle training split"
     _stable_names(model)
     ov.save_model(model, str(ctx.out / MODEL_FILE), compress_to_fp16=(precision == "fp16"))
-    batch = "batch" if ctx.options.dynamic_batch else 1
+    batch = "batch" if ctx.dynamic_batch else 1
     return {
         "model_file": MODEL_FILE,
-        "input": {"name": INPUT, "shape": [batch, *shape[1:]], "dtype": "float32", "layout": "NCHW"},
+        "input": ctx.input_spec(),
         "output": {"name": OUTPUT, "shape": [batch, ctx.bundle.manifest["model"]["num_outputs"]], "dtype": "float32"},
         "converter": converter,
         "runtime_config": {"device": "CPU", "INFERENCE_PRECISION_HINT": "f32"},

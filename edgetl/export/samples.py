@@ -1,4 +1,9 @@
-"""Representative inputs for calibration and held-out inputs for parity, from a bundle's own splits."""
+"""Representative inputs for calibration and held-out inputs for parity, from a bundle's own splits.
+
+Images come back preprocessed (NCHW float32); texts tokenised with the bundle's
+own tokenizer into int64 ``input_ids`` / ``attention_mask``, right-padded to
+``length`` (the fixed sequence length of an artifact) or to the longest text.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from ..bundle import SPLITS as SPLITS_FILE, Bundle
 from ..data.preprocess import load_image, preprocess_image
 from ..data.sources import IMAGE_SUFFIXES, evenly_spaced
 from ..errors import EdgetlError
+from ..runtime.base import Batch
 
 def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
     import json
@@ -31,8 +37,30 @@ def _load(paths: list[str], bundle: Bundle) -> np.ndarray:
     return np.stack(arrays).astype(np.float32)
 
 
-def calibration_inputs(bundle: Bundle, n: int, directory: str | None = None, seed: int = 0) -> np.ndarray:
-    """``n`` preprocessed training images (seeded choice), or images from ``directory``."""
+def _calibration_texts(bundle: Bundle, source: str | None) -> list[str]:
+    """The bundle's training texts, or the lines of a UTF-8 text file ``source``."""
+    if not source:
+        return [s["text"] for s in _splits(bundle)["train"]]
+    path = Path(source)
+    if not path.is_file():
+        raise EdgetlError(f"--calibration {source} is not a file; pass a UTF-8 text file, one text per line")
+    try:
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise EdgetlError(f"--calibration {source} is not UTF-8; pass a UTF-8 text file, one text per line") from None
+    if not texts:
+        raise EdgetlError(f"--calibration {source} holds no texts")
+    return texts
+
+
+def calibration_inputs(bundle: Bundle, n: int, directory: str | None = None, seed: int = 0, length: int | None = None) -> Batch:
+    """``n`` preprocessed training images or tokenised training texts (seeded choice), or from ``directory``
+    (a folder of images; for text bundles a text file, one text per line)."""
+    if bundle.modality == "text":
+        texts = _calibration_texts(bundle, directory)
+        rng = np.random.default_rng(seed)
+        chosen = sorted(rng.choice(len(texts), size=min(n, len(texts)), replace=False).tolist())
+        return bundle.encode_texts([texts[i] for i in chosen], length)
     if directory:
         root = Path(directory)
         if not root.is_dir():
@@ -47,7 +75,7 @@ def calibration_inputs(bundle: Bundle, n: int, directory: str | None = None, see
     return _load([paths[i] for i in chosen], bundle)
 
 
-def held_out(bundle: Bundle, n: int) -> tuple[np.ndarray, np.ndarray]:
+def held_out(bundle: Bundle, n: int, length: int | None = None) -> tuple[Batch, np.ndarray]:
     """Up to ``n`` validation and test samples (never training data), spread over both, and their targets."""
     splits = _splits(bundle)
     rows = (splits.get("val") or []) + (splits.get("test") or [])
@@ -59,4 +87,6 @@ def held_out(bundle: Bundle, n: int) -> tuple[np.ndarray, np.ndarray]:
         targets = np.asarray([index[r["label"]] for r in rows], dtype=np.int64)
     else:
         targets = np.asarray([r["target"] for r in rows], dtype=np.float32)
+    if bundle.modality == "text":
+        return bundle.encode_texts([r["text"] for r in rows], length), targets
     return _load([r["path"] for r in rows], bundle), targets

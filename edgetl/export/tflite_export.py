@@ -11,11 +11,16 @@ then quantised with ai-edge-quantizer.
   ``--calibration DIR``); float32 input/output by default (QUANTIZE/DEQUANTIZE
   inside the graph), or int8 input/output with ``--io int8``: their scale and
   zero point go into the manifest so every predictor can (de)quantise.
+
+Text models convert with a fixed shape [1, max_length] (recorded in the
+manifest; predictors pad to it). The converter downcasts the int64 token inputs
+to int32 (its default without x64); the manifest says so, and the predictor casts.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -52,22 +57,53 @@ def _to_layout(x: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "nhwc" else np.ascontiguousarray(x)
 
 
+class _KnownDowncast(logging.Filter):
+    """Drop the converter's notice that int64 token inputs become int32: expected, and in the manifest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "downcasts 64-bit model I/O" not in record.getMessage()
+
+
 def _convert_fp32(ctx, path: Path) -> None:
     import litert_torch
     import torch
 
-    x = torch.from_numpy(_to_layout(ctx.example_input(), ctx.options.layout))
-    with torch.no_grad():
-        litert_torch.convert(_module(ctx), (x,)).export(str(path))
+    if ctx.text:
+        xs = tuple(torch.from_numpy(x) for x in ctx.example_inputs())
+    else:
+        xs = (torch.from_numpy(_to_layout(ctx.example_input(), ctx.options.layout)),)
+    notice = _KnownDowncast()
+    logging.getLogger().addFilter(notice)
+    try:
+        with torch.no_grad():
+            litert_torch.convert(_module(ctx), xs).export(str(path))
+    finally:
+        logging.getLogger().removeFilter(notice)
 
 
-def _signature(path: Path) -> tuple[str, str]:
-    """(signature key, its single input name) of a converted model."""
+def _signature(path: Path) -> tuple[str, list[str]]:
+    """(signature key, its input names in positional order) of a converted model."""
     from ai_edge_litert.interpreter import Interpreter
 
     sigs = Interpreter(model_path=str(path)).get_signature_list()
     key = "serving_default" if "serving_default" in sigs else next(iter(sigs))
-    return key, sigs[key]["inputs"][0]
+    names = sigs[key]["inputs"]
+    return key, sorted(names, key=lambda n: (len(n), n))  # args_0, args_1, ..., args_10
+
+
+def _calibration_set(ctx, fp32: Path) -> dict[str, list[dict[str, np.ndarray]]]:
+    """The calibration samples keyed by the converted model's signature input names, in its dtypes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    key, names = _signature(fp32)
+    details = Interpreter(model_path=str(fp32)).get_signature_runner(key).get_input_details()
+    rows = []
+    for feed in ctx.calibration_feeds():
+        xs = [feed[n] for n in ctx.input_names]
+        if not ctx.text:
+            xs = [_to_layout(x, ctx.options.layout) for x in xs]
+        rows.append({sig: np.ascontiguousarray(x, dtype=details[sig]["dtype"]) for sig, x in zip(names, xs)})
+    return {key: rows}
 
 
 def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
@@ -92,10 +128,9 @@ def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
         converter["quantizer"] = f"ai_edge_quantizer recipe.static_wi8_ai8 (int8 weights and activations, {io} I/O)"
     result = None
     if qt.need_calibration:
-        calib = _to_layout(ctx.calibration(), ctx.options.layout)
-        key, name = _signature(fp32)
-        result = qt.calibrate({key: [{name: calib[i:i + 1]} for i in range(len(calib))]})
-        converter["calibration_samples"] = int(len(calib))
+        calib = _calibration_set(ctx, fp32)
+        result = qt.calibrate(calib)
+        converter["calibration_samples"] = len(next(iter(calib.values())))
         converter["calibration_source"] = ctx.options.calibration or "bundle training split"
     qt.quantize(result).export_model(str(out), overwrite=True)
 
@@ -130,13 +165,20 @@ def export(ctx) -> dict[str, Any]:
 
     it = Interpreter(model_path=str(out))
     inp, outp = it.get_input_details()[0], it.get_output_details()[0]
-    nhwc = ctx.options.layout == "nhwc"
-    _, c, h, w = ctx.example_input().shape
+    runtime_config: dict[str, Any] = {"num_threads": None}
+    if ctx.text:  # several inputs: the predictor finds each through the signature
+        key, names = _signature(out)
+        runtime_config["signature"] = {"key": key, "inputs": names}
+        input_spec = ctx.input_spec(dtype=str(np.dtype(inp["dtype"])))
+    else:
+        nhwc = ctx.options.layout == "nhwc"
+        _, c, h, w = ctx.example_input().shape
+        input_spec = {**_spec(inp), "shape": [1, h, w, c] if nhwc else [1, c, h, w], "layout": "NHWC" if nhwc else "NCHW"}
     return {
         "model_file": MODEL_FILE,
-        "input": {**_spec(inp), "shape": [1, h, w, c] if nhwc else [1, c, h, w], "layout": "NHWC" if nhwc else "NCHW"},
+        "input": input_spec,
         "output": {**_spec(outp), "shape": [1, ctx.bundle.manifest["model"]["num_outputs"]]},
         "converter": converter,
-        "runtime_config": {"num_threads": None},
+        "runtime_config": runtime_config,
         "versions": {p: importlib.metadata.version(p) for p in ("litert-torch", "ai-edge-litert", "ai-edge-quantizer")},
     }

@@ -1,15 +1,16 @@
 """Runtimes: one small predictor interface over torch, onnxruntime, OpenVINO and LiteRT.
 
 Everything here imports numpy and one runtime library only (never torch, timm or
-transformers, except the torch predictor for bundles), so the same code can run
-on a device that has just its runtime installed.
+transformers, except the torch predictor for bundles; text artifacts add the
+``tokenizers`` library), so the same code can run on a device that has just its
+runtime installed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .base import ARTIFACT_MANIFEST, DeviceOptions, DeviceUnavailable, EdgetlError, Predictor, read_artifact_manifest
+from .base import ARTIFACT_MANIFEST, Batch, DeviceOptions, DeviceUnavailable, EdgetlError, Predictor, read_artifact_manifest
 
 RUNTIMES = {
     "torch": ("torch_rt", "TorchPredictor"),
@@ -26,6 +27,12 @@ class LoadedArtifact:
         self.path = Path(path)
         self.predictor = load_predictor(path, DeviceOptions(threads=threads))
         self.manifest = self.predictor.manifest
+        self._tokenizer = None
+
+    @property
+    def modality(self) -> str:
+        """"image" or "text" (artifacts written before text existed have no field: image)."""
+        return self.manifest.get("modality", "image")
 
     @property
     def task(self) -> str:
@@ -39,7 +46,15 @@ class LoadedArtifact:
     def preprocess(self) -> dict:
         return self.manifest["preprocess"]
 
-    def predict(self, batch):
+    def encode_texts(self, texts: list[str]) -> dict:
+        """Raw texts -> the artifact's token arrays, with the tokenizer that travels with it."""
+        if self._tokenizer is None:
+            from .text import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.path, self.manifest)
+        return self._tokenizer(texts)
+
+    def predict(self, batch: Batch):
         return self.predictor.predict(batch)
 
 
@@ -64,4 +79,4 @@ def load_predictor(path: str | Path, options: DeviceOptions | None = None, runti
     return getattr(mod, cls)(Path(path), manifest, options)
 
 
-__all__ = ["DeviceOptions", "DeviceUnavailable", "RUNTIMES", "LoadedArtifact", "Predictor", "load_predictor", "read_artifact_manifest", "ARTIFACT_MANIFEST"]
+__all__ = ["Batch", "DeviceOptions", "DeviceUnavailable", "RUNTIMES", "LoadedArtifact", "Predictor", "load_predictor", "read_artifact_manifest", "ARTIFACT_MANIFEST"]

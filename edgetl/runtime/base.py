@@ -1,8 +1,10 @@
 """The predictor interface and the input/output conventions all runtimes share.
 
-A predictor takes the bundle's canonical input (preprocessed float32, NCHW for
-images) and returns float32 outputs. What differs per artifact (NHWC layout,
-int8 input/output with scale and zero point) is described in the artifact's
+A predictor takes the canonical input of its modality and returns float32
+outputs: preprocessed float32 NCHW for images; for text a dict
+``{"input_ids", "attention_mask"}`` of int64 ``[B, L]`` arrays (right-padded).
+What differs per artifact (NHWC layout, int8 input/output with scale and zero
+point, a fixed sequence length, int32 token ids) is described in the artifact's
 manifest and undone here, so callers never special-case an artifact.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Dict, Protocol, Union
 
 import numpy as np
 
@@ -29,6 +31,9 @@ class DeviceUnavailable(EdgetlError):
 
 ARTIFACT_MANIFEST = "manifest.json"
 
+# the canonical input: an NCHW float32 array (images) or named int64 arrays (text)
+Batch = Union[np.ndarray, Dict[str, np.ndarray]]
+
 
 @dataclass
 class DeviceOptions:
@@ -43,8 +48,8 @@ class DeviceOptions:
 class Predictor(Protocol):
     manifest: dict[str, Any]
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Canonical float32 input batch -> float32 outputs (logits or values)."""
+    def predict(self, batch: Batch) -> np.ndarray:
+        """Canonical input batch (NCHW float32, or a dict of int64 token arrays) -> float32 outputs."""
 
 
 def read_artifact_manifest(path: str | Path) -> dict[str, Any]:
@@ -67,6 +72,52 @@ def to_artifact_input(batch: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
         info = np.iinfo(np.dtype(spec["dtype"]))
         x = np.clip(np.round(x / q["scale"] + q["zero_point"]), info.min, info.max).astype(spec["dtype"])
     return x
+
+
+def input_names(spec: dict[str, Any]) -> list[str]:
+    """The input names of a spec: one name (images) or a list (text)."""
+    name = spec["name"]
+    return list(name) if isinstance(name, (list, tuple)) else [name]
+
+
+def batch_len(batch: Batch) -> int:
+    return len(next(iter(batch.values()))) if isinstance(batch, dict) else len(batch)
+
+
+def batch_rows(batch: Batch, start: int, stop: int) -> Batch:
+    """Rows ``start:stop`` of a canonical batch."""
+    if isinstance(batch, dict):
+        return {k: v[start:stop] for k, v in batch.items()}
+    return batch[start:stop]
+
+
+def _text_feeds(batch: dict[str, np.ndarray], spec: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Token arrays -> the artifact's dtype, right-padded to its fixed sequence length if it has one."""
+    names = input_names(spec)
+    missing = [n for n in names if n not in batch]
+    if missing:
+        raise EdgetlError(f"text input lacks {', '.join(missing)}; pass a dict with {', '.join(names)}")
+    shape = spec.get("shape") or []
+    length = shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None
+    feeds = {}
+    for i, name in enumerate(names):
+        x = np.asarray(batch[name])
+        if x.ndim != 2:
+            raise EdgetlError(f"text input {name} has shape {list(x.shape)}; expected [batch, tokens]")
+        if length is not None and x.shape[1] != length:
+            if x.shape[1] > length:
+                raise EdgetlError(f"text input has {x.shape[1]} tokens; this artifact takes at most {length}")
+            pad = int(spec.get("pad_id", 0)) if i == 0 else 0  # token ids pad with the pad token, masks with 0
+            x = np.concatenate([x, np.full((len(x), length - x.shape[1]), pad, dtype=x.dtype)], axis=1)
+        feeds[name] = np.ascontiguousarray(x, dtype=spec.get("dtype", "int64"))
+    return feeds
+
+
+def to_artifact_feeds(batch: Batch, spec: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Canonical input -> the artifact's named inputs (see ``to_artifact_input`` for images)."""
+    if isinstance(batch, dict):
+        return _text_feeds(batch, spec)
+    return {input_names(spec)[0]: to_artifact_input(batch, spec)}
 
 
 def from_artifact_output(out: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
@@ -100,8 +151,9 @@ def fixed_batch(spec: dict[str, Any]) -> int | None:
     return first if isinstance(first, int) else None
 
 
-def run_in_chunks(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, size: int | None) -> np.ndarray:
-    """Feed ``x`` to a fixed-batch model ``size`` rows at a time (all at once when dynamic)."""
-    if not size or len(x) == size:
+def run_in_chunks(run: Callable[[Any], np.ndarray], x: Batch, size: int | None) -> np.ndarray:
+    """Feed ``x`` (an array or named arrays) to a fixed-batch model ``size`` rows at a time (all at once when dynamic)."""
+    n = batch_len(x)
+    if not size or n == size:
         return run(x)
-    return np.concatenate([run(x[i:i + size]) for i in range(0, len(x), size)])
+    return np.concatenate([run(batch_rows(x, i, i + size)) for i in range(0, n, size)])

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from .base import DeviceOptions, from_artifact_output, run_in_chunks, to_artifact_input
+from .base import Batch, DeviceOptions, from_artifact_output, input_names, run_in_chunks, to_artifact_feeds
 
 
 class LiteRtPredictor:
@@ -17,17 +17,26 @@ class LiteRtPredictor:
         threads = options.threads or manifest.get("runtime_config", {}).get("num_threads")
         self.interpreter = Interpreter(model_path=str(Path(path) / manifest["model_file"]), num_threads=threads or None)
         self.interpreter.allocate_tensors()
-        self._in = self.interpreter.get_input_details()[0]["index"]
-        self._out = self.interpreter.get_output_details()[0]["index"]
         self.input = manifest["input"]
         self.output = manifest["output"]
+        self._in = self._input_indices(manifest.get("runtime_config", {}).get("signature"))
+        self._out = self.interpreter.get_output_details()[0]["index"]
         self.device = "CPU/XNNPACK"
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self._in, x)
+    def _input_indices(self, signature: dict[str, Any] | None) -> dict[str, int]:
+        """Tensor index of each input name; several inputs (text) are matched through the signature's input names."""
+        names = input_names(self.input)
+        if not signature:
+            return {names[0]: self.interpreter.get_input_details()[0]["index"]}
+        details = self.interpreter.get_signature_runner(signature["key"]).get_input_details()
+        return {name: details[sig]["index"] for name, sig in zip(names, signature["inputs"])}
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        for name, x in feeds.items():
+            self.interpreter.set_tensor(self._in[name], x)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._out).copy()
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = run_in_chunks(self._run, to_artifact_input(batch, self.input), 1)  # converted with a fixed batch of 1
+    def predict(self, batch: Batch) -> np.ndarray:
+        out = run_in_chunks(self._run, to_artifact_feeds(batch, self.input), 1)  # converted with a fixed batch of 1
         return from_artifact_output(out, self.output)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from .base import DeviceOptions, DeviceUnavailable, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_input
+from .base import Batch, DeviceOptions, DeviceUnavailable, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_feeds
 
 
 class OnnxRuntimePredictor:
@@ -28,9 +28,9 @@ class OnnxRuntimePredictor:
         self.output = manifest["output"]
         self.device = self.session.get_providers()[0]
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output["name"]], {self.input["name"]: x})[0]
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run([self.output["name"]], feeds)[0]
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = run_in_chunks(self._run, to_artifact_input(batch, self.input), fixed_batch(self.input))
+    def predict(self, batch: Batch) -> np.ndarray:
+        out = run_in_chunks(self._run, to_artifact_feeds(batch, self.input), fixed_batch(self.input))
         return from_artifact_output(out, self.output)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import DeviceOptions, DeviceUnavailable, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_input
+from .base import Batch, DeviceOptions, DeviceUnavailable, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_feeds
 
 
 def import_openvino():
@@ -46,12 +46,16 @@ class OpenVinoPredictor:
         self.device = device
         self._tensor = ov.Tensor
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        # a tensor sharing x's memory and a bare infer(): ~0.1 ms less per call than infer({0: x})
-        self.request.set_input_tensor(self._tensor(np.ascontiguousarray(x), shared_memory=True))
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        # tensors sharing the arrays' memory and a bare infer(): ~0.1 ms less per call than infer({0: x})
+        if len(feeds) == 1:
+            self.request.set_input_tensor(self._tensor(np.ascontiguousarray(next(iter(feeds.values()))), shared_memory=True))
+        else:
+            for name, x in feeds.items():
+                self.request.set_tensor(name, self._tensor(np.ascontiguousarray(x), shared_memory=True))
         self.request.infer()
         return self.request.get_output_tensor().data.copy()
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = run_in_chunks(self._run, to_artifact_input(batch, self.input), fixed_batch(self.input))
+    def predict(self, batch: Batch) -> np.ndarray:
+        out = run_in_chunks(self._run, to_artifact_feeds(batch, self.input), fixed_batch(self.input))
         return from_artifact_output(out, self.output)

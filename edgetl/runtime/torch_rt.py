@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import DeviceOptions, DeviceUnavailable
+from .base import Batch, DeviceOptions, DeviceUnavailable, input_names
 
 
 class TorchPredictor:
@@ -31,8 +31,12 @@ class TorchPredictor:
         self.device = device
         self._torch = torch
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: Batch) -> np.ndarray:
         torch = self._torch
+        if isinstance(batch, dict):  # text: the model takes the named arrays in the bundle's input order
+            inputs = [torch.from_numpy(np.ascontiguousarray(batch[n], dtype=np.int64)) for n in input_names(self.bundle.manifest["input"])]
+        else:
+            inputs = [torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))]
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device))
+            out = self.model(*(x.to(self.device) for x in inputs))
         return out.float().cpu().numpy()

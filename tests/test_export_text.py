@@ -1,0 +1,132 @@
+"""Text export: a tiny DistilBERT bundle (real uncased vocabulary, offline) to every target x precision,
+parity in the real runtimes, the tokenizer that travels with each artifact, and predict on raw text."""
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import edgetl
+from edgetl.cli import app
+from edgetl.errors import EdgetlError
+from edgetl.export import TARGETS, export
+from edgetl.runtime import LoadedArtifact, load_predictor
+from test_text import TFAST, _tiny, write_sentiment_csv
+
+runner = CliRunner()
+TEXTS = ["lovely kind superb", "grim nasty awful poor", "good", "bad awful terrible sad horrible ugly poor dreadful nasty grim"]
+CASES = [(t, p) for t in TARGETS for p in TARGETS[t].precisions]
+
+
+@pytest.fixture(scope="module")
+def text_bundle(tmp_path_factory):
+    """Tiny DistilBERT (2 layers, width 32), fine-tuned briefly on a two-class sentiment task."""
+    root = tmp_path_factory.mktemp("textexport")
+    model = _tiny(root / "tiny-distilbert", "distilbert")
+    data = write_sentiment_csv(root / "s.csv")
+    return edgetl.finetune(str(data), str(root / "run"), model=str(model), strategy="full", **TFAST).path
+
+
+@pytest.mark.parametrize("target, precision", CASES, ids=[f"{t}-{p}" for t, p in CASES])
+def test_text_export_every_target_and_precision(text_bundle, target, precision):
+    art = export(text_bundle, target, precision, calibration_samples=12)
+    m = json.loads((art.path / "manifest.json").read_text())
+    assert m["modality"] == "text" and m["labels"] == ["neg", "pos"]
+    assert (art.path / "tokenizer.json").read_bytes() == (text_bundle / "encoder" / "tokenizer.json").read_bytes()
+    tok = m["tokenizer"]
+    assert tok["file"] == "tokenizer.json" and tok["max_length"] == 16 and tok["truncation"] is True
+    assert tok["input_names"] == ["input_ids", "attention_mask"] and tok["pad_id"] == 0
+    spec = m["input"]
+    assert spec["name"] == ["input_ids", "attention_mask"] and spec["layout"] == "NT"
+    if TARGETS[target].fixed_sequence:
+        assert spec["shape"] == [1, 16] and tok["padding"] == "max_length"
+    else:
+        assert spec["shape"] == ["batch", "sequence"] and spec["dtype"] == "int64" and tok["padding"] == "longest"
+    p = m["parity"]
+    assert p["passed"] and p["samples"] == 12
+    if precision == "fp32":
+        assert p["max_abs_diff"] <= 1e-3 * max(1.0, p["reference_max_abs"]) and p["top1_agreement"] == 1.0
+    else:
+        assert p["top1_agreement"] >= 0.9, p
+    if precision == "int8":
+        assert m["converter"]["calibration_samples"] == 12
+    # raw texts of different lengths, as one batch, through the artifact's own tokenizer and runtime
+    loaded = LoadedArtifact(art.path)
+    batch = loaded.encode_texts(TEXTS)
+    assert batch["input_ids"].shape[1] == (16 if TARGETS[target].fixed_sequence else max(int(batch["attention_mask"].sum(1).max()), 1))
+    bundle = edgetl.load_bundle(text_bundle)
+    ref = bundle.predict(bundle.encode_texts(TEXTS))
+    out = loaded.predict(batch)
+    assert out.shape == (4, 2) and np.all(np.isfinite(out))
+    if precision == "fp32":
+        assert np.allclose(out, ref, atol=1e-4), np.abs(out - ref).max()
+    assert not list((text_bundle / "export").glob(".*tmp"))
+
+
+def test_fixed_length_artifact_pads_and_rejects_longer_input(text_bundle):
+    art = export(text_bundle, "tflite", "fp32") if not (text_bundle / "export" / "tflite-fp32").exists() else None
+    path = art.path if art else text_bundle / "export" / "tflite-fp32"
+    predictor = load_predictor(path)
+    bundle = edgetl.load_bundle(text_bundle)
+    short = bundle.encode_texts(["good kind"])  # 4 tokens: padded to 16 by the predictor
+    assert np.allclose(predictor.predict(short), bundle.predict(short), atol=1e-4)
+    too_long = {k: np.concatenate([v, v[:, :1].repeat(20, axis=1)], axis=1) for k, v in short.items()}
+    with pytest.raises(EdgetlError, match="this artifact takes at most 16"):
+        predictor.predict(too_long)
+
+
+def test_predict_cli_on_text_artifacts_matches_bundle(text_bundle):
+    for name in ("onnx-fp32", "tflite-fp32"):
+        if not (text_bundle / "export" / name).exists():
+            export(text_bundle, *name.split("-", 1))
+    b = runner.invoke(app, ["predict", str(text_bundle), *TEXTS, "--json"])
+    assert b.exit_code == 0, b.output
+    for name in ("onnx-fp32", "tflite-fp32"):
+        a = runner.invoke(app, ["predict", str(text_bundle / "export" / name), *TEXTS, "--json"])
+        assert a.exit_code == 0, a.output + a.stderr
+        for ra, rb in zip(json.loads(a.output), json.loads(b.output)):
+            assert ra["text"] == rb["text"] and [t[0] for t in ra["top"]] == [t[0] for t in rb["top"]]
+            assert np.allclose([t[1] for t in ra["top"]], [t[1] for t in rb["top"]], atol=1e-4), name
+
+
+def test_runtime_text_path_imports_neither_torch_nor_transformers(text_bundle, tmp_path):
+    """The runtime package alone (as the benchmark stages it on devices): tokenizers + numpy + one runtime."""
+    for name in ("onnx-fp32", "openvino-fp32", "tflite-fp32"):
+        if not (text_bundle / "export" / name).exists():
+            export(text_bundle, *name.split("-", 1))
+    shutil.copytree(edgetl.runtime.__path__[0], tmp_path / "edgetl_runtime", ignore=shutil.ignore_patterns("__pycache__"))
+    code = textwrap.dedent(f"""
+        import json, sys
+        from edgetl_runtime import LoadedArtifact
+        out = {{}}
+        for name in ("onnx-fp32", "openvino-fp32", "tflite-fp32"):
+            art = LoadedArtifact({str(text_bundle / 'export')!r} + "/" + name)
+            out[name] = art.predict(art.encode_texts({TEXTS!r})).tolist()
+        out["loaded"] = sorted(m for m in ("torch", "transformers", "edgetl") if m in sys.modules)
+        print(json.dumps(out))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result.pop("loaded") == []
+    bundle = edgetl.load_bundle(text_bundle)
+    ref = bundle.predict(bundle.encode_texts(TEXTS))
+    for name, out in result.items():
+        assert np.allclose(np.asarray(out), ref, atol=1e-4), name
+
+
+def test_text_calibration_file_and_bad_requests(text_bundle, tmp_path):
+    calib = tmp_path / "calib.txt"
+    calib.write_text("good kind lovely\n\nbad grim nasty\nsuperb fine\n", encoding="utf-8")
+    art = export(text_bundle, "onnx", "int8", calibration=str(calib), calibration_samples=50)
+    assert art.manifest["converter"]["calibration_samples"] == 3
+    assert art.manifest["converter"]["calibration_source"] == str(calib)
+    with pytest.raises(EdgetlError, match="is not a file"):
+        export(text_bundle, "onnx", "int8", calibration=str(tmp_path))
+    r = runner.invoke(app, ["export", str(text_bundle), "--target", "tflite", "--quantize", "fp32", "--layout", "nhwc"])
+    assert r.exit_code == 2 and "apply to image models" in r.stderr and len(r.stderr.strip().splitlines()) == 1
