@@ -20,6 +20,7 @@ import torch
 from .atomic import atomic_path, write_json
 from .errors import EdgetlError
 from .model import ModelSpec, TransferModel, build_model
+from .runtime.base import ManifestFacts
 
 MANIFEST = "edgetl.json"
 WEIGHTS = "model.safetensors"
@@ -62,30 +63,13 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 @dataclass
-class Bundle:
+class Bundle(ManifestFacts):
     """A loaded bundle: its manifest and (lazily) its PyTorch model."""
 
     path: Path
     manifest: dict[str, Any]
     _model: TransferModel | None = field(default=None, repr=False)
     _processor: Any = field(default=None, repr=False)
-
-    @property
-    def modality(self) -> str:
-        """"image" or "text" (bundles written before text existed have no field: image)."""
-        return self.manifest.get("modality", "image")
-
-    @property
-    def task(self) -> str:
-        return self.manifest["task"]
-
-    @property
-    def labels(self) -> list[str]:
-        return self.manifest.get("labels") or []
-
-    @property
-    def preprocess(self) -> dict[str, Any]:
-        return self.manifest["preprocess"]
 
     @property
     def model(self) -> TransferModel:

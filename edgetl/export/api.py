@@ -128,6 +128,15 @@ class ExportContext:
             spec = {"name": self.input_names[0], "shape": shape, "dtype": "float32", "layout": "NCHW"}
         return {**spec, **extra}
 
+    def output_spec(self, name: str) -> dict[str, Any]:
+        """The manifest's output spec: float32 [batch, num_outputs], batch named when dynamic."""
+        batch = "batch" if self.dynamic_batch else 1
+        return {"name": name, "shape": [batch, self.bundle.manifest["model"]["num_outputs"]], "dtype": "float32"}
+
+    def calibration_record(self, samples: int) -> dict[str, Any]:
+        """What the manifest's converter section says about calibration."""
+        return {"calibration_samples": int(samples), "calibration_source": self.options.calibration or "bundle training split"}
+
 
 def artifact_name(target: str, options: ExportOptions) -> str:
     name = f"{target}-{options.precision}"

@@ -116,18 +116,16 @@ def export(ctx) -> dict[str, Any]:
                             calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep_float)
             converter["quantizer"] = "onnxruntime.quantize_static (QDQ, per-channel int8 weights, uint8 activations, MinMax)"
             converter["float_nodes"] = keep_float
-            converter["calibration_samples"] = int(len(calib))
-            converter["calibration_source"] = ctx.options.calibration or "bundle training split"
+            converter.update(ctx.calibration_record(len(calib)))
     import shutil
 
     shutil.rmtree(work)
     model = onnx.load(str(out))
     onnx.checker.check_model(model, full_check=True)
-    batch = "batch" if ctx.dynamic_batch else 1
     return {
         "model_file": MODEL_FILE,
         "input": ctx.input_spec(),
-        "output": {"name": OUTPUT, "shape": [batch, ctx.bundle.manifest["model"]["num_outputs"]], "dtype": "float32"},
+        "output": ctx.output_spec(OUTPUT),
         "converter": converter,
         "runtime_config": {"providers": ["CPUExecutionProvider"]},
         "versions": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},

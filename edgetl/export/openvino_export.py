@@ -69,15 +69,13 @@ def _export(ctx) -> dict[str, Any]:
         model = nncf.quantize(model, nncf.Dataset(items), subset_size=len(calib), fast_bias_correction=True, **extra)
         converter["quantizer"] = "nncf.quantize (PTQ, performance preset, fast bias correction" + \
             (", transformer model type)" if ctx.text else ")")
-        converter["calibration_samples"] = int(len(calib))
-        converter["calibration_source"] = ctx.options.calibration or "bundle training split"
+        converter.update(ctx.calibration_record(len(calib)))
     _stable_names(model)
     ov.save_model(model, str(ctx.out / MODEL_FILE), compress_to_fp16=(precision == "fp16"))
-    batch = "batch" if ctx.dynamic_batch else 1
     return {
         "model_file": MODEL_FILE,
         "input": ctx.input_spec(),
-        "output": {"name": OUTPUT, "shape": [batch, ctx.bundle.manifest["model"]["num_outputs"]], "dtype": "float32"},
+        "output": ctx.output_spec(OUTPUT),
         "converter": converter,
         "runtime_config": {"device": "CPU", "INFERENCE_PRECISION_HINT": "f32"},
         "versions": {"openvino": ov.get_version(), "nncf": nncf.__version__},

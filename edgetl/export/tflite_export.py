@@ -130,8 +130,7 @@ def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
     if qt.need_calibration:
         calib = _calibration_set(ctx, fp32)
         result = qt.calibrate(calib)
-        converter["calibration_samples"] = len(next(iter(calib.values())))
-        converter["calibration_source"] = ctx.options.calibration or "bundle training split"
+        converter.update(ctx.calibration_record(len(next(iter(calib.values())))))
     qt.quantize(result).export_model(str(out), overwrite=True)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import ARTIFACT_MANIFEST, Batch, DeviceOptions, DeviceUnavailable, EdgetlError, Predictor, read_artifact_manifest
+from .base import ARTIFACT_MANIFEST, Batch, DeviceOptions, DeviceUnavailable, EdgetlError, ManifestFacts, Predictor, read_artifact_manifest
 
 RUNTIMES = {
     "torch": ("torch_rt", "TorchPredictor"),
@@ -20,7 +20,7 @@ RUNTIMES = {
 }
 
 
-class LoadedArtifact:
+class LoadedArtifact(ManifestFacts):
     """An artifact folder opened for prediction: manifest facts plus its predictor."""
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
@@ -28,23 +28,6 @@ class LoadedArtifact:
         self.predictor = load_predictor(path, DeviceOptions(threads=threads))
         self.manifest = self.predictor.manifest
         self._tokenizer = None
-
-    @property
-    def modality(self) -> str:
-        """"image" or "text" (artifacts written before text existed have no field: image)."""
-        return self.manifest.get("modality", "image")
-
-    @property
-    def task(self) -> str:
-        return self.manifest["task"]
-
-    @property
-    def labels(self) -> list[str]:
-        return self.manifest.get("labels") or []
-
-    @property
-    def preprocess(self) -> dict:
-        return self.manifest["preprocess"]
 
     def encode_texts(self, texts: list[str]) -> dict:
         """Raw texts -> the artifact's token arrays, with the tokenizer that travels with it."""

@@ -45,6 +45,29 @@ class DeviceOptions:
     torch_device: str = "cpu"
 
 
+class ManifestFacts:
+    """What bundles and artifacts both read from their manifest."""
+
+    manifest: dict[str, Any]
+
+    @property
+    def modality(self) -> str:
+        """"image" or "text" (manifests written before text existed have no field: image)."""
+        return self.manifest.get("modality", "image")
+
+    @property
+    def task(self) -> str:
+        return self.manifest["task"]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.manifest.get("labels") or []
+
+    @property
+    def preprocess(self) -> dict[str, Any]:
+        return self.manifest["preprocess"]
+
+
 class Predictor(Protocol):
     manifest: dict[str, Any]
 
