@@ -230,8 +230,9 @@ def benchmark_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder; its exported artifacts are found under BUNDLE/export."),
     target: str = typer.Option("cpu", help="Target profile name (see `edgetl targets`) or a .toml path."),
     artifacts: Optional[list[str]] = typer.Option(None, "--artifacts", "-a", help="Artifact names (e.g. onnx-int8, pytorch); default all the target runs."),
-    data: Optional[str] = typer.Option(None, help="Labelled images to measure accuracy on (default: the bundle's test split)."),
+    data: Optional[str] = typer.Option(None, help="Labelled images (or texts) to measure accuracy on (default: the bundle's test split)."),
     samples: Optional[int] = typer.Option(None, help="Use at most this many evaluation samples."),
+    long_tokens: Optional[int] = typer.Option(None, help="Text: also time inputs of this many tokens (default 128, or max_length if less)."),
     runs: int = typer.Option(100, help="Timed batch-1 runs per artifact (at least), spread over the rounds."),
     min_seconds: float = typer.Option(1.0, help="Per round, keep timing fast models at least this many seconds."),
     warmup: int = typer.Option(10, help="Untimed runs in each fresh process before timing."),
@@ -246,7 +247,7 @@ def benchmark_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .bench import BudgetFailed, budget_failures, run_benchmark
-    from .bench.report import COLUMNS, _budget_cell, cells, machine_line
+    from .bench.report import _budget_cell, cells, columns, machine_line
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
@@ -257,15 +258,16 @@ def benchmark_cmd(
 
         report = run_benchmark(bundle_dir, out=out, progress=progress, target=target, artifacts=artifacts, data=data,
                                samples=samples, runs=runs, min_seconds=min_seconds, warmup=warmup, rounds=rounds, threads=threads, batch=batch,
-                               torch=torch)
+                               torch=torch, long_tokens=long_tokens)
     p = report["protocol"]
     table = Table(title=f"{report['bundle']['arch']} on {report['target']['name']}: {p['threads']} threads, "
                         f"{p['runs']} runs in {p['rounds']} rounds, {p['eval_samples']} eval samples")
-    table.add_column(COLUMNS[0], no_wrap=True)
-    for col in COLUMNS[1:] + ("budgets",):
+    names = columns(report)
+    table.add_column(names[0], no_wrap=True)
+    for col in names[1:] + ("budgets",):
         table.add_column(col, overflow="fold")
     for row in report["rows"]:
-        table.add_row(*cells(row), _budget_cell(row))
+        table.add_row(*cells(row, report), _budget_cell(row))
     console.print(table)
     console.print(f"machine: {machine_line(report)}")
     skipped = list(dict.fromkeys(r["reason"] for r in report["rows"] if r["status"] == "skipped"))

@@ -130,3 +130,29 @@ def test_text_calibration_file_and_bad_requests(text_bundle, tmp_path):
         export(text_bundle, "onnx", "int8", calibration=str(tmp_path))
     r = runner.invoke(app, ["export", str(text_bundle), "--target", "tflite", "--quantize", "fp32", "--layout", "nhwc"])
     assert r.exit_code == 2 and "apply to image models" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_benchmark_text_bundle(text_bundle, tmp_path):
+    """The harness on a text bundle: accuracy and agreement against PyTorch, batch-1 latency at the data's own
+    lengths and at a fixed length of real tokens, through the same fresh-process runner as images."""
+    from edgetl.bench import run_benchmark
+
+    names = ["onnx-fp32", "openvino-int8", "tflite-fp32"]
+    for name in names:
+        if not (text_bundle / "export" / name).exists():
+            export(text_bundle, *name.split("-", 1), calibration_samples=12)
+    report = run_benchmark(text_bundle, out=tmp_path / "bench", target="cpu-1t", artifacts=["pytorch", *names],
+                           runs=5, min_seconds=0, warmup=1, rounds=1, batch=4)
+    lengths = report["protocol"]["text_lengths"]
+    assert lengths["long_tokens"] == 16 and 3 <= lengths["typical_tokens"] <= lengths["max_tokens"] <= 16
+    rows = {r["name"]: r for r in report["rows"]}
+    assert list(rows) == ["pytorch", *names] and all(r["status"] == "ok" for r in rows.values()), rows
+    for name in ("onnx-fp32", "tflite-fp32"):
+        assert rows[name]["agreement"] == 1.0 and rows[name]["max_abs_diff"] < 1e-3
+        assert rows[name]["value"] == rows["pytorch"]["value"]
+    for r in rows.values():
+        assert r["long_tokens"] == 16 and r["p50_long_ms"] > 0 and r["runs"] >= 5 and r["throughput_per_s"] > 0
+    md = (tmp_path / "bench" / "report.md").read_text()
+    assert "p50 ms @16" in md and "real tokens without padding" in md
+    r = runner.invoke(app, ["benchmark", str(text_bundle), "--long-tokens", "99", "--target", "cpu-1t"])
+    assert r.exit_code == 2 and "--long-tokens must be 1..16" in r.stderr and "Traceback" not in r.stderr

@@ -1,4 +1,10 @@
-"""The data a benchmark measures accuracy on: the bundle's test split, or ``--data``."""
+"""The data a benchmark measures accuracy on: the bundle's test split, or ``--data``.
+
+Images come back preprocessed (NCHW float32). Texts come back tokenised with the
+bundle's tokenizer and right-padded to its ``max_length`` (the runner trims each
+sample back to its own length); ``long_texts`` builds inputs of exactly
+``length`` real tokens, for latency at a fixed sequence length.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from ..bundle import SPLITS
 from ..data.preprocess import load_image, preprocess_image
 from ..data.sources import evenly_spaced, scan_images
 from ..errors import EdgetlError
+from ..runtime.base import Batch
 
 
 def _rows_from_bundle(bundle_dir: Path) -> tuple[list[dict[str, Any]], str]:
@@ -25,16 +32,30 @@ def _rows_from_bundle(bundle_dir: Path) -> tuple[list[dict[str, Any]], str]:
     raise EdgetlError(f"{path} has no test or validation samples; pass --data DIR with labelled images")
 
 
-def _rows_from_data(data: str) -> tuple[list[dict[str, Any]], str]:
+def _rows_from_data(data: str, modality: str) -> tuple[list[dict[str, Any]], str]:
+    if modality == "text":
+        from ..data.text import scan_texts
+
+        source = scan_texts(data)
+        rows = [{"text": s.text, "label": s.label, "target": s.target} for split in source.splits.values() for s in split]
+        return rows, str(data)
     source = scan_images(data)
     rows = [{"path": s.path, "label": s.label, "target": s.target} for split in source.splits.values() for s in split]
     return rows, str(data)
 
 
+def _bundle(bundle_dir: Path) -> Any:
+    from ..bundle import load_bundle
+
+    return load_bundle(bundle_dir)
+
+
 def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None,
-             limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Preprocessed inputs (canonical float32), their targets, and where they came from."""
-    rows, origin = _rows_from_data(data) if data else _rows_from_bundle(bundle_dir)
+             limit: int | None = None) -> tuple[Batch, np.ndarray, str, list[str]]:
+    """Canonical inputs (float32 images, or int64 token arrays padded to max_length), their targets,
+    where they came from, and the raw texts (empty for images)."""
+    modality = manifest.get("modality", "image")
+    rows, origin = _rows_from_data(data, modality) if data else _rows_from_bundle(bundle_dir)
     rows = evenly_spaced(rows, limit)
     if manifest["task"] == "classification":
         index = {label: i for i, label in enumerate(manifest["labels"])}
@@ -47,10 +68,30 @@ def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None
         if any(r.get("target") is None for r in rows):
             raise EdgetlError(f"{origin}: regression benchmarks need a numeric target for every image")
         targets = np.asarray([r["target"] for r in rows], dtype=np.float32)
+    if modality == "text":
+        texts = [r["text"] for r in rows]
+        bundle = _bundle(bundle_dir)
+        return bundle.encode_texts(texts, int(bundle.preprocess["max_length"])), targets, origin, texts
     arrays = []
     for r in rows:
         try:
             arrays.append(preprocess_image(load_image(r["path"]), manifest["preprocess"]))
         except Exception as exc:
             raise EdgetlError(f"cannot read {r['path']} ({type(exc).__name__}); is the data still there?") from None
-    return np.stack(arrays).astype(np.float32), targets, origin
+    return np.stack(arrays).astype(np.float32), targets, origin, []
+
+
+def long_texts(bundle_dir: Path, texts: list[str], length: int, count: int = 16) -> dict[str, np.ndarray]:
+    """``count`` inputs of exactly ``length`` tokens (no padding) made of consecutive real texts
+    joined, for latency at a fixed sequence length; fewer tokens only if all texts together are shorter."""
+    bundle = _bundle(bundle_dir)
+    joined = []
+    for start in range(min(count, len(texts))):
+        parts, i = [], start
+        while i < start + len(texts):
+            parts.append(texts[i % len(texts)])
+            i += 1
+            if len(" ".join(parts)) > 8 * length:  # plenty: a token is rarely shorter than a character
+                break
+        joined.append(" ".join(parts))
+    return bundle.encode_texts(joined, length)

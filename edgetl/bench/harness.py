@@ -22,12 +22,14 @@ from ..bundle import MANIFEST, WEIGHTS, read_manifest
 from ..errors import EdgetlError
 from ..export.parity import compare
 from ..runtime import ARTIFACT_MANIFEST, read_artifact_manifest
-from .evalset import eval_set
+from ..runtime.base import Batch, batch_len, batch_rows
+from .evalset import eval_set, long_texts
 from .targets import Profile, find_profile
 from .transport import build_stage, transport_for
 
 EXPORT_DIR, BENCH_DIR = "export", "benchmark"
 TORCH_ROW = "pytorch"
+LONG_TOKENS = 128
 
 
 @dataclass
@@ -44,6 +46,7 @@ class BenchmarkOptions:
     batch: int = 8
     torch: bool = True  # include the PyTorch bundle (local targets only)
     timeout: float = 900.0
+    long_tokens: int | None = None  # text: the fixed length of the second latency series (default 128 or max_length)
 
 
 @dataclass
@@ -105,6 +108,10 @@ def _summarise(entry: Entry, reference: np.ndarray | None, targets: np.ndarray, 
                peak_rss_mb=float(max(r["peak_rss_mb"] for r in entry.results)),
                rss_before_load_mb=float(np.median([r["rss_before_load_mb"] for r in entry.results])),
                versions=first.get("versions", {}), pids=[r["pid"] for r in entry.results])
+    long = [v for r in entry.results for v in r.get("latency_long_ms", [])]
+    if long:
+        row.update(long_tokens=first["long_tokens"], p50_long_ms=_pct(long, 50), p90_long_ms=_pct(long, 90),
+                   p99_long_ms=_pct(long, 99))
     outputs = np.asarray(first["outputs"], dtype=np.float32)
     ref = reference if reference is not None else outputs
     p = compare(ref, outputs, targets, manifest["task"], manifest["model"]["num_outputs"])
@@ -137,20 +144,33 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
     if not (bundle_dir / MANIFEST).is_file():
         raise EdgetlError(f"{bundle_dir} is not an edgetl bundle (no {MANIFEST}); pass a folder written by `edgetl finetune`")
     manifest = read_manifest(bundle_dir)
-    if manifest.get("modality", "image") != "image":
-        raise EdgetlError(f"{bundle_dir} is a {manifest['modality']} bundle; benchmarking {manifest['modality']} bundles "
-                          "is not supported yet (images only)")
+    text = manifest.get("modality", "image") == "text"
+    if opts.long_tokens is not None and not 1 <= opts.long_tokens <= manifest["preprocess"].get("max_length", 0):
+        raise EdgetlError(f"--long-tokens must be 1..{manifest['preprocess'].get('max_length')} (the bundle's max_length)"
+                          if text else "--long-tokens applies to text bundles only")
     profile = find_profile(opts.target)
     threads = opts.threads or profile.resolved_threads()
     entries = _entries(bundle_dir, profile, opts)
-    inputs, targets, origin = eval_set(bundle_dir, manifest, opts.data, opts.samples)
+    inputs, targets, origin, texts = eval_set(bundle_dir, manifest, opts.data, opts.samples)
+    lengths = None
+    if text:  # latency at the data's own lengths, and at a fixed length (128 tokens unless max_length is less)
+        long_tokens = opts.long_tokens or min(LONG_TOKENS, int(manifest["preprocess"]["max_length"]))
+        long_inputs = long_texts(bundle_dir, texts, long_tokens)
+        mask = list(inputs.values())[1]
+        lengths = {"typical_tokens": int(np.median(mask.sum(1))), "max_tokens": int(mask.sum(1).max()),
+                   "long_tokens": long_tokens}
     transport = transport_for(profile)
     runs_per_round = math.ceil(opts.runs / opts.rounds)
     device = {k: v for k, v in asdict(profile.device).items() if k != "threads"}
     with tempfile.TemporaryDirectory(prefix="edgetl-bench-") as tmp:
         stage = Path(tmp)
         build_stage(stage)
-        np.save(stage / "inputs.npy", inputs)
+        inputs_file = "inputs.npz" if text else "inputs.npy"
+        if text:
+            np.savez(stage / inputs_file, **inputs)
+            np.savez(stage / "inputs_long.npz", **long_inputs)
+        else:
+            np.save(stage / inputs_file, inputs)
         remote_paths = transport.prepare(stage, {e.name: e.path for e in entries if e.runtime != "torch"})
         try:
             total, done = opts.rounds * len(entries), 0
@@ -163,11 +183,13 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
                     if e.error or e.skipped:
                         continue
                     args = ["--artifact", str(e.path.resolve()) if e.runtime == "torch" else remote_paths[e.name],
-                            "--inputs", "inputs.npy", "--warmup", str(opts.warmup), "--runs", str(runs_per_round),
+                            "--inputs", inputs_file, "--warmup", str(opts.warmup), "--runs", str(runs_per_round),
                             "--min-seconds", str(opts.min_seconds),
                             "--batch", str(opts.batch), "--threads", str(threads), "--device", json.dumps(device)]
                     if e.runtime == "torch":
                         args += ["--runtime", "torch"]
+                    if text:
+                        args += ["--inputs-long", "inputs_long.npz"]
                     if rnd == 0:
                         args.append("--eval")
                     result = transport.run(args, opts.timeout)
@@ -195,15 +217,17 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
         "protocol": {"threads": threads, "warmup": opts.warmup, "runs": runs_per_round * opts.rounds, "rounds": opts.rounds,
                      "min_seconds_per_round": opts.min_seconds,
                      "batch": opts.batch, "fresh_process_per_round": True, "interleaved": True,
-                     "eval_samples": int(len(targets)), "eval_data": origin},
+                     "eval_samples": int(len(targets)), "eval_data": origin,
+                     **({"text_lengths": lengths} if lengths else {})},
         "machine": machine,
         "rows": rows,
     }
 
 
-def _reference(bundle_dir: Path, inputs: np.ndarray) -> np.ndarray:
+def _reference(bundle_dir: Path, inputs: Batch) -> np.ndarray:
     """PyTorch outputs computed here when the target cannot run PyTorch itself (SSH devices)."""
     from ..bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
-    return np.concatenate([bundle.predict(inputs[i:i + 64]) for i in range(0, len(inputs), 64)])
+    n = batch_len(inputs)
+    return np.concatenate([bundle.predict(batch_rows(inputs, i, i + 64)) for i in range(0, n, 64)])

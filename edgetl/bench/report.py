@@ -27,14 +27,32 @@ def _budget_cell(row: dict[str, Any]) -> str:
     return "pass" if not failed else "FAIL " + ",".join(failed)
 
 
-def cells(row: dict[str, Any]) -> list[str]:
+def long_tokens(report: dict[str, Any]) -> int | None:
+    """Text reports: the fixed length of the second latency series."""
+    return (report["protocol"].get("text_lengths") or {}).get("long_tokens")
+
+
+def columns(report: dict[str, Any]) -> tuple[str, ...]:
+    """The table's columns; text reports add p50/p90 at the fixed length after p99."""
+    n = long_tokens(report)
+    if n is None:
+        return COLUMNS
+    i = COLUMNS.index("p99 ms") + 1
+    return COLUMNS[:i] + (f"p50 ms @{n}", f"p90 ms @{n}") + COLUMNS[i:]
+
+
+def cells(row: dict[str, Any], report: dict[str, Any] | None = None) -> list[str]:
+    """One table row; pass the report so text rows get their fixed-length columns."""
+    width = len(columns(report)) if report else len(COLUMNS)
     if row["status"] != "ok":
-        return [row["name"], row["status"].upper(), row.get("reason", "")[:90]] + [""] * (len(COLUMNS) - 3)
+        return [row["name"], row["status"].upper(), row.get("reason", "")[:90]] + [""] * (width - 3)
     delta = row.get("delta_points") if row.get("delta_points") is not None else row.get("delta")
     device = str(row.get("device", ""))
-    return [row["name"], DEVICE_NAMES.get(device, device), f"{row['metric'][:3]} {row['value']:.4f}", _fmt(delta, "+.2f"),
-            _fmt(row.get("agreement"), ".4f"), f"{row['p50_ms']:.2f}", f"{row['p90_ms']:.2f}", f"{row['p99_ms']:.2f}",
-            f"{row['throughput_per_s']:.1f}", f"{row['load_s']:.2f}", f"{row['size_mb']:.2f}", f"{row['peak_rss_mb']:.0f}"]
+    out = [row["name"], DEVICE_NAMES.get(device, device), f"{row['metric'][:3]} {row['value']:.4f}", _fmt(delta, "+.2f"),
+           _fmt(row.get("agreement"), ".4f"), f"{row['p50_ms']:.2f}", f"{row['p90_ms']:.2f}", f"{row['p99_ms']:.2f}"]
+    if report and long_tokens(report) is not None:
+        out += [_fmt(row.get("p50_long_ms"), ".2f"), _fmt(row.get("p90_long_ms"), ".2f")]
+    return out + [f"{row['throughput_per_s']:.1f}", f"{row['load_s']:.2f}", f"{row['size_mb']:.2f}", f"{row['peak_rss_mb']:.0f}"]
 
 
 def budget_failures(report: dict[str, Any]) -> list[str]:
@@ -50,6 +68,15 @@ def machine_line(report: dict[str, Any]) -> str:
             f"{m.get('memory_gib')} GiB, {m.get('os')}, Python {m.get('python')}; ISA: {' '.join(m.get('isa') or []) or '-'}")
 
 
+def _text_protocol(report: dict[str, Any]) -> str:
+    lengths = report["protocol"].get("text_lengths")
+    if not lengths:
+        return ""
+    return (f" Text: batch-1 latency (p50/p90/p99) at each sample's own length (median {lengths['typical_tokens']} tokens, "
+            f"longest {lengths['max_tokens']}; fixed-length artifacts pad to theirs), and again at {lengths['long_tokens']} "
+            "real tokens without padding (@ columns).")
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     t, p = report["target"], report["protocol"]
     lines = [f"# Benchmark: {report['bundle']['arch']} on target `{t['name']}`", "",
@@ -59,10 +86,10 @@ def to_markdown(report: dict[str, Any]) -> str:
              f"{p['warmup']} warm-up runs, at least {p['runs']} timed batch-1 runs in all and "
              f"{p.get('min_seconds_per_round', 0):g} s per round, throughput at batch {p['batch']}, "
              f"{p['threads']} threads. Accuracy on {p['eval_samples']} samples ({p['eval_data']}); "
-             "Δ and agreement are against the PyTorch bundle on the same inputs.", "",
-             "| " + " | ".join(COLUMNS + ("budgets",)) + " |", "|" + "---|" * (len(COLUMNS) + 1)]
+             "Δ and agreement are against the PyTorch bundle on the same inputs." + _text_protocol(report), "",
+             "| " + " | ".join(columns(report) + ("budgets",)) + " |", "|" + "---|" * (len(columns(report)) + 1)]
     for row in report["rows"]:
-        lines.append("| " + " | ".join(cells(row) + [_budget_cell(row)]) + " |")
+        lines.append("| " + " | ".join(cells(row, report) + [_budget_cell(row)]) + " |")
     if t["budgets"]:
         lines += ["", "Budgets: " + ", ".join(f"{BUDGET_KEYS[k]} ≤ {v:g}" for k, v in t["budgets"].items()) + "."]
     versions = {k: v for r in report["rows"] for k, v in (r.get("versions") or {}).items() if v}

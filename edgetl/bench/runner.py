@@ -6,6 +6,13 @@ file runs locally and on SSH devices that have nothing but Python and a runtime.
 
     python runner.py --artifact DIR --inputs inputs.npy [--runtime torch] [--eval]
                      [--warmup 10] [--runs 100] [--min-seconds 1] [--batch 8] [--threads 2] [--device '{}']
+                     [--inputs-long long.npz]
+
+Images come as one ``.npy`` of NCHW float32. Texts come as an ``.npz`` of named
+int64 token arrays padded to the model's max_length: each sample is cut back to
+its own length (trailing padding dropped), so batch-1 latency is measured at the
+data's real lengths; ``--inputs-long`` adds a second latency series on inputs of
+a fixed, unpadded length.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="{}", help="JSON of edgetl_runtime.DeviceOptions fields")
+    ap.add_argument("--inputs-long", default=None, help="text: a second latency series on these inputs (.npz)")
     return ap.parse_args()
 
 
@@ -77,30 +85,59 @@ def _timed(fn, x) -> float:
     return (time.perf_counter() - t) * 1000.0
 
 
+def _load_inputs(path: str):
+    """An array (images) or a dict of named arrays in file order (texts)."""
+    import numpy as np
+
+    data = np.load(path)
+    return {k: data[k] for k in data.files} if path.endswith(".npz") else data
+
+
+def _rows(inputs, index) -> object:
+    """The samples ``index`` of ``inputs`` as one batch; texts without columns that are padding in every row."""
+    if isinstance(inputs, dict):
+        from edgetl_runtime.text import trim_padding
+
+        names = list(inputs)
+        return trim_padding({k: v[index] for k, v in inputs.items()}, names[1])
+    return inputs[index]
+
+
+def _latency(predict, one: list, runs: int, min_seconds: float) -> list:
+    latency, start = [], time.perf_counter()
+    while len(latency) < runs or time.perf_counter() - start < min_seconds:
+        latency.append(_timed(predict, one[len(latency) % len(one)]))
+    return latency
+
+
 def measure(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from edgetl_runtime import DeviceOptions, load_predictor
-    from edgetl_runtime.base import peak_rss_mb
+    from edgetl_runtime.base import batch_len, peak_rss_mb
 
-    inputs = np.load(args.inputs)
+    inputs = _load_inputs(args.inputs)
     rss_before = peak_rss_mb()
     t = time.perf_counter()
     predictor = load_predictor(args.artifact, DeviceOptions(threads=args.threads or None, **json.loads(args.device)),
                                runtime=args.runtime)
     load_s = time.perf_counter() - t
-    one = [inputs[i:i + 1] for i in range(len(inputs))]
+    one = [_rows(inputs, slice(i, i + 1)) for i in range(batch_len(inputs))]
     first_ms = _timed(predictor.predict, one[0])
     for i in range(args.warmup):
         predictor.predict(one[i % len(one)])
     result: dict = {}
     if args.eval:
         result["outputs"] = np.concatenate([predictor.predict(x) for x in one]).astype(float).round(6).tolist()
-    latency, start = [], time.perf_counter()
-    while len(latency) < args.runs or time.perf_counter() - start < args.min_seconds:
-        latency.append(_timed(predictor.predict, one[len(latency) % len(one)]))
-    reps = np.resize(np.arange(len(inputs)), args.batch)
-    batch = inputs[reps]
+    latency = _latency(predictor.predict, one, args.runs, args.min_seconds)
+    if args.inputs_long:
+        long_inputs = _load_inputs(args.inputs_long)
+        long_one = [_rows(long_inputs, slice(i, i + 1)) for i in range(batch_len(long_inputs))]
+        for i in range(min(args.warmup, 3)):
+            predictor.predict(long_one[i % len(long_one)])
+        result["latency_long_ms"] = _latency(predictor.predict, long_one, args.runs, args.min_seconds)
+        result["long_tokens"] = int(next(iter(long_one[0].values())).shape[1])
+    batch = _rows(inputs, np.resize(np.arange(batch_len(inputs)), args.batch))
     predictor.predict(batch)
     calls, t = 0, time.perf_counter()
     while calls < 3 or time.perf_counter() - t < 1.0:
