@@ -336,6 +336,24 @@ def data_fortunes_lang(out: str = typer.Option(..., "--out", "-o", help="Folder 
     console.print(f"wrote {write_fortunes_lang(Path(out), per_language=per_language)}")
 
 
+@data_app.command("keywords")
+@user_errors
+def data_keywords(out: str = typer.Option(..., "--out", "-o", help="Folder to write train/, val/, test/ and voices.json into."),
+                  words: str = typer.Option("yes,no,up,down", help="Comma-separated keywords, one class each."),
+                  voices: int = typer.Option(48, help="How many espeak-ng voices (accent+variant) to draw; split by voice."),
+                  takes: int = typer.Option(5, help="Takes per word and voice, each at a random speed and pitch."),
+                  clip_seconds: float = typer.Option(1.0, help="Length of every clip."),
+                  unknown: str = typer.Option("", help="Comma-separated other words for an _unknown_ class (default: none)."),
+                  silence: bool = typer.Option(False, "--silence", help="Add a _silence_ class of background noise."),
+                  seed: int = typer.Option(0, help="Seed: the same seed gives byte-identical files.")) -> None:
+    """Synthesise a keyword-spotting dataset (16 kHz WAV) offline with espeak-ng, split by voice."""
+    from .data.keywords import write_keywords
+
+    path = write_keywords(Path(out), words=words.split(","), voices=voices, takes=takes, clip_seconds=clip_seconds,
+                          unknown_words=unknown.split(",") if unknown else (), silence=silence, seed=seed)
+    console.print(f"wrote {path}")
+
+
 def main() -> None:
     app(prog_name="edgetl")
 

@@ -1,1 +1,1 @@
-"""Data: image sources, splits, preprocessing and built-in datasets."""
+"""Data: image, text and audio sources, splits, preprocessing and built-in datasets."""

@@ -2,6 +2,8 @@
 
 ``fortunes-lang``: language identification over Debian's fortune cookies (see ``fortunes.py``).
 
+``keywords``: yes/no/up/down spoken by 48 espeak-ng voices, split by voice (see ``keywords.py``).
+
 ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (UCI optical
 recognition set), written as ``train/<digit>/*.png`` and a fixed, stratified
 ``test/`` split (20%), dark ink on white.
@@ -62,10 +64,17 @@ def _fortunes_lang(out: Path) -> Path:
     return write_fortunes_lang(out)
 
 
+def _keywords(out: Path) -> Path:
+    from .keywords import write_keywords
+
+    return write_keywords(out)
+
+
 # name -> (writer, the data path inside the written folder: "" for the folder itself)
 _BUILTIN: dict[str, tuple[Callable[[Path], Path], str]] = {
     "digits": (write_digits, ""),
     "fortunes-lang": (_fortunes_lang, "fortunes-lang.csv"),
+    "keywords": (_keywords, ""),
 }
 
 

@@ -40,39 +40,41 @@ class ImageSource:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def _class_folder(root: Path) -> list[Sample]:
+def _class_folder(root: Path, suffixes: set[str] = IMAGE_SUFFIXES) -> list[Sample]:
     samples = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for f in sorted(class_dir.rglob("*")):
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+            if f.is_file() and f.suffix.lower() in suffixes:
                 samples.append(Sample(str(f), label=class_dir.name))
     return samples
 
 
-def _scan_folder(root: Path) -> ImageSource:
+def _scan_folder(root: Path, suffixes: set[str] = IMAGE_SUFFIXES, kind: str = "image") -> ImageSource:
+    """``root/<class>/*`` or ``root/{train,val,test}/<class>/*`` files with one of ``suffixes``."""
     subdirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
     split_dirs = {SPLIT_ALIASES[n]: p for n, p in subdirs.items() if n in SPLIT_ALIASES}
     if split_dirs:
         if "train" not in split_dirs:
-            raise EdgetlError(f"{root} has {sorted(split_dirs)} folders but no train/ folder; add train/<class>/ images")
-        splits = {name: _class_folder(p) for name, p in split_dirs.items()}
+            raise EdgetlError(f"{root} has {sorted(split_dirs)} folders but no train/ folder; add train/<class>/ {kind}s")
+        splits = {name: _class_folder(p, suffixes) for name, p in split_dirs.items()}
     else:
-        splits = {"train": _class_folder(root)}
+        splits = {"train": _class_folder(root, suffixes)}
     if not splits["train"]:
         raise EdgetlError(
-            f"{root} holds no images; expected one sub-folder per class with image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            f"{root} holds no {kind}s; expected one sub-folder per class with {kind} files ({', '.join(sorted(suffixes))})"
         )
     return ImageSource(str(root), "classification", splits)
 
 
-def _scan_csv(path: Path) -> ImageSource:
+def _scan_csv(path: Path, kind: str = "image") -> ImageSource:
+    """A CSV of ``path,label`` or ``path,target`` (optional ``split``), paths relative to the CSV."""
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise EdgetlError(f"{path} is not a readable UTF-8 CSV ({exc}); save it as UTF-8 with a header path,label") from None
     if not rows:
-        raise EdgetlError(f"{path} is empty; expected a header path,label or path,target and one row per image")
+        raise EdgetlError(f"{path} is empty; expected a header path,label or path,target and one row per {kind}")
     header = [h.strip().lower() for h in rows[0]]
     if "path" not in header or not ({"label", "target"} & set(header)):
         raise EdgetlError(f"{path}: header is {rows[0]}; it needs a 'path' column and a 'label' or 'target' column")
@@ -106,11 +108,11 @@ def _scan_csv(path: Path) -> ImageSource:
                 raise EdgetlError(f"{path}:{lineno}: target '{value}' is not a number") from None
         splits.setdefault(split, []).append(sample)
     if not splits["train"]:
-        raise EdgetlError(f"{path} lists no training images; add rows (split empty or 'train')")
+        raise EdgetlError(f"{path} lists no training {kind}s; add rows (split empty or 'train')")
     return ImageSource(str(path), task, splits)
 
 
-def check_labels(source: ImageSource, labels: list[str] | None) -> None:
+def check_labels(source: ImageSource, labels: list[str] | None, kind: str = "image") -> None:
     """Fix the label list (given, or sorted from training) and reject unknown or unused labels."""
     if source.task != "classification":
         return
@@ -130,7 +132,7 @@ def check_labels(source: ImageSource, labels: list[str] | None) -> None:
                 )
     missing = [lab for lab in known if lab not in set(seen)]
     if missing:
-        raise EdgetlError(f"{source.origin}: no training images for label(s) {', '.join(missing)}")
+        raise EdgetlError(f"{source.origin}: no training {kind}s for label(s) {', '.join(missing)}")
     source.labels = known
 
 
