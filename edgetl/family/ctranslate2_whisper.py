@@ -174,14 +174,19 @@ def read_variables(path: str | Path, keep: Callable[[str], bool] | None = None) 
     return out
 
 
-def _count_layers(variables: dict[str, torch.Tensor], stack: str) -> int:
+def _count_layers(variables: dict[str, Any], stack: str) -> int:
     found = (re.fullmatch(rf"{stack}/layer_(\d+)/.*", name) for name in variables)
     return len({m.group(1) for m in found if m})
 
 
-def _scalar(variables: dict[str, torch.Tensor], name: str, default: int) -> int:
+def _scalar(variables: dict[str, torch.Tensor], name: str, default: int | None = None) -> int:
+    """An integer scalar variable (``default`` when absent; KeyError when absent without a default or not a scalar)."""
     value = variables.get(name)
-    return int(value.reshape(-1)[0]) if value is not None and value.numel() else default
+    if value is None and default is not None:
+        return default
+    if value is None or value.numel() != 1:
+        raise KeyError(name)
+    return int(value.reshape(-1)[0])
 
 
 def _special_ids(folder: Path | None, vocab_size: int) -> dict[str, int]:
@@ -197,40 +202,45 @@ def _special_ids(folder: Path | None, vocab_size: int) -> dict[str, int]:
     return ids
 
 
-def whisper_config(variables: dict[str, torch.Tensor], folder: Path | None = None) -> Any:
-    """A transformers ``WhisperConfig`` read off the variables' shapes (and ``folder``'s vocabulary/config.json)."""
+def whisper_config(path: str | Path) -> Any:
+    """A transformers ``WhisperConfig`` for a CTranslate2 Whisper folder or model.bin.
+
+    Sizes come from the variables' shapes, heads and activation from its scalars, token ids from
+    ``vocabulary.txt`` next to it; no weights are read."""
     from transformers import WhisperConfig
 
+    model_bin, folder = _model_file(path)
+    shapes = read_shapes(model_bin)
+    scalars = read_variables(model_bin, keep=lambda name: shapes.get(name) == ())
     try:
-        conv1 = variables["encoder/conv1/weight"]
-        enc_pos = variables["encoder/position_encodings/encodings"]
+        d_model, n_mels, _ = shapes["encoder/conv1/weight"]
+        vocab_size = shapes["decoder/embeddings/weight"][0]
+        enc_heads = _scalar(scalars, "encoder/num_heads")
+        activation = _scalar(scalars, "decoder/activation", 3)  # GELU
+        kwargs = dict(
+            vocab_size=vocab_size, num_mel_bins=n_mels, d_model=d_model,
+            encoder_layers=_count_layers(shapes, "encoder"), decoder_layers=_count_layers(shapes, "decoder"),
+            encoder_attention_heads=enc_heads,
+            decoder_attention_heads=_scalar(scalars, "decoder/num_heads", enc_heads),
+            encoder_ffn_dim=shapes["encoder/layer_0/ffn/linear_0/weight"][0],
+            decoder_ffn_dim=shapes["decoder/layer_0/ffn/linear_0/weight"][0],
+            max_source_positions=shapes["encoder/position_encodings/encodings"][0],
+            max_target_positions=shapes["decoder/position_encodings/encodings"][0],
+            scale_embedding=bool(_scalar(scalars, "decoder/scale_embeddings", 0)),
+        )
     except KeyError as exc:
-        raise EdgetlError(f"the CTranslate2 Whisper model has no {exc.args[0]}; it is not a Whisper encoder") from None
-    d_model, n_mels = int(conv1.shape[0]), int(conv1.shape[1])
-    enc_layers = _count_layers(variables, "encoder")
-    ffn = variables.get("encoder/layer_0/ffn/linear_0/weight")
-    embed = variables.get("decoder/embeddings/weight")
-    dec_pos = variables.get("decoder/position_encodings/encodings")
-    vocab_size = int(embed.shape[0]) if embed is not None else 51864
+        raise EdgetlError(f"{model_bin} has no {exc.args[0]}; it is not a CTranslate2 Whisper model edgetl can read") from None
+    except ValueError:  # a conv weight that is not (out, in, kernel)
+        raise EdgetlError(f"{model_bin} has an encoder/conv1/weight of shape {shapes['encoder/conv1/weight']}; "
+                          f"it is not a CTranslate2 Whisper model edgetl can read") from None
+    if activation not in _ACTIVATIONS:
+        raise EdgetlError(f"{model_bin} uses activation {activation}, which edgetl does not know")
     ids = _special_ids(folder, vocab_size)
-    ct2 = _ct2_config(folder)
-    kwargs = dict(
-        vocab_size=vocab_size, num_mel_bins=n_mels, d_model=d_model,
-        encoder_layers=enc_layers, encoder_attention_heads=_scalar(variables, "encoder/num_heads", max(1, d_model // 64)),
-        encoder_ffn_dim=int(ffn.shape[0]) if ffn is not None else 4 * d_model,
-        decoder_layers=_count_layers(variables, "decoder") or enc_layers,
-        decoder_attention_heads=_scalar(variables, "decoder/num_heads", _scalar(variables, "encoder/num_heads", max(1, d_model // 64))),
-        decoder_ffn_dim=int(variables["decoder/layer_0/ffn/linear_0/weight"].shape[0])
-        if "decoder/layer_0/ffn/linear_0/weight" in variables else 4 * d_model,
-        max_source_positions=int(enc_pos.shape[0]), max_target_positions=int(dec_pos.shape[0]) if dec_pos is not None else 448,
-        activation_function=_ACTIVATIONS.get(_scalar(variables, "decoder/activation", 3), "gelu"),
-        scale_embedding=bool(_scalar(variables, "decoder/scale_embeddings", 0)),
+    return WhisperConfig(  # suppressed tokens belong to decoding: ``generation_config`` has them
+        **kwargs, activation_function=_ACTIVATIONS[activation],
         pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"],
-        decoder_start_token_id=ids["<|startoftranscript|>"],
-        suppress_tokens=ct2.get("suppress_ids"), begin_suppress_tokens=ct2.get("suppress_ids_begin"),
-        tie_word_embeddings=True,
+        decoder_start_token_id=ids["<|startoftranscript|>"], tie_word_embeddings=True,
     )
-    return WhisperConfig(**kwargs)
 
 
 def _ct2_config(folder: Path | None) -> dict[str, Any]:
@@ -247,9 +257,8 @@ def _ct2_config(folder: Path | None) -> dict[str, Any]:
 def _attention(variables: dict[str, torch.Tensor], src: str, dst: str, fused: str) -> dict[str, torch.Tensor]:
     """Un-fuse ``fused`` ("qkv": self-attention linear_0; "q|kv": cross-attention linear_0 + linear_1) into *_proj."""
     out: dict[str, torch.Tensor] = {}
-    names = ["q", "k", "v"]
     if fused == "qkv":
-        parts = [(f"{src}/linear_0", names)]
+        parts = [(f"{src}/linear_0", ["q", "k", "v"])]
     else:
         parts = [(f"{src}/linear_0", ["q"]), (f"{src}/linear_1", ["k", "v"])]
     for var, projs in parts:
@@ -327,22 +336,22 @@ def _model_file(path: str | Path) -> tuple[Path, Path | None]:
 
 def load_encoder(path: str | Path) -> tuple[Any, dict[str, torch.Tensor]]:
     """(``WhisperConfig``, ``WhisperEncoder`` state dict) of a CTranslate2 Whisper folder or model.bin; the decoder is not read."""
-    model_bin, folder = _model_file(path)
-    variables = read_variables(model_bin, keep=lambda name: name.startswith("encoder/") or
-                               name in ("decoder/num_heads", "decoder/activation", "decoder/scale_embeddings"))
-    return whisper_config(variables, folder), encoder_state_dict(variables)
+    model_bin, _ = _model_file(path)
+    config = whisper_config(model_bin)
+    return config, encoder_state_dict(read_variables(model_bin, keep=lambda name: name.startswith("encoder/")))
 
 
 def load_whisper(path: str | Path) -> tuple[Any, dict[str, torch.Tensor]]:
     """(``WhisperConfig``, ``WhisperForConditionalGeneration`` state dict) of a CTranslate2 Whisper folder or model.bin.
 
     ``proj_out.weight`` is the token embedding (tied, as CTranslate2's alias says)."""
-    model_bin, folder = _model_file(path)
+    model_bin, _ = _model_file(path)
+    config = whisper_config(model_bin)
     variables = read_variables(model_bin)
     sd = {f"model.encoder.{k}": t for k, t in encoder_state_dict(variables).items()}
     sd.update({f"model.decoder.{k}": t for k, t in decoder_state_dict(variables).items()})
     sd["proj_out.weight"] = variables.get("decoder/projection/weight", sd["model.decoder.embed_tokens.weight"])
-    return whisper_config(variables, folder), sd
+    return config, sd
 
 
 def generation_config(path: str | Path) -> Any:
@@ -350,14 +359,12 @@ def generation_config(path: str | Path) -> Any:
     from transformers import GenerationConfig
 
     model_bin, folder = _model_file(path)
-    shapes = read_shapes(model_bin)
-    vocab_size = shapes.get("decoder/embeddings/weight", (51864,))[0]
-    ids = _special_ids(folder, vocab_size)
+    config = whisper_config(model_bin)
+    ids = _special_ids(folder, config.vocab_size)
     ct2 = _ct2_config(folder)
     return GenerationConfig(
-        decoder_start_token_id=ids["<|startoftranscript|>"], eos_token_id=ids["<|endoftext|>"], pad_token_id=ids["<|endoftext|>"],
-        bos_token_id=ids["<|endoftext|>"], no_timestamps_token_id=ids["<|notimestamps|>"],
+        decoder_start_token_id=config.decoder_start_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id,
+        bos_token_id=config.bos_token_id, no_timestamps_token_id=ids["<|notimestamps|>"],
         suppress_tokens=ct2.get("suppress_ids", []), begin_suppress_tokens=ct2.get("suppress_ids_begin", []),
-        is_multilingual=vocab_size >= 51865, max_length=shapes.get("decoder/position_encodings/encodings", (448,))[0],
-        do_sample=False, num_beams=1,
+        is_multilingual=config.vocab_size >= 51865, max_length=config.max_target_positions, do_sample=False, num_beams=1,
     )
