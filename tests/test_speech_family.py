@@ -338,7 +338,8 @@ def test_no_pretrained_groups_and_build_model(tiny_folder):
     b = get_family("speech").build(str(tiny_folder), None, False, max_audio_seconds=0.4)
     assert b.weights.kind == "none"
     assert torch.allclose(b.module.encoder.embed_positions.weight, sinusoids(1500, 32)[:20])  # Whisper's fixed positions
-    assert not b.module.encoder.embed_positions.weight.requires_grad
+    assert "encoder.embed_positions.weight" in dict(b.module.named_buffers())  # fixed: freezing never trains it
+    assert "encoder.embed_positions.weight" in b.module.state_dict()
     assert b.groups == [["encoder.conv1", "encoder.conv2", "encoder.embed_positions"], ["encoder.layers.0"],
                         ["encoder.layers.1", "encoder.layer_norm"]]
     covered = [n for n, _ in b.module.named_parameters() if any(n.startswith(g + ".") for grp in b.groups for g in grp)]

@@ -80,11 +80,24 @@ def _quiet_imports() -> Iterator[None]:
         log.setLevel(old)
 
 
+class FixedPositions(nn.Module):
+    """Whisper's sinusoidal positional embeddings as a buffer (``.weight``): saved with the weights, never trained.
+
+    transformers keeps them in an ``nn.Embedding`` with ``requires_grad=False``; edgetl's freezing sets
+    ``requires_grad`` per layer group, so as a parameter they would start training with the front-end."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.detach().clone())
+
+
 class SpeechEncoder(nn.Module):
     """Whisper's encoder + mean over time: input_features (B, n_mels, 2 * max_source_positions) -> (B, d_model)."""
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
+        if isinstance(encoder.embed_positions, nn.Embedding):
+            encoder.embed_positions = FixedPositions(encoder.embed_positions.weight)
         self.encoder = encoder
 
     def encode(self, input_features: torch.Tensor) -> torch.Tensor:
@@ -216,7 +229,7 @@ def _checked_builtin(builtin: BuiltinWeights, path: Path) -> str:
 
 
 def _groups(module: SpeechEncoder) -> list[list[str]]:
-    """Conv front-end and positions, then each encoder layer; the final layer norm joins the last group."""
+    """Conv front-end and (fixed) positions, then each encoder layer; the final layer norm joins the last group."""
     front = [["encoder.conv1", "encoder.conv2", "encoder.embed_positions"]]
     layers = [[f"encoder.layers.{i}"] for i in range(len(module.encoder.layers))]
     return complete_groups(module, front + layers)
