@@ -57,12 +57,15 @@ class TransferModel(nn.Module):
         return self.output(self.head(features))
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """One tensor for images; (input_ids, attention_mask) for text."""
+        """One tensor for images and audio (log-mel frames); (input_ids, attention_mask) for text."""
         return self.forward_head(self.backbone(*inputs))
 
 
 def build_model(spec: ModelSpec, weights: str | None = None, pretrained: bool = True,
-                bundle_dir: str | None = None) -> tuple[TransferModel, Backbone]:
-    """Build the backbone through its family and put a fresh head on it (``bundle_dir``: rebuild a bundle's)."""
-    backbone = get_family(spec.family).build(spec.arch, weights=weights, pretrained=pretrained, bundle_dir=bundle_dir)
+                bundle_dir: str | None = None, **options: Any) -> tuple[TransferModel, Backbone]:
+    """Build the backbone through its family and put a fresh head on it (``bundle_dir``: rebuild a bundle's).
+
+    ``options``: family-specific architecture options passed on to ``build`` (speech: ``max_audio_seconds``);
+    a bundle's saved files already hold them."""
+    backbone = get_family(spec.family).build(spec.arch, weights=weights, pretrained=pretrained, bundle_dir=bundle_dir, **options)
     return TransferModel(backbone.module, backbone.num_features, spec), backbone

@@ -2,7 +2,7 @@
 
 A family turns an architecture name into a headless backbone with pretrained
 weights, names its layer groups for freezing, and declares its preprocessing
-(or, for text, hands over its tokenizer).
+(or, for text, hands over its tokenizer; for speech, its log-mel front-end).
 Families register themselves by name; ``resolve_model`` maps a user's model
 string (``mobilenet_v2``, ``tv:mobilenet_v3_small``, ``timm:mobilenetv3_small_100``)
 to a family and architecture.
@@ -48,15 +48,16 @@ def resolve_model(model: str) -> tuple[str, str]:
         if not family.knows(arch):
             raise EdgetlError(f"model '{arch}' is not a {family.name} architecture; see `edgetl models`")
         return family.name, arch
-    for name in ("torchvision", "timm", "text"):
+    for name in ("torchvision", "timm", "speech", "text"):  # speech before text: text takes any folder with a config.json
         if FAMILIES[name].knows(model):
             return name, model
     raise EdgetlError(f"unknown model '{model}'; use a timm or torchvision name (see `edgetl models`), e.g. mobilenet_v2, "
-                      f"or a text encoder: minilm-l6, a Hugging Face folder, or a model id in the local HF cache")
+                      f"or a text encoder: minilm-l6, a Hugging Face folder, or a model id in the local HF cache, "
+                      f"or a speech encoder: whisper-tiny.en, a Whisper folder (Hugging Face or CTranslate2) or HF-cache id")
 
 
 def _load_builtin_families() -> None:
-    from . import text, vision  # noqa: F401  (registers "text", "timm" and "torchvision")
+    from . import speech, text, vision  # noqa: F401  (registers "speech", "text", "timm" and "torchvision")
 
 
 __all__ = ["Backbone", "Family", "WeightSource", "FAMILIES", "register_family", "get_family", "resolve_model"]

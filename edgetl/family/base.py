@@ -49,7 +49,9 @@ class Family(Protocol):
     def build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None = None) -> Backbone:
         """Build a headless backbone: weights from ``weights`` file, caches or built-in when ``pretrained``.
 
-        ``bundle_dir``: a bundle folder whose saved files (``Backbone.save``) describe the architecture."""
+        ``bundle_dir``: a bundle folder whose saved files (``Backbone.save``) describe the architecture.
+        A family may take keyword-only architecture options of its own (speech: ``max_audio_seconds``);
+        ``build_model`` passes them on, and ``Backbone.save`` must record them for ``bundle_dir``."""
 
 
 def complete_groups(module: nn.Module, groups: list[list[str]]) -> list[list[str]]:
