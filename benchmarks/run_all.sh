@@ -12,3 +12,6 @@ bash benchmarks/headline.sh
 .venv/bin/python benchmarks/benchmark_app_crosscheck.py --bundle runs/demo
 .venv/bin/python benchmarks/export_parity.py --bundle runs/bench-transfer/pretrained-two-phase --parity-samples 646
 .venv/bin/python benchmarks/export_parity.py --bundle runs/bench-transfer/pretrained-linear --parity-samples 646 --name export_parity_linear
+.venv/bin/python benchmarks/text_transfer_vs_scratch.py --epochs 6 --per-class 20
+bash benchmarks/text_headline.sh
+.venv/bin/edgetl benchmark runs/text-demo --target cpu-1t --runs 300 --rounds 3 --out benchmarks/results/text-headline-cpu-1t

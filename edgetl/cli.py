@@ -21,6 +21,12 @@ data_app = typer.Typer(no_args_is_help=True, help="Write built-in datasets to di
 app.add_typer(data_app, name="data")
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
+
+
+def wide_console() -> Console:
+    """Wide tables: the terminal's width when it is wider, else 200 columns (a pipe or file gets whole rows,
+    not one character per line)."""
+    return console if console.is_terminal and console.width >= 160 else Console(highlight=False, soft_wrap=True, width=200)
 F = TypeVar("F", bound=Callable)
 
 
@@ -198,7 +204,7 @@ def export_cmd(
                               dynamic_batch=dynamic_batch, layout=layout, io=io, threads=threads)
     table = Table(title=f"exports of {bundle_dir}")
     for col in ("artifact", "size MB", "max |diff|", "top-1 agree", "metric torch -> artifact", "drop", "export s"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True)
     rows = []
     for a in done:
         p = a.parity
@@ -212,7 +218,7 @@ def export_cmd(
     for t, prec, exc in failed:
         table.add_row(f"{t}-{prec}", "-", "-", "-", "FAILED", "-", "-")
         rows.append({"artifact": f"{t}-{prec}", "error": str(exc)})
-    console.print(table)
+    wide_console().print(table)
     summary_file = Path(bundle_dir) / "export" / "summary.json"
     if summary_file.parent.is_dir():  # merged with earlier exports, one row per artifact name
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
@@ -263,12 +269,11 @@ def benchmark_cmd(
     table = Table(title=f"{report['bundle']['arch']} on {report['target']['name']}: {p['threads']} threads, "
                         f"{p['runs']} runs in {p['rounds']} rounds, {p['eval_samples']} eval samples")
     names = columns(report)
-    table.add_column(names[0], no_wrap=True)
-    for col in names[1:] + ("budgets",):
-        table.add_column(col, overflow="fold")
+    for col in names + ("budgets",):
+        table.add_column(col, no_wrap=True)
     for row in report["rows"]:
         table.add_row(*cells(row, report), _budget_cell(row))
-    console.print(table)
+    wide_console().print(table)
     console.print(f"machine: {machine_line(report)}")
     skipped = list(dict.fromkeys(r["reason"] for r in report["rows"] if r["status"] == "skipped"))
     if skipped:  # one line: the device is not here, and why, per runtime
@@ -298,7 +303,7 @@ def targets() -> None:
         reach = "local" if p.connection.kind == "local" else f"ssh {p.connection.address}:{p.connection.port}"
         budgets = ", ".join(f"{k.split('_')[0]} {v:g}" for k, v in p.budgets.items() if k in BUDGET_KEYS)
         table.add_row(p.name, reach, str(p.threads or "all"), " ".join(p.runtimes), " ".join(p.precisions), budgets, p.description)
-    console.print(table)
+    wide_console().print(table)
 
 
 @app.command()
