@@ -79,7 +79,7 @@ class Bundle(ManifestFacts):
 
     @property
     def processor(self) -> Any:
-        """The text tokenizer saved in the bundle (None for images)."""
+        """The text tokenizer saved in the bundle (None for images and audio)."""
         if self._model is None:
             self.model
         return self._processor
@@ -98,8 +98,16 @@ class Bundle(ManifestFacts):
         width = length or max(len(i) for i in ids)
         return pad_ids(ids, width, int(self.processor.pad_token_id or 0), self.input_names)
 
+    def encode_audio(self, files: list[str]) -> np.ndarray:
+        """Audio files -> log-mel features float32 [B, n_mels, frames], computed as in training (``runtime/audio.py``)."""
+        from .runtime.audio import features
+
+        if self.modality != "audio":
+            raise EdgetlError(f"{self.path} is not an audio bundle (modality {self.modality})")
+        return features(files, self.preprocess, str(self.path))
+
     def predict(self, batch: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
-        """Preprocessed NCHW float32, or a dict of int64 token arrays (text) -> model outputs (logits or values)."""
+        """Preprocessed float32 (NCHW images, NCT log-mel audio), or a dict of int64 token arrays (text) -> model outputs."""
         if isinstance(batch, dict):
             inputs = [torch.from_numpy(np.ascontiguousarray(batch[n], dtype=np.int64)) for n in self.input_names]
         else:

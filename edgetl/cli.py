@@ -58,10 +58,12 @@ def _default_out(data: str) -> str:
 @user_errors
 def finetune(
     data: str = typer.Argument(..., help="Image folder, CSV of path,label|target, builtin:digits; or texts: CSV/TSV/JSONL of "
-                                         "text,label|target, a folder of <class>/*.txt, builtin:fortunes-lang."),
+                                         "text,label|target, a folder of <class>/*.txt, builtin:fortunes-lang; or audio: a folder "
+                                         "of <class>/*.wav|flac|ogg, a CSV of path,label|target, builtin:keywords."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run/bundle folder (default runs/<data name>)."),
     model: Optional[str] = typer.Option(None, help="timm or torchvision name (prefix tv: or timm: to choose), default mobilenet_v2; "
-                                                   "text: minilm-l6 (default), a Hugging Face folder or a cached model id."),
+                                                   "text: minilm-l6 (default), a Hugging Face folder or a cached model id; "
+                                                   "audio: whisper-tiny.en (default), a Whisper folder or a cached model id."),
     weights: Optional[str] = typer.Option(None, help="Pretrained weights file (.safetensors or .pth)."),
     pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained", help="Start from pretrained weights."),
     strategy: str = typer.Option("two-phase", help="linear | partial | full | gradual | two-phase."),
@@ -78,17 +80,21 @@ def finetune(
     dropout: float = typer.Option(0.2, help="Dropout before the head."),
     train_bn: Optional[bool] = typer.Option(None, "--train-bn/--freeze-bn", help="Update BatchNorm statistics in unfrozen groups (default: only from scratch)."),
     label_smoothing: float = typer.Option(0.1),
-    augment: Optional[str] = typer.Option(None, help="none | crop | crop-flip (default for images) | strong; text: none."),
+    augment: Optional[str] = typer.Option(None, help="none | crop | crop-flip (default for images) | strong; text: none; "
+                                                     "audio: none | light (default) | strong."),
     patience: int = typer.Option(3, help="Early stopping patience in epochs (0: off)."),
     val_fraction: float = typer.Option(0.2),
     seed: int = typer.Option(0),
     image_size: Optional[int] = typer.Option(None, help="Override the pretrained input size."),
     max_length: Optional[int] = typer.Option(None, help="Text: tokens per text, longer ones are truncated (default 128)."),
+    max_audio_seconds: Optional[float] = typer.Option(None, help="Audio: seconds of audio the encoder hears, a multiple of 0.02 "
+                                                                 "(default: the clips' length when all are alike, else 2)."),
+    noise_dir: Optional[str] = typer.Option(None, help="Audio: folder of background recordings for augmentation (default: synthetic noise)."),
     text_column: str = typer.Option("text", help="Text data: the text column."),
     label_column: str = typer.Option("label", help="Text data: the label column (classification)."),
     target_column: str = typer.Option("target", help="Text data: the numeric target column (regression)."),
     labels: Optional[str] = typer.Option(None, help="Comma-separated label names (fixes order; others are errors)."),
-    max_bad_fraction: float = typer.Option(0.1, help="Fail when more than this fraction of images is unreadable."),
+    max_bad_fraction: float = typer.Option(0.1, help="Fail when more than this fraction of images (or audio clips) is unreadable."),
     feature_cache: bool = typer.Option(True, "--feature-cache/--no-feature-cache", help="linear + no augmentation: run the backbone once."),
     workers: int = typer.Option(0, help="DataLoader worker processes."),
     threads: Optional[int] = typer.Option(None, help="torch intra-op threads."),
@@ -150,6 +156,9 @@ def _preprocess_line(m: dict) -> str:
     p = m["preprocess"]
     if m.get("modality") == "text":
         return f"{p['tokenizer']} max_length {p['max_length']} ({p['files']}/), {p['pooling']} pooling"
+    if m.get("modality") == "audio":
+        return (f"{p['features']} {p['n_mels']} mels, {p['max_audio_seconds']:g} s window ({p['frames']} frames) "
+                f"at {p['sample_rate']} Hz ({p['files']}/), {p['pooling']} pooling")
     return f"resize {p['resize']} crop {p['input_size'][1:]} {p['interpolation']} mean {p['mean']} std {p['std']}"
 
 
@@ -157,16 +166,18 @@ def _preprocess_line(m: dict) -> str:
 @user_errors
 def predict(
     bundle_dir: str = typer.Argument(..., help="Bundle folder or exported artifact folder."),
-    files: list[str] = typer.Argument(..., help="Image files, or texts for a text bundle."),
+    files: list[str] = typer.Argument(..., help="Image files, texts for a text bundle, or audio files (WAV/FLAC/OGG) for a speech bundle."),
     top_k: int = typer.Option(3, "--top-k", "-k"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Predict labels (top-k with scores) or values for image files (or texts), with a bundle or an exported artifact."""
-    from .predict import open_model, predict_files, predict_texts
+    """Predict labels (top-k with scores) or values for image files (texts, audio files), with a bundle or an exported artifact."""
+    from .predict import open_model, predict_audio, predict_files, predict_texts
 
     model = open_model(bundle_dir)
-    text = getattr(model, "modality", "image") == "text"
-    results = predict_texts(model, files, top_k) if text else predict_files(model, files, top_k)
+    modality = getattr(model, "modality", "image")
+    text = modality == "text"
+    run = {"text": predict_texts, "audio": predict_audio}.get(modality, predict_files)
+    results = run(model, files, top_k)
     if as_json:
         console.print_json(json.dumps(results))
         return
@@ -184,12 +195,13 @@ def export_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder written by `edgetl finetune`."),
     target: str = typer.Option("onnx", help="onnx | openvino | tflite | all."),
     quantize: str = typer.Option("fp32", help="fp32 | fp16 | int8-dynamic | int8 | all."),
-    calibration: Optional[str] = typer.Option(None, help="Folder of calibration images (default: the bundle's training split)."),
+    calibration: Optional[str] = typer.Option(None, help="Folder of calibration images or audio files; text: a file, one text "
+                                                         "per line (default: the bundle's training split)."),
     calibration_samples: int = typer.Option(100),
     parity_samples: int = typer.Option(200, help="Held-out samples (val, then test) for the parity check."),
     max_accuracy_drop: Optional[float] = typer.Option(None, help="Fail (exit 3) when the metric drops more than this many points."),
     dynamic_batch: bool = typer.Option(False, help="Dynamic batch axis (ONNX, OpenVINO)."),
-    layout: str = typer.Option("nchw", help="Image input layout: nchw | nhwc (tflite)."),
+    layout: str = typer.Option("nchw", help="Image input layout: nchw | nhwc (tflite); images only."),
     io: str = typer.Option("float", help="float | int8: int8 input/output for full-int8 tflite (microcontrollers)."),
     threads: Optional[int] = typer.Option(None, help="Runtime threads for the parity run."),
 ) -> None:
@@ -236,7 +248,7 @@ def benchmark_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder; its exported artifacts are found under BUNDLE/export."),
     target: str = typer.Option("cpu", help="Target profile name (see `edgetl targets`) or a .toml path."),
     artifacts: Optional[list[str]] = typer.Option(None, "--artifacts", "-a", help="Artifact names (e.g. onnx-int8, pytorch); default all the target runs."),
-    data: Optional[str] = typer.Option(None, help="Labelled images (or texts) to measure accuracy on (default: the bundle's test split)."),
+    data: Optional[str] = typer.Option(None, help="Labelled images (texts, audio clips) to measure accuracy on (default: the bundle's test split)."),
     samples: Optional[int] = typer.Option(None, help="Use at most this many evaluation samples."),
     long_tokens: Optional[int] = typer.Option(None, help="Text: also time inputs of this many tokens (default 128, or max_length if less)."),
     runs: int = typer.Option(100, help="Timed batch-1 runs per artifact (at least), spread over the rounds."),

@@ -1,4 +1,5 @@
-"""Predict on raw files (or texts) with a bundle: the manifest's preprocessing (or tokenizer), then top-k."""
+"""Predict on raw files (images, audio clips) or texts with a bundle or artifact: the manifest's preprocessing
+(tokenizer, log-mel features), then top-k."""
 
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ def predict_files(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[st
     """One result per file: top-k (label, probability) for classification, the value for regression.
 
     ``bundle`` is a ``Bundle`` or a ``LoadedArtifact`` (anything with predict/preprocess/labels/task)."""
+    if getattr(bundle, "modality", "image") != "image":
+        raise EdgetlError(f"{bundle.path} is a{'n' if bundle.modality == 'audio' else ''} {bundle.modality} model; "
+                          f"use predict_{'texts' if bundle.modality == 'text' else 'audio'}")
     return _results(bundle, "file", files, bundle.predict(load_inputs(files, bundle.preprocess)), top_k)
 
 
@@ -69,3 +73,12 @@ def predict_texts(bundle: Any, texts: list[str], top_k: int = 3) -> list[dict[st
     if not texts or any(not t.strip() for t in texts):
         raise EdgetlError("pass one or more non-empty texts to predict on")
     return _results(bundle, "text", texts, bundle.predict(bundle.encode_texts(texts)), top_k)
+
+
+def predict_audio(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+    """Like ``predict_files`` for a speech model: audio files (WAV/FLAC/OGG, any rate and channel count) in,
+    one result per file. Features come from ``runtime/audio.py`` with the manifest's settings, for a
+    ``Bundle`` and a ``LoadedArtifact`` alike (the artifact path needs numpy and its runtime only)."""
+    if getattr(bundle, "modality", "image") != "audio":
+        raise EdgetlError(f"{bundle.path} is not a speech model; pass {'texts' if bundle.modality == 'text' else 'image files'} to predict on")
+    return _results(bundle, "file", files, bundle.predict(bundle.encode_audio(files)), top_k)

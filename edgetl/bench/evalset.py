@@ -1,6 +1,8 @@
 """The data a benchmark measures accuracy on: the bundle's test split, or ``--data``.
 
-Images come back preprocessed (NCHW float32). Texts come back tokenised with the
+Images come back preprocessed (NCHW float32), audio clips as log-mel features
+(NCT float32, ``runtime/audio.py`` with the bundle's settings: the runner feeds
+them like images). Texts come back tokenised with the
 bundle's tokenizer and right-padded to its ``max_length`` (the runner trims each
 sample back to its own length); ``long_texts`` builds inputs of exactly
 ``length`` real tokens, for latency at a fixed sequence length.
@@ -18,18 +20,19 @@ from ..bundle import SPLITS
 from ..data.preprocess import load_image, preprocess_image
 from ..data.sources import evenly_spaced, scan_images
 from ..errors import EdgetlError
+from ..runtime.audio import features
 from ..runtime.base import Batch
 
 
 def _rows_from_bundle(bundle_dir: Path) -> tuple[list[dict[str, Any]], str]:
     path = bundle_dir / SPLITS
     if not path.is_file():
-        raise EdgetlError(f"{bundle_dir} has no {SPLITS}; pass --data DIR with labelled images")
+        raise EdgetlError(f"{bundle_dir} has no {SPLITS}; pass --data with labelled samples")
     splits = json.loads(path.read_text())
     for name in ("test", "val"):
         if splits.get(name):
             return splits[name], f"{name} split of {bundle_dir.name}"
-    raise EdgetlError(f"{path} has no test or validation samples; pass --data DIR with labelled images")
+    raise EdgetlError(f"{path} has no test or validation samples; pass --data with labelled samples")
 
 
 def _rows_from_data(data: str, modality: str) -> tuple[list[dict[str, Any]], str]:
@@ -39,7 +42,12 @@ def _rows_from_data(data: str, modality: str) -> tuple[list[dict[str, Any]], str
         source = scan_texts(data)
         rows = [{"text": s.text, "label": s.label, "target": s.target} for split in source.splits.values() for s in split]
         return rows, str(data)
-    source = scan_images(data)
+    if modality == "audio":
+        from ..data.audio import scan_audio
+
+        source = scan_audio(data, progress=False)
+    else:
+        source = scan_images(data)
     rows = [{"path": s.path, "label": s.label, "target": s.target} for split in source.splits.values() for s in split]
     return rows, str(data)
 
@@ -52,7 +60,7 @@ def _bundle(bundle_dir: Path) -> Any:
 
 def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None,
              limit: int | None = None) -> tuple[Batch, np.ndarray, str, list[str]]:
-    """Canonical inputs (float32 images, or int64 token arrays padded to max_length), their targets,
+    """Canonical inputs (float32 images or audio features, or int64 token arrays padded to max_length), their targets,
     where they came from, and the raw texts (empty for images)."""
     modality = manifest.get("modality", "image")
     rows, origin = _rows_from_data(data, modality) if data else _rows_from_bundle(bundle_dir)
@@ -66,12 +74,17 @@ def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None
         targets = np.asarray([index[r["label"]] for r in rows], dtype=np.int64)
     else:
         if any(r.get("target") is None for r in rows):
-            raise EdgetlError(f"{origin}: regression benchmarks need a numeric target for every image")
+            raise EdgetlError(f"{origin}: regression benchmarks need a numeric target for every sample")
         targets = np.asarray([r["target"] for r in rows], dtype=np.float32)
     if modality == "text":
         texts = [r["text"] for r in rows]
         bundle = _bundle(bundle_dir)
         return bundle.encode_texts(texts, int(bundle.preprocess["max_length"])), targets, origin, texts
+    if modality == "audio":
+        try:
+            return features([r["path"] for r in rows], manifest["preprocess"], str(bundle_dir)), targets, origin, []
+        except EdgetlError as exc:
+            raise EdgetlError(f"{origin}: {exc}; is the data still there?") from None
     arrays = []
     for r in rows:
         try:

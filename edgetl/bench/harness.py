@@ -218,7 +218,9 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
                      "min_seconds_per_round": opts.min_seconds,
                      "batch": opts.batch, "fresh_process_per_round": True, "interleaved": True,
                      "eval_samples": int(len(targets)), "eval_data": origin,
-                     **({"text_lengths": lengths} if lengths else {})},
+                     **({"text_lengths": lengths} if lengths else {}),
+                     **({"audio": {k: manifest["preprocess"][k] for k in ("features", "max_audio_seconds", "n_mels", "frames")}}
+                        if manifest.get("modality") == "audio" else {})},
         "machine": machine,
         "rows": rows,
     }

@@ -77,6 +77,14 @@ def _text_protocol(report: dict[str, Any]) -> str:
             "real tokens without padding (@ columns).")
 
 
+def _audio_protocol(report: dict[str, Any]) -> str:
+    audio = report["protocol"].get("audio")
+    if not audio:
+        return ""
+    return (f" Audio: latency and accuracy on {audio['features']} features of {audio['max_audio_seconds']:g} s windows "
+            f"({audio['n_mels']} mels x {audio['frames']} frames), computed once beforehand: timings are the model alone.")
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     t, p = report["target"], report["protocol"]
     lines = [f"# Benchmark: {report['bundle']['arch']} on target `{t['name']}`", "",
@@ -86,7 +94,7 @@ def to_markdown(report: dict[str, Any]) -> str:
              f"{p['warmup']} warm-up runs, at least {p['runs']} timed batch-1 runs in all and "
              f"{p.get('min_seconds_per_round', 0):g} s per round, throughput at batch {p['batch']}, "
              f"{p['threads']} threads. Accuracy on {p['eval_samples']} samples ({p['eval_data']}); "
-             "Δ and agreement are against the PyTorch bundle on the same inputs." + _text_protocol(report), "",
+             "Δ and agreement are against the PyTorch bundle on the same inputs." + _text_protocol(report) + _audio_protocol(report), "",
              "| " + " | ".join(columns(report) + ("budgets",)) + " |", "|" + "---|" * (len(columns(report)) + 1)]
     for row in report["rows"]:
         lines.append("| " + " | ".join(cells(row, report) + [_budget_cell(row)]) + " |")

@@ -24,14 +24,14 @@ from .parity import ExportRejected, check, compare
 from .samples import calibration_inputs, held_out
 
 EXPORT_DIR = "export"
-FAMILIES = ("timm", "torchvision", "text")
+FAMILIES = ("timm", "torchvision", "text", "speech")
 TOKENIZER_FILE = "tokenizer.json"  # the bundle's fast tokenizer, copied next to every text artifact
 
 
 @dataclass
 class ExportOptions:
     precision: str = "fp32"
-    calibration: str | None = None  # folder of images (text: a file, one text per line); default: the training split
+    calibration: str | None = None  # folder of images or audio files (text: a file, one text per line); default: the training split
     calibration_samples: int = 100
     parity_samples: int = 200
     max_accuracy_drop: float | None = None
@@ -61,6 +61,7 @@ class ExportContext:
         self.options = options
         self.out = out
         self.target = target or TARGETS["onnx"]
+        self.modality = bundle.modality
         self.text = bundle.modality == "text"
         self.input_names: list[str] = bundle.input_names
         self._calibration: Batch | None = None
@@ -90,9 +91,14 @@ class ExportContext:
             return [{self.input_names[0]: r} for r in rows]
         return [r if self.sequence_length else trim_padding(r) for r in rows]  # type: ignore[arg-type]
 
+    @property
+    def transformer(self) -> bool:
+        """Whether the model is a transformer encoder (text, speech): quantisers have schemes for attention blocks."""
+        return self.modality in ("text", "audio")
+
     def example_input(self) -> np.ndarray:
-        _, c, h, w = self.bundle.manifest["input"]["shape"]
-        return np.zeros((1, c, h, w), dtype=np.float32)
+        """Zeros of the bundle's float input, batch 1: [1, 3, H, W] images, [1, n_mels, frames] audio log-mel."""
+        return np.zeros((1, *self.bundle.manifest["input"]["shape"][1:]), dtype=np.float32)
 
     def example_inputs(self) -> tuple[np.ndarray, ...]:
         """Positional example inputs for tracing: a zero image, or a real training text padded to max_length."""
@@ -124,8 +130,9 @@ class ExportContext:
         if self.text:
             spec = {"name": self.input_names, "shape": shape, "dtype": "int64", "layout": "NT",
                     "pad_id": int(self.bundle.processor.pad_token_id or 0)}
-        else:
-            spec = {"name": self.input_names[0], "shape": shape, "dtype": "float32", "layout": "NCHW"}
+        else:  # NCHW images, NCT audio (batch, mel bins, frames)
+            spec = {"name": self.input_names[0], "shape": shape, "dtype": "float32",
+                    "layout": self.bundle.manifest["input"].get("layout", "NCHW")}
         return {**spec, **extra}
 
     def output_spec(self, name: str) -> dict[str, Any]:
@@ -168,9 +175,11 @@ def validate_bundle(bundle: Bundle, options: ExportOptions) -> None:
     """Reject what the bundle's family or modality cannot export."""
     if bundle.manifest.get("family") not in FAMILIES:
         raise EdgetlError(f"{bundle.path}: exporting family {bundle.manifest.get('family')} is not supported yet")
+    if bundle.modality in ("text", "audio") and (options.layout != "nchw" or options.io != "float"):
+        what = "token ids" if bundle.modality == "text" else "float32 log-mel features [batch, mels, frames]"
+        raise EdgetlError(f"--layout and --io apply to image models; a{'n' if bundle.modality == 'audio' else ''} "
+                          f"{bundle.modality} artifact takes {what}")
     if bundle.modality == "text":
-        if options.layout != "nchw" or options.io != "float":
-            raise EdgetlError("--layout and --io apply to image models; a text artifact takes token ids")
         folder = bundle.preprocess.get("files", "encoder")
         if not (bundle.path / folder / TOKENIZER_FILE).is_file():
             raise EdgetlError(f"{bundle.path}/{folder} has no {TOKENIZER_FILE} (a fast tokenizer); text export needs one")

@@ -1,8 +1,10 @@
 """Representative inputs for calibration and held-out inputs for parity, from a bundle's own splits.
 
-Images come back preprocessed (NCHW float32); texts tokenised with the bundle's
-own tokenizer into int64 ``input_ids`` / ``attention_mask``, right-padded to
-``length`` (the fixed sequence length of an artifact) or to the longest text.
+Images come back preprocessed (NCHW float32); audio clips as the bundle's log-mel
+features (float32 [B, n_mels, frames], ``runtime/audio.py``); texts tokenised with
+the bundle's own tokenizer into int64 ``input_ids`` / ``attention_mask``,
+right-padded to ``length`` (the fixed sequence length of an artifact) or to the
+longest text.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from ..bundle import SPLITS as SPLITS_FILE, Bundle
 from ..data.preprocess import load_image, preprocess_image
 from ..data.sources import IMAGE_SUFFIXES, evenly_spaced
 from ..errors import EdgetlError
+from ..runtime.audio import AUDIO_SUFFIXES, features
 from ..runtime.base import Batch
+
 
 def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
     import json
@@ -28,6 +32,11 @@ def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
 
 
 def _load(paths: list[str], bundle: Bundle) -> np.ndarray:
+    if bundle.modality == "audio":
+        try:
+            return features(paths, bundle.preprocess, str(bundle.path))
+        except EdgetlError as exc:
+            raise EdgetlError(f"cannot read a sample clip ({exc}); is the training data still there?") from None
     arrays = []
     for p in paths:
         try:
@@ -54,20 +63,21 @@ def _calibration_texts(bundle: Bundle, source: str | None) -> list[str]:
 
 
 def calibration_inputs(bundle: Bundle, n: int, directory: str | None = None, seed: int = 0, length: int | None = None) -> Batch:
-    """``n`` preprocessed training images or tokenised training texts (seeded choice), or from ``directory``
-    (a folder of images; for text bundles a text file, one text per line)."""
+    """``n`` preprocessed training images, audio features or tokenised training texts (seeded choice), or from
+    ``directory`` (a folder of images or audio files; for text bundles a text file, one text per line)."""
     if bundle.modality == "text":
         texts = _calibration_texts(bundle, directory)
         rng = np.random.default_rng(seed)
         chosen = sorted(rng.choice(len(texts), size=min(n, len(texts)), replace=False).tolist())
         return bundle.encode_texts([texts[i] for i in chosen], length)
     if directory:
+        kind, suffixes = ("audio files", AUDIO_SUFFIXES) if bundle.modality == "audio" else ("images", IMAGE_SUFFIXES)
         root = Path(directory)
         if not root.is_dir():
-            raise EdgetlError(f"--calibration {directory} is not a folder; pass a folder of images")
-        paths = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            raise EdgetlError(f"--calibration {directory} is not a folder; pass a folder of {kind}")
+        paths = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in suffixes)
         if not paths:
-            raise EdgetlError(f"--calibration {directory} holds no images")
+            raise EdgetlError(f"--calibration {directory} holds no {kind} ({', '.join(sorted(suffixes))})")
     else:
         paths = [s["path"] for s in _splits(bundle)["train"]]
     rng = np.random.default_rng(seed)

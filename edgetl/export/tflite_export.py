@@ -196,8 +196,9 @@ def export(ctx) -> dict[str, Any]:
         input_spec = ctx.input_spec(dtype=str(np.dtype(inp["dtype"])))
     else:
         nhwc = ctx.options.layout == "nhwc"
-        _, c, h, w = ctx.example_input().shape
-        input_spec = {**_spec(inp), "shape": [1, h, w, c] if nhwc else [1, c, h, w], "layout": "NHWC" if nhwc else "NCHW"}
+        shape = list(ctx.example_input().shape)  # [1, C, H, W] images, [1, n_mels, frames] audio (NCT)
+        input_spec = {**_spec(inp), "shape": [1, *shape[2:], shape[1]] if nhwc else shape,
+                      "layout": "NHWC" if nhwc else ctx.input_spec()["layout"]}
     return {
         "model_file": MODEL_FILE,
         "input": input_spec,

@@ -2,13 +2,15 @@
 
 Everything here imports numpy and one runtime library only (never torch, timm or
 transformers, except the torch predictor for bundles; text artifacts add the
-``tokenizers`` library), so the same code can run on a device that has just its
-runtime installed.
+``tokenizers`` library; audio artifacts compute their log-mel features with numpy,
+``audio.py``), so the same code can run on a device that has just its runtime installed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from .base import ARTIFACT_MANIFEST, Batch, DeviceOptions, DeviceUnavailable, EdgetlError, ManifestFacts, Predictor, read_artifact_manifest
 
@@ -36,6 +38,14 @@ class LoadedArtifact(ManifestFacts):
 
             self._tokenizer = load_tokenizer(self.path, self.manifest)
         return self._tokenizer(texts)
+
+    def encode_audio(self, files: list) -> "np.ndarray":
+        """Audio files -> log-mel features float32 [B, n_mels, frames] with the manifest's settings (numpy only)."""
+        from .audio import features
+
+        if self.modality != "audio":
+            raise EdgetlError(f"{self.path} is not an audio artifact (modality {self.modality})")
+        return features(files, self.preprocess, str(self.path))
 
     def predict(self, batch: Batch):
         return self.predictor.predict(batch)

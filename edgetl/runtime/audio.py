@@ -212,3 +212,24 @@ def log_mel(samples: np.ndarray, seconds: float = 30.0, n_mels: int = 80) -> np.
     logs = np.log10(np.maximum(mel, 1e-10))
     logs = np.maximum(logs, logs.max() - 8.0)
     return ((logs + 4.0) / 4.0).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- model input
+def check_preprocess(preprocess: dict, where: str = "this model") -> tuple[float, int]:
+    """(window seconds, mel bins) of a manifest's audio preprocessing; a one-line error for features
+    this module does not compute."""
+    kind, rate = preprocess.get("features"), int(preprocess.get("sample_rate", 0))
+    n_fft, hop = int(preprocess.get("n_fft", N_FFT)), int(preprocess.get("hop_length", HOP_LENGTH))
+    if kind != "whisper-log-mel" or (rate, n_fft, hop) != (SAMPLE_RATE, N_FFT, HOP_LENGTH):
+        raise EdgetlError(f"{where} wants {kind} features at {rate} Hz (n_fft {n_fft}, hop {hop}); edgetl computes "
+                          f"whisper-log-mel at 16000 Hz, n_fft 400, hop 160 only")
+    return float(preprocess["max_audio_seconds"]), int(preprocess.get("n_mels", 80))
+
+
+def features(files: list[str | Path], preprocess: dict, where: str = "this model") -> np.ndarray:
+    """Audio files -> the model's input, float32 ``[B, n_mels, frames]``: each file decoded to 16 kHz mono,
+    trimmed or zero-padded at the end to the window, then ``log_mel`` (the features training used)."""
+    seconds, n_mels = check_preprocess(preprocess, where)
+    if not files:
+        raise EdgetlError("pass one or more audio files (WAV, FLAC or OGG)")
+    return np.stack([log_mel(load_audio(f, SAMPLE_RATE), seconds, n_mels) for f in files])

@@ -1,7 +1,8 @@
 """The predictor interface and the input/output conventions all runtimes share.
 
 A predictor takes the canonical input of its modality and returns float32
-outputs: preprocessed float32 NCHW for images; for text a dict
+outputs: preprocessed float32 NCHW for images, float32 log-mel NCT
+(batch, mel bins, frames) for audio; for text a dict
 ``{"input_ids", "attention_mask"}`` of int64 ``[B, L]`` arrays (right-padded).
 What differs per artifact (NHWC layout, int8 input/output with scale and zero
 point, a fixed sequence length, int32 token ids) is described in the artifact's
@@ -52,7 +53,7 @@ class ManifestFacts:
 
     @property
     def modality(self) -> str:
-        """"image" or "text" (manifests written before text existed have no field: image)."""
+        """"image", "text" or "audio" (manifests written before text existed have no field: image)."""
         return self.manifest.get("modality", "image")
 
     @property
@@ -72,7 +73,7 @@ class Predictor(Protocol):
     manifest: dict[str, Any]
 
     def predict(self, batch: Batch) -> np.ndarray:
-        """Canonical input batch (NCHW float32, or a dict of int64 token arrays) -> float32 outputs."""
+        """Canonical input batch (NCHW or NCT float32, or a dict of int64 token arrays) -> float32 outputs."""
 
 
 def read_artifact_manifest(path: str | Path) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def read_artifact_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def to_artifact_input(batch: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    """Canonical NCHW float32 -> what the artifact's input wants (layout, int8 quantisation)."""
+    """Canonical NCHW (or NCT) float32 -> what the artifact's input wants (layout, int8 quantisation)."""
     x = np.ascontiguousarray(batch, dtype=np.float32)
     if spec.get("layout") == "NHWC" and x.ndim == 4:
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))

@@ -5,19 +5,29 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from ..data.audio_augment import AUDIO_AUGMENT_PRESETS
 from ..data.augment import AUGMENT_PRESETS
 from ..errors import EdgetlError
 
 STRATEGIES = ("linear", "partial", "full", "gradual", "two-phase")
-DEFAULT_MODEL = {"image": "mobilenet_v2", "text": "minilm-l6"}
-DEFAULT_AUGMENT = {"image": "crop-flip", "text": "none"}
+DEFAULT_MODEL = {"image": "mobilenet_v2", "text": "minilm-l6", "audio": "whisper-tiny.en"}
+DEFAULT_AUGMENT = {"image": "crop-flip", "text": "none", "audio": "light"}
+DATA = {"image": "images", "text": "text", "audio": "audio"}  # as error messages name each kind of data
+AUGMENTS = {"image": tuple(AUGMENT_PRESETS), "text": ("none",), "audio": tuple(AUDIO_AUGMENT_PRESETS)}
+# options that only one modality reads: (field, flag, modality, what to use instead elsewhere)
+OWN_OPTIONS = (
+    ("image_size", "--image-size", "image", {"text": "--max-length", "audio": "--max-audio-seconds"}),
+    ("max_length", "--max-length", "text", {"image": "--image-size", "audio": "--max-audio-seconds"}),
+    ("max_audio_seconds", "--max-audio-seconds", "audio", {"image": "--image-size", "text": "--max-length"}),
+    ("noise_dir", "--noise-dir", "audio", {}),
+)
 
 
 @dataclass
 class FinetuneConfig:
     data: str
     out: str
-    model: str | None = None  # None: mobilenet_v2 for images, minilm-l6 for text
+    model: str | None = None  # None: mobilenet_v2 for images, minilm-l6 for text, whisper-tiny.en for audio
     weights: str | None = None
     pretrained: bool = True
     strategy: str = "two-phase"
@@ -34,12 +44,14 @@ class FinetuneConfig:
     dropout: float = 0.2
     train_bn: bool | None = None  # BatchNorm statistics update in unfrozen groups? None: only when training from scratch
     label_smoothing: float = 0.1
-    augment: str | None = None  # None: crop-flip for images, none for text (the only choice there)
+    augment: str | None = None  # None: crop-flip for images, none for text (the only choice there), light for audio
     patience: int = 3  # early stopping; 0 disables it
     val_fraction: float = 0.2
     seed: int = 0
     image_size: int | None = None
     max_length: int | None = None  # text: tokens per text (default 128, at most the model's positions)
+    max_audio_seconds: float | None = None  # audio: the feature window (default: the clips' length if all alike, else 2 s)
+    noise_dir: str | None = None  # audio: background recordings mixed in by augmentation (default: synthetic noise)
     text_column: str = "text"
     label_column: str = "label"
     target_column: str = "target"
@@ -61,8 +73,9 @@ class FinetuneConfig:
         """Reject unsupported combinations before any work starts."""
         if self.strategy not in STRATEGIES:
             raise EdgetlError(f"unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}")
-        if self.augment is not None and self.augment not in AUGMENT_PRESETS:
-            raise EdgetlError(f"unknown augmentation '{self.augment}'; choose one of {', '.join(AUGMENT_PRESETS)}")
+        known = dict.fromkeys(a for names in AUGMENTS.values() for a in names)
+        if self.augment is not None and self.augment not in known:
+            raise EdgetlError(f"unknown augmentation '{self.augment}'; choose one of {', '.join(known)}")
         checks = [
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
@@ -75,6 +88,7 @@ class FinetuneConfig:
             (self.layer_decay is None or 0 < self.layer_decay <= 1, "--layer-decay must be in (0, 1]"),
             (self.image_size is None or self.image_size >= 16, "--image-size must be at least 16"),
             (self.max_length is None or self.max_length >= 4, "--max-length must be at least 4"),
+            (self.max_audio_seconds is None or self.max_audio_seconds > 0, "--max-audio-seconds must be positive"),
             (self.patience >= 0, "--patience must be 0 (off) or more"),
             (0.0 <= self.max_bad_fraction <= 1.0, "--max-bad-fraction must be in [0, 1]"),
         ]
@@ -87,14 +101,15 @@ class FinetuneConfig:
             raise EdgetlError("--weights and --no-pretrained contradict each other; drop one")
 
     def for_modality(self, modality: str) -> "FinetuneConfig":
-        """Fill the per-modality defaults (model, augment); reject image-only options on text."""
-        if modality == "text":
-            if self.augment not in (None, "none"):
-                raise EdgetlError(f"--augment {self.augment} applies to images only; drop it for text data")
-            if self.image_size is not None:
-                raise EdgetlError("--image-size applies to images only; use --max-length for text")
-        elif self.max_length is not None:
-            raise EdgetlError("--max-length applies to text only; use --image-size for images")
+        """Fill the per-modality defaults (model, augment); reject options of other modalities in one line."""
+        if self.augment is not None and self.augment not in AUGMENTS[modality]:
+            owners = " and ".join(DATA[m] for m, names in AUGMENTS.items() if self.augment in names)
+            hint = "drop it for text data" if modality == "text" else f"for {DATA[modality]} choose {', '.join(AUGMENTS[modality])}"
+            raise EdgetlError(f"--augment {self.augment} applies to {owners} only; {hint}")
+        for name, flag, owner, instead in OWN_OPTIONS:
+            if owner != modality and getattr(self, name) is not None:
+                hint = f"use {instead[modality]} for {DATA[modality]}" if modality in instead else f"drop it for {DATA[modality]}"
+                raise EdgetlError(f"{flag} applies to {DATA[owner]} only; {hint}")
         return replace(self, model=self.model or DEFAULT_MODEL[modality], augment=self.augment or DEFAULT_AUGMENT[modality])
 
     @property

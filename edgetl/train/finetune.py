@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,14 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from ..atomic import atomic_path, write_json, write_text
 from ..bundle import MANIFEST, SPLITS, WEIGHTS, Bundle, library_versions, read_manifest, save_weights, write_manifest
+from ..data import modality as modalities
 from ..data.builtin import BUILTIN_PREFIX, resolve_builtin
-from ..data.dataset import ImageDataset
-from ..data.preprocess import resolve_preprocess
-from ..data.sources import scan_images, split_train_val
-from ..data.text import Columns, TextDataset, looks_like_text, scan_texts
+from ..data.sources import split_train_val
+from ..data.text import Columns
 from ..errors import EdgetlError
 from ..family import resolve_model
 from ..model import ModelSpec, build_model
@@ -51,11 +51,11 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _inputs(x: torch.Tensor | tuple | list) -> tuple[torch.Tensor, ...]:
-    """A batch's model inputs as a tuple: (pixels,) or (input_ids, attention_mask)."""
+    """A batch's model inputs as a tuple: (pixels,), (log-mel features,) or (input_ids, attention_mask)."""
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-def _loader(dataset: ImageDataset | TextDataset, batch_size: int, workers: int, plan: list[list[int]] | None = None) -> DataLoader:
+def _loader(dataset: Dataset, batch_size: int, workers: int, plan: list[list[int]] | None = None) -> DataLoader:
     """Batches of ``plan`` (training: as the dataset forms them, text grouped by length), else consecutive
     batches in dataset order. The dataset collates (text: padded per batch). The loader has its own
     generator: creating it must not consume the global RNG (dropout)."""
@@ -103,18 +103,15 @@ class FinetuneRecipe:
             self._load_checkpoint()
 
     def _setup_data(self) -> None:
-        """Read the data; its kind (image or text) fills the per-modality defaults of the config."""
+        """Read the data; its kind (image, text or audio) fills the per-modality defaults of the config."""
         data_path = resolve_builtin(self.cfg.data) if self.cfg.data.startswith(BUILTIN_PREFIX) else Path(self.cfg.data)
         columns = Columns(self.cfg.text_column, self.cfg.label_column, self.cfg.target_column)
-        self.modality = "text" if looks_like_text(data_path, columns) else "image"
+        self.modality = modalities.detect(data_path, columns)
         self.cfg = cfg = self.cfg.for_modality(self.modality)
-        if self.modality == "text":
-            source = scan_texts(data_path, cfg.labels, columns)
-        else:
-            source = scan_images(data_path, cfg.labels, cfg.max_bad_fraction)
+        source = modalities.scan(self.modality, data_path, cfg.labels, columns, cfg.max_bad_fraction)
         if source.skipped:
             eg = "; ".join(f"{p} ({why})" for p, why in source.skipped[:3])
-            console.print(f"[yellow]warning:[/] skipped {len(source.skipped)} unreadable image(s): {eg}")
+            console.print(f"[yellow]warning:[/] skipped {len(source.skipped)} unreadable {modalities.NOUN[self.modality]}: {eg}")
         self.source = source
         self.task = source.task
         if "val" in source.splits and source.splits["val"]:
@@ -132,34 +129,38 @@ class FinetuneRecipe:
     def _setup_model(self) -> None:
         cfg = self.cfg
         family, arch = resolve_model(cfg.model)
-        if (family == "text") != (self.modality == "text"):
-            raise EdgetlError(f"model {cfg.model} is a {'text' if family == 'text' else 'vision'} model but {cfg.data} holds "
-                              f"{self.modality}s; pick a {self.modality} model (see `edgetl models`)")
+        modalities.check_family(family, self.modality, cfg.model, cfg.data)
         num_outputs = len(self.labels) if self.task == "classification" else 1
         self.spec = ModelSpec(family, arch, self.task, num_outputs, cfg.dropout)
+        window = self._audio_window() if self.modality == "audio" else None
         torch.manual_seed(cfg.seed)
-        self.model, backbone = build_model(self.spec, weights=cfg.weights, pretrained=cfg.pretrained)
+        self.model, backbone = build_model(self.spec, weights=cfg.weights, pretrained=cfg.pretrained,
+                                           **({"max_audio_seconds": window} if window else {}))
         if self.task == "regression":
             self.model.output.mean.fill_(self.target_stats[0])
             self.model.output.std.fill_(self.target_stats[1])
         self.groups = backbone.groups
         self.weight_source = backbone.weights
         self.backbone_info = backbone
-        if self.modality == "text":
-            limit = backbone.preprocess["max_positions"]
-            if cfg.max_length and cfg.max_length > limit:
-                raise EdgetlError(f"--max-length {cfg.max_length} is more than {cfg.model} takes ({limit} positions)")
-            self.preprocess = {**backbone.preprocess, "max_length": cfg.max_length or backbone.preprocess["max_length"]}
-            self.datasets = {name: TextDataset(samples, backbone.processor, self.preprocess["max_length"], self.task, self.labels,
-                                               seed=cfg.seed)
-                             for name, samples in self.splits.items()}
-            return
-        self.preprocess = resolve_preprocess(backbone.preprocess, {"image_size": cfg.image_size})
-        self.datasets = {
-            name: ImageDataset(samples, self.preprocess, self.task, self.labels,
-                               augment=cfg.augment if name == "train" else "none", seed=cfg.seed)
-            for name, samples in self.splits.items()
-        }
+        self.preprocess = modalities.preprocess_for(self.modality, backbone.preprocess, cfg.model, cfg.image_size, cfg.max_length)
+        if self.modality == "audio":
+            if window is None:  # the family's default window, recorded so a resumed run checks it
+                self.cfg = cfg = replace(cfg, max_audio_seconds=self.preprocess["max_audio_seconds"])
+                console.print(f"audio window: {cfg.max_audio_seconds:g} s, the model's default (clips last "
+                              f"{modalities.clip_range(self.source.waveforms)}: longer ones are cut, shorter ones padded); "
+                              f"--max-audio-seconds changes it")
+        self.datasets = modalities.datasets(self.modality, self.splits, self.preprocess, backbone.processor, self.source,
+                                            self.task, self.labels, cfg.augment, cfg.seed, cfg.noise_dir)
+
+    def _audio_window(self) -> float | None:
+        """--max-audio-seconds, else the clips' own length when they all share one (said so), else None: the family's default."""
+        if self.cfg.max_audio_seconds is not None:
+            return self.cfg.max_audio_seconds
+        seconds = modalities.clip_window(self.source.waveforms)
+        if seconds is not None:
+            self.cfg = replace(self.cfg, max_audio_seconds=seconds)
+            console.print(f"audio window: {seconds:g} s, the length of every clip (--max-audio-seconds changes it)")
+        return seconds
 
     def _prepare_run_dir(self) -> None:
         run = {"config": self.cfg.to_dict()}
@@ -216,7 +217,7 @@ class FinetuneRecipe:
             save_file(feats, str(tmp))
         return feats
 
-    def _run_backbone(self, dataset: ImageDataset | TextDataset, label: str) -> torch.Tensor:
+    def _run_backbone(self, dataset: Dataset, label: str) -> torch.Tensor:
         self.model.backbone.eval()
         loader = _loader(dataset, self.cfg.batch_size * 2, self.cfg.workers)
         out = []
@@ -362,7 +363,7 @@ class FinetuneRecipe:
         if self.backbone_info.save is not None:
             self.backbone_info.save(self.run_dir)  # e.g. the tokenizer and encoder config of a text model
         value = "label" if self.task == "classification" else "target"
-        key = "text" if self.modality == "text" else "path"
+        key = modalities.SAMPLE_KEY[self.modality]
         write_json(self.run_dir / SPLITS, {
             name: [{key: getattr(s, key), value: getattr(s, value)} for s in samples] for name, samples in self.splits.items()
         })
@@ -386,6 +387,9 @@ class FinetuneRecipe:
                 "source": self.source.origin,
                 "splits": {k: len(v) for k, v in self.splits.items()},
                 **({"skipped_images": len(self.source.skipped)} if self.modality == "image" else {}),
+                **({"skipped_clips": len(self.source.skipped),
+                    "skipped": [{"path": p, "reason": why} for p, why in self.source.skipped[:20]]}
+                   if self.modality == "audio" else {}),
             },
             "metrics": metrics,
             "history": self.history,
@@ -395,11 +399,7 @@ class FinetuneRecipe:
         return Bundle(self.run_dir, manifest, self.model, self.backbone_info.processor)
 
     def _input_spec(self) -> dict[str, Any]:
-        if self.modality == "text":  # token ids and mask, batch x tokens (dynamic up to max_length)
-            return {"name": self.preprocess["input_names"], "shape": [1, self.preprocess["max_length"]], "dtype": "int64",
-                    "layout": "NT"}
-        _, h, w = self.preprocess["input_size"]
-        return {"name": "pixel_values", "shape": [1, 3, h, w], "dtype": "float32", "layout": "NCHW"}
+        return modalities.input_spec(self.modality, self.preprocess)
 
     def cleanup(self) -> None:
         """Training state is not part of a finished bundle."""
