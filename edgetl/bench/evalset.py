@@ -18,7 +18,7 @@ import numpy as np
 
 from ..bundle import SPLITS
 from ..data.preprocess import load_image, preprocess_image
-from ..data.sources import evenly_spaced, scan_images
+from ..data.sources import encode_targets, evenly_spaced, scan_images
 from ..errors import EdgetlError
 from ..runtime.audio import features
 from ..runtime.base import Batch
@@ -66,16 +66,13 @@ def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None
     rows, origin = _rows_from_data(data, modality) if data else _rows_from_bundle(bundle_dir)
     rows = evenly_spaced(rows, limit)
     if manifest["task"] == "classification":
-        index = {label: i for i, label in enumerate(manifest["labels"])}
-        unknown = sorted({str(r["label"]) for r in rows} - set(index))
+        unknown = sorted({str(r["label"]) for r in rows} - set(manifest["labels"]))
         if unknown:
             raise EdgetlError(f"{origin}: labels {', '.join(unknown[:5])} are not among the model's labels "
                               f"({', '.join(manifest['labels'][:10])}); pass data of the same classes")
-        targets = np.asarray([index[r["label"]] for r in rows], dtype=np.int64)
-    else:
-        if any(r.get("target") is None for r in rows):
-            raise EdgetlError(f"{origin}: regression benchmarks need a numeric target for every sample")
-        targets = np.asarray([r["target"] for r in rows], dtype=np.float32)
+    elif any(r.get("target") is None for r in rows):
+        raise EdgetlError(f"{origin}: regression benchmarks need a numeric target for every sample")
+    targets = encode_targets(manifest["task"], manifest["labels"], rows)
     if modality == "text":
         texts = [r["text"] for r in rows]
         bundle = _bundle(bundle_dir)

@@ -28,7 +28,7 @@ from torch.utils.data import Dataset, default_collate
 from ..errors import EdgetlError
 from ..runtime.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio, log_mel, window_samples
 from .audio_augment import audio_preset, augment_audio, load_noise_folder
-from .sources import IMAGE_SUFFIXES, ImageSource, Sample, _scan_csv, _scan_folder, check_labels
+from .sources import IMAGE_SUFFIXES, ImageSource, Sample, _scan_csv, _scan_folder, check_labels, encode_targets
 
 
 @dataclass
@@ -156,11 +156,7 @@ class AudioDataset(Dataset):
         self.seconds = float(preprocess["max_audio_seconds"])
         self.n_mels = int(preprocess.get("n_mels", 80))
         self.n_samples = window_samples(self.seconds)
-        if task == "classification":
-            index = {label: i for i, label in enumerate(labels)}
-            self.targets = np.asarray([index[s.label] for s in samples], dtype=np.int64)
-        else:
-            self.targets = np.asarray([s.target for s in samples], dtype=np.float32)
+        self.targets = encode_targets(task, labels, samples)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

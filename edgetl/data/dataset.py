@@ -11,7 +11,7 @@ from torch.utils.data import Dataset, default_collate
 from ..errors import EdgetlError
 from .augment import augment_image
 from .preprocess import load_image, preprocess_image
-from .sources import Sample
+from .sources import Sample, encode_targets
 
 
 class ImageDataset(Dataset):
@@ -31,11 +31,7 @@ class ImageDataset(Dataset):
         self.augment = augment
         self.seed = seed
         self.epoch = 0
-        if task == "classification":
-            index = {label: i for i, label in enumerate(labels)}
-            self.targets = np.asarray([index[s.label] for s in samples], dtype=np.int64)
-        else:
-            self.targets = np.asarray([s.target for s in samples], dtype=np.float32)
+        self.targets = encode_targets(task, labels, samples)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

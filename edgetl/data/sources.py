@@ -203,6 +203,18 @@ def split_train_val(samples: list[Sample], val_fraction: float, seed: int, strat
     return train, val
 
 
+def encode_targets(task: str, labels: list[str], samples: list) -> np.ndarray:
+    """The model's targets of ``samples`` (objects or dicts with ``label``/``target``): int64 indices
+    into ``labels`` for classification, float32 values for regression."""
+    def get(s, key):
+        return s[key] if isinstance(s, dict) else getattr(s, key)
+
+    if task == "classification":
+        index = {label: i for i, label in enumerate(labels)}
+        return np.asarray([index[get(s, "label")] for s in samples], dtype=np.int64)
+    return np.asarray([get(s, "target") for s in samples], dtype=np.float32)
+
+
 def evenly_spaced(rows: list, n: int | None) -> list:
     """At most ``n`` rows spread over the whole list (splits are stored sorted by label,
     so the first ``n`` would miss the later classes)."""

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import EdgetlError
-from .sources import IMAGE_SUFFIXES, SPLIT_ALIASES, check_labels
+from .sources import IMAGE_SUFFIXES, SPLIT_ALIASES, check_labels, encode_targets
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -256,11 +256,7 @@ class TextDataset(Dataset):
         self.ids: list[list[int]] = tokenizer([s.text for s in samples], truncation=True, max_length=max_length)["input_ids"] if samples else []
         self.lengths = np.asarray([len(i) for i in self.ids], dtype=np.int64)
         self.seed, self.epoch, self.group_size = seed, 0, group_size
-        if task == "classification":
-            index = {label: i for i, label in enumerate(labels)}
-            self.targets = np.asarray([index[s.label] for s in samples], dtype=np.int64)
-        else:
-            self.targets = np.asarray([s.target for s in samples], dtype=np.float32)
+        self.targets = encode_targets(task, labels, samples)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..bundle import SPLITS as SPLITS_FILE, Bundle
 from ..data.preprocess import load_image, preprocess_image
-from ..data.sources import IMAGE_SUFFIXES, evenly_spaced
+from ..data.sources import IMAGE_SUFFIXES, encode_targets, evenly_spaced
 from ..errors import EdgetlError
 from ..runtime.audio import AUDIO_SUFFIXES, features
 from ..runtime.base import Batch
@@ -92,11 +92,7 @@ def held_out(bundle: Bundle, n: int, length: int | None = None) -> tuple[Batch, 
     if not rows:
         raise EdgetlError(f"{bundle.path}/{SPLITS_FILE} has no validation or test samples for the parity check")
     rows = evenly_spaced(rows, n)
-    if bundle.task == "classification":
-        index = {label: i for i, label in enumerate(bundle.labels)}
-        targets = np.asarray([index[r["label"]] for r in rows], dtype=np.int64)
-    else:
-        targets = np.asarray([r["target"] for r in rows], dtype=np.float32)
+    targets = encode_targets(bundle.task, bundle.labels, rows)
     if bundle.modality == "text":
         return bundle.encode_texts([r["text"] for r in rows], length), targets
     return _load([r["path"] for r in rows], bundle), targets
