@@ -12,14 +12,13 @@ recognition set), written as ``train/<digit>/*.png`` and a fixed, stratified
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
+from ..atomic import atomic_dir
 from ..errors import EdgetlError
 
 BUILTIN_PREFIX = "builtin:"
@@ -41,20 +40,13 @@ def write_digits(out: Path, test_fraction: float = 0.2, seed: int = 0) -> Path:
         idx = np.flatnonzero(digits.target == label)
         idx = idx[rng.permutation(len(idx))]
         test_idx.update(idx[: int(round(len(idx) * test_fraction))].tolist())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         for i, (img, label) in enumerate(zip(digits.images, digits.target)):
             split = "test" if i in test_idx else "train"
             d = tmp / split / str(label)
             d.mkdir(parents=True, exist_ok=True)
             pixels = (255 - np.clip(img * 16, 0, 255)).astype(np.uint8)  # 0..16 ink -> dark on white
             Image.fromarray(pixels, mode="L").save(d / f"{i:04d}.png")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import wave
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -33,6 +32,7 @@ from typing import Sequence
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..atomic import atomic_dir
 from ..errors import EdgetlError
 from ..runtime.audio import SAMPLE_RATE, resample, write_wav
 from .audio_augment import coloured_noise
@@ -250,9 +250,7 @@ def write_keywords(
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "voices.json").is_file())):
         raise EdgetlError(f"{out} exists and is not a keyword dataset; pass a new folder for --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         plan = _plan(tmp, splits, {v: i for i, v in enumerate(pool)}, settings)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, transient=True, disable=not progress) as bar, \
@@ -272,9 +270,4 @@ def write_keywords(
                 "voice": "accent+variant; val and test voices are not in train", "splits": splits,
                 "clips": {split: sum(1 for t in plan if t.path.parts[len(tmp.parts)] == split) for split in splits}}
         (tmp / "voices.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out

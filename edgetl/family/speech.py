@@ -23,9 +23,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +31,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from ..atomic import atomic_dir
 from ..errors import EdgetlError
 from . import register_family
 from . import ctranslate2_whisper as ct2
@@ -238,15 +236,8 @@ def _groups(module: SpeechEncoder) -> list[list[str]]:
 def _save_config(config: Any) -> Any:
     def save(out: Path) -> None:
         """Write the trimmed config.json into ``out/encoder`` (a temp folder, renamed)."""
-        target = Path(out) / BUNDLE_SUBDIR
-        tmp = Path(tempfile.mkdtemp(prefix=f".{BUNDLE_SUBDIR}.", dir=out))
-        try:
+        with atomic_dir(Path(out) / BUNDLE_SUBDIR) as tmp:
             config.save_pretrained(tmp)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     return save
 

@@ -15,9 +15,6 @@ top. Nothing is downloaded and remote code is never run.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,6 +22,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from ..atomic import atomic_dir
 from ..errors import EdgetlError
 from . import register_family
 from .base import Backbone, WeightSource, complete_groups
@@ -130,16 +128,9 @@ def _load_file(base: nn.Module, path: Path) -> None:
 def _save_files(config: Any, tokenizer: Any) -> Any:
     def save(out: Path) -> None:
         """Write config.json and the tokenizer into ``out/encoder`` (a temp folder, renamed)."""
-        target = Path(out) / BUNDLE_SUBDIR
-        tmp = Path(tempfile.mkdtemp(prefix=f".{BUNDLE_SUBDIR}.", dir=out))
-        try:
+        with atomic_dir(Path(out) / BUNDLE_SUBDIR) as tmp:
             config.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     return save
 
