@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_json
+from ..atomic import atomic_dir, write_json
 from ..bundle import Bundle, library_versions, load_bundle
 from ..errors import EdgetlError
 from ..runtime import ARTIFACT_MANIFEST, DeviceOptions, load_predictor
@@ -198,29 +196,30 @@ def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32"
     export_root = bundle.path / EXPORT_DIR
     export_root.mkdir(exist_ok=True)
     dest = export_root / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=export_root))
     try:
-        t0 = time.time()
-        module = importlib.import_module(TARGETS[target].module)
-        ctx = ExportContext(bundle, opts, tmp, TARGETS[target])
-        info = module.export(ctx)
-        if ctx.text:
-            info["tokenizer"] = _copy_tokenizer(ctx)
-        manifest = _manifest(bundle, target, name, opts, info, tmp, time.time() - t0)
-        write_json(tmp / ARTIFACT_MANIFEST, manifest)
-        manifest["parity"] = _parity(bundle, tmp, opts, f"{target} {name}")
-        manifest["export_peak_rss_mb"] = round(peak_rss_mb(), 1)  # of this process so far (conversion + parity)
-        write_json(tmp / ARTIFACT_MANIFEST, manifest)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        with atomic_dir(dest) as tmp:
+            manifest = _export_into(tmp, bundle, target, name, opts)
     except ExportRejected as exc:
         rejected = export_root / f"{name}.rejected.json"
         write_json(rejected, {"error": str(exc), "parity": getattr(exc, "report", None)})
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return Artifact(dest, manifest)
+
+
+def _export_into(tmp: Path, bundle: Bundle, target: str, name: str, opts: ExportOptions) -> dict[str, Any]:
+    """Convert into ``tmp``, write the manifest, prove parity; returns the manifest."""
+    t0 = time.time()
+    module = importlib.import_module(TARGETS[target].module)
+    ctx = ExportContext(bundle, opts, tmp, TARGETS[target])
+    info = module.export(ctx)
+    if ctx.text:
+        info["tokenizer"] = _copy_tokenizer(ctx)
+    manifest = _manifest(bundle, target, name, opts, info, tmp, time.time() - t0)
+    write_json(tmp / ARTIFACT_MANIFEST, manifest)
+    manifest["parity"] = _parity(bundle, tmp, opts, f"{target} {name}")
+    manifest["export_peak_rss_mb"] = round(peak_rss_mb(), 1)  # of this process so far (conversion + parity)
+    write_json(tmp / ARTIFACT_MANIFEST, manifest)
+    return manifest
 
 
 def _copy_tokenizer(ctx: ExportContext) -> dict[str, Any]:
