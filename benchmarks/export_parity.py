@@ -5,7 +5,7 @@ digits: `make demo`). Parity runs on up to --parity-samples held-out images (val
 test; 200 by default, 646 = all of digits' val+test). Results go to
 benchmarks/results/<--name>.{json,md}.
 
-    .venv/bin/python benchmarks/export_parity.py [--bundle runs/demo] [--parity-samples 646] [--name export_parity]
+    .venv/bin/python benchmarks/export_parity.py [--bundle runs/demo] [--parity-samples 646] [--name export_parity] [--threads N]
 """
 
 from __future__ import annotations
@@ -25,16 +25,18 @@ def main() -> None:
     ap.add_argument("--bundle", default=str(REPO / "runs" / "demo"))
     ap.add_argument("--parity-samples", type=int, default=200)
     ap.add_argument("--name", default="export_parity", help="results file name")
+    ap.add_argument("--threads", type=int, default=None, help="runtime threads for the parity runs (default: the runtime's)")
     a = ap.parse_args()
     bundle = Path(a.bundle)
     t0 = time.time()
     proc = subprocess.run([sys.executable, "-m", "edgetl", "export", str(bundle), "--target", "all", "--quantize", "all",
-                           "--parity-samples", str(a.parity_samples)], cwd=REPO)
+                           "--parity-samples", str(a.parity_samples), *(["--threads", str(a.threads)] if a.threads else [])], cwd=REPO)
     total = time.time() - t0
     summary = json.loads((bundle / "export" / "summary.json").read_text())
     m = json.loads((bundle / "edgetl.json").read_text())
     md = [f"# Export parity: {m['family']}:{m['arch']} fine-tuned on {m['data']['source'].rsplit('/', 1)[-1]}", "", "{{machine}}",
-          f"Command: `.venv/bin/python benchmarks/export_parity.py --bundle {a.bundle} --parity-samples {a.parity_samples} --name {a.name}` "
+          f"Command: `.venv/bin/python benchmarks/export_parity.py --bundle {a.bundle} --parity-samples {a.parity_samples} --name {a.name}"
+          f"{f' --threads {a.threads}' if a.threads else ''}` "
           f"(all {len(summary)} artifacts in {total:.0f} s, exit status {proc.returncode})", "",
           "| artifact | size MB | max abs diff | top-1 agreement | accuracy torch -> artifact | drop (points) | export s |",
           "|---|---|---|---|---|---|---|"]

@@ -59,7 +59,6 @@ class ExportContext:
         self.options = options
         self.out = out
         self.target = target or TARGETS["onnx"]
-        self.modality = bundle.modality
         self.text = bundle.modality == "text"
         self.input_names: list[str] = bundle.input_names
         self._calibration: Batch | None = None
@@ -88,11 +87,6 @@ class ExportContext:
         if not self.text:
             return [{self.input_names[0]: r} for r in rows]
         return [r if self.sequence_length else trim_padding(r) for r in rows]  # type: ignore[arg-type]
-
-    @property
-    def transformer(self) -> bool:
-        """Whether the model is a transformer encoder (text, speech): quantisers have schemes for attention blocks."""
-        return self.modality in ("text", "audio")
 
     def example_input(self) -> np.ndarray:
         """Zeros of the bundle's float input, batch 1: [1, 3, H, W] images, [1, n_mels, frames] audio log-mel."""

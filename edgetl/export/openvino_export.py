@@ -8,8 +8,11 @@ log-mel features: a static shape, optional dynamic batch; text: ``input_ids`` +
 - fp16: the same IR with weights compressed to float16;
 - int8-dynamic: NNCF int8 weight-only compression (activations stay float);
 - int8: NNCF post-training quantisation of the IR, calibrated on the bundle's
-  training images, texts or audio clips (or ``--calibration``); text and speech
-  models with NNCF's transformer model type (its scheme for attention blocks).
+  training images, texts or audio clips (or ``--calibration``); text models with
+  NNCF's transformer model type (its scheme for attention blocks). Speech models
+  keep the default preset: on the keyword bundle (whisper-tiny.en, 280 held-out
+  clips) the transformer type gave 3.4x the mean output error (0.254 vs 0.075),
+  the same agreement (1.0) and the same batch-1 latency (2.7 ms, one thread).
 
 Telemetry is off (see ``edgetl.offline``); the predictor runs with
 INFERENCE_PRECISION_HINT=f32 so an fp32 IR computes in fp32 (the CPU default
@@ -65,10 +68,10 @@ def _export(ctx) -> dict[str, Any]:
     elif precision == "int8":
         calib = ctx.calibration_feeds()
         items = [f[ctx.input_names[0]] for f in calib] if len(ctx.input_names) == 1 else calib
-        extra = {"model_type": nncf.ModelType.TRANSFORMER} if ctx.transformer else {}
+        extra = {"model_type": nncf.ModelType.TRANSFORMER} if ctx.text else {}
         model = nncf.quantize(model, nncf.Dataset(items), subset_size=len(calib), fast_bias_correction=True, **extra)
         converter["quantizer"] = "nncf.quantize (PTQ, performance preset, fast bias correction" + \
-            (", transformer model type)" if ctx.transformer else ")")
+            (", transformer model type)" if ctx.text else ")")
         converter.update(ctx.calibration_record(len(calib)))
     _stable_names(model)
     ov.save_model(model, str(ctx.out / MODEL_FILE), compress_to_fp16=(precision == "fp16"))
