@@ -20,7 +20,7 @@ full Whisper encoder; each 1 s clip zero-padded to 30 s, as Whisper does). Laten
 `edgetl export --target onnx --quantize fp32`, then `edgetl benchmark --target cpu-1t` (PyTorch and ONNX
 Runtime, batch 1, one thread, fresh processes, interleaved rounds).
 
-    PYTHONPATH=. nice -n 19 .venv/bin/python benchmarks/speech_keywords.py [--runs a,b] [--train-voices K] [--reuse]
+    nice -n 19 .venv/bin/python benchmarks/speech_keywords.py [--runs a,b] [--train-voices K] [--reuse]
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def main() -> None:
     voices = f"{a.train_voices} of 34 training voices" if a.train_voices else "all 34 training voices"
     cmd = f"--runs {a.runs}" + (f" --train-voices {a.train_voices}" if a.train_voices else "")
     md = [f"# Speech keywords: whisper-tiny.en on builtin:keywords, {voices} (test = 7 voices never heard in training)", "",
-          "{{machine}}", f"Command: `PYTHONPATH=. nice -n 19 .venv/bin/python benchmarks/speech_keywords.py {cmd}`", "",
+          "{{machine}}", f"Command: `nice -n 19 .venv/bin/python benchmarks/speech_keywords.py {cmd}`", "",
           "| run | weights | window (s) | train clips | test accuracy | test macro-F1 | val accuracy | epochs (best) | "
           "wall time (s) | peak RSS (MB) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
