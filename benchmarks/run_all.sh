@@ -15,3 +15,7 @@ bash benchmarks/headline.sh
 .venv/bin/python benchmarks/text_transfer_vs_scratch.py --epochs 6 --per-class 20
 bash benchmarks/text_headline.sh
 .venv/bin/edgetl benchmark runs/text-demo --target cpu-1t --runs 300 --rounds 3 --out benchmarks/results/text-headline-cpu-1t
+nice -n 19 .venv/bin/python benchmarks/speech_keywords.py
+nice -n 19 .venv/bin/python benchmarks/speech_keywords.py --train-voices 2 --runs pretrained-linear,pretrained-two-phase,scratch-full --no-latency
+.venv/bin/python benchmarks/export_parity.py --bundle runs/bench-speech/pretrained-two-phase --parity-samples 280 --name speech_export_parity --threads 1
+.venv/bin/edgetl benchmark runs/bench-speech/pretrained-two-phase --target cpu-1t --out benchmarks/results/speech_benchmark-cpu-1t
