@@ -69,7 +69,14 @@ class _KnownDowncast(logging.Filter):
         return "downcasts 64-bit model I/O" not in record.getMessage()
 
 
+def _quiet_converter() -> None:
+    """torch warns about an Enum registration while litert_torch imports: not the user's concern. (The
+    converter's C++ oneDNN notice goes through absl before any setting here can reach it, and stays.)"""
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
+
+
 def _convert_fp32(ctx, path: Path) -> None:
+    _quiet_converter()
     import litert_torch
     import torch
 
