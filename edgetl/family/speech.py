@@ -22,23 +22,20 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..atomic import atomic_dir
 from ..errors import EdgetlError
 from . import register_family
 from . import ctranslate2_whisper as ct2
 from .base import Backbone, WeightSource, complete_groups
+from .hf import BUNDLE_SUBDIR, cached_folder, pretrained_saver, quiet_imports
 from .weights import BuiltinWeights, load_into, read_state_dict, sha256_file
 
-BUNDLE_SUBDIR = "encoder"  # the (trimmed) WhisperConfig inside a bundle
 DEFAULT_MAX_AUDIO_SECONDS = 2.0  # short clips: commands, keywords, sound events; 30 = the full Whisper window
 SAMPLE_RATE, N_FFT, HOP_LENGTH = 16000, 400, 160  # Whisper's log-mel front-end (WhisperFeatureExtractor defaults)
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100 mel frames a second; the encoder sees half as many positions
@@ -63,19 +60,6 @@ class _Source:
     folder: Path
     format: str  # "ct2" | "hf"
     builtin: BuiltinWeights | None = None
-
-
-@contextmanager
-def _quiet_imports() -> Iterator[None]:
-    """transformers imports torchao while building a model, and that import logs two torch deprecation
-    warnings: not the user's concern (as in text.py)."""
-    log = logging.getLogger("torch.utils._pytree")
-    old = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(old)
 
 
 class FixedPositions(nn.Module):
@@ -123,17 +107,6 @@ def positions_for(seconds: float, max_positions: int, model: str = "the model") 
     return int(round(positions))
 
 
-def _cached_folder(model_id: str) -> Path | None:
-    """The snapshot folder of ``model_id`` in the local HF cache, if its config is there."""
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        hit = try_to_load_from_cache(model_id, "config.json")
-    except ValueError:  # not a valid repo id (e.g. a path that does not exist)
-        return None
-    return Path(hit).parent if isinstance(hit, str) else None
-
-
 def _model_type(folder: Path) -> str | None:
     try:
         data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -162,7 +135,7 @@ def _locate(arch: str) -> _Source:
         return _Source("builtin", path.parent, "ct2", builtin)
     if Path(arch).is_dir():
         return _folder_source(Path(arch), "folder", arch)
-    cached = _cached_folder(arch)
+    cached = cached_folder(arch)
     if cached is None:
         raise EdgetlError(f"speech model '{arch}' not found offline: not whisper-tiny.en, not a Whisper folder, "
                           f"not in the local Hugging Face cache")
@@ -233,15 +206,6 @@ def _groups(module: SpeechEncoder) -> list[list[str]]:
     return complete_groups(module, front + layers)
 
 
-def _save_config(config: Any) -> Any:
-    def save(out: Path) -> None:
-        """Write the trimmed config.json into ``out/encoder`` (a temp folder, renamed)."""
-        with atomic_dir(Path(out) / BUNDLE_SUBDIR) as tmp:
-            config.save_pretrained(tmp)
-
-    return save
-
-
 @register_family("speech")
 class SpeechFamily:
     name = "speech"
@@ -259,7 +223,7 @@ class SpeechFamily:
     def build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None = None,
               max_audio_seconds: float | None = None) -> Backbone:
         """A Whisper encoder on ``max_audio_seconds`` of audio (default ``DEFAULT_MAX_AUDIO_SECONDS``; a bundle's own)."""
-        with _quiet_imports():
+        with quiet_imports():
             return self._build(arch, weights, pretrained, bundle_dir, max_audio_seconds)
 
     def _build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None,
@@ -309,4 +273,4 @@ class SpeechFamily:
                       "n_mels": int(config.num_mel_bins), "n_fft": N_FFT, "hop_length": HOP_LENGTH,
                       "max_audio_seconds": positions * 2 / FRAMES_PER_SECOND, "frames": positions * 2, "pooling": "mean",
                       "input_names": ["input_features"], "files": BUNDLE_SUBDIR}
-        return Backbone(module, int(config.d_model), _groups(module), preprocess, source_info, save=_save_config(trimmed))
+        return Backbone(module, int(config.d_model), _groups(module), preprocess, source_info, save=pretrained_saver(trimmed))

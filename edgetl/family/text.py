@@ -14,21 +14,17 @@ top. Nothing is downloaded and remote code is never run.
 
 from __future__ import annotations
 
-import logging
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
 
 import torch
 from torch import nn
 
-from ..atomic import atomic_dir
 from ..errors import EdgetlError
 from . import register_family
 from .base import Backbone, WeightSource, complete_groups
+from .hf import BUNDLE_SUBDIR, cached_folder, pretrained_saver, quiet_imports
 from .weights import BuiltinWeights, read_state_dict, sha256_file
 
-BUNDLE_SUBDIR = "encoder"  # config.json + tokenizer files inside a bundle
 DEFAULT_MAX_LENGTH = 128
 
 MINILM_L6 = BuiltinWeights(
@@ -39,19 +35,6 @@ MINILM_L6 = BuiltinWeights(
 )
 BUILTIN = {"minilm-l6": MINILM_L6, "all-minilm-l6-v2": MINILM_L6, "sentence-transformers/all-minilm-l6-v2": MINILM_L6}
 CHECKED = ["minilm-l6", "distilbert-base-uncased (from the local HF cache)"]
-
-
-@contextmanager
-def _quiet_imports() -> Iterator[None]:
-    """transformers imports torchao while building a model, and that import logs two torch deprecation
-    warnings: not the user's concern."""
-    log = logging.getLogger("torch.utils._pytree")
-    old = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(old)
 
 
 class TextEncoder(nn.Module):
@@ -67,17 +50,6 @@ class TextEncoder(nn.Module):
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def _cached_folder(model_id: str) -> Path | None:
-    """The snapshot folder of ``model_id`` in the local HF cache, if its config is there."""
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        hit = try_to_load_from_cache(model_id, "config.json")
-    except ValueError:  # not a valid repo id (e.g. a path that does not exist)
-        return None
-    return Path(hit).parent if isinstance(hit, str) else None
-
-
 def _folder(arch: str) -> tuple[Path, BuiltinWeights | None, str]:
     """The folder holding config and tokenizer (and usually weights) of ``arch``, and its kind."""
     builtin = BUILTIN.get(arch.lower())
@@ -90,7 +62,7 @@ def _folder(arch: str) -> tuple[Path, BuiltinWeights | None, str]:
         if not (Path(arch) / "config.json").is_file():
             raise EdgetlError(f"{arch} has no config.json; pass a Hugging Face model folder (config, weights, tokenizer)")
         return Path(arch), None, "folder"
-    cached = _cached_folder(arch)
+    cached = cached_folder(arch)
     if cached is None:
         raise EdgetlError(f"text model '{arch}' not found offline: not minilm-l6, not a folder with config.json, "
                           f"not in the local Hugging Face cache")
@@ -125,16 +97,6 @@ def _load_file(base: nn.Module, path: Path) -> None:
     load_into(base, sd, head_prefix="\0", origin=str(path))
 
 
-def _save_files(config: Any, tokenizer: Any) -> Any:
-    def save(out: Path) -> None:
-        """Write config.json and the tokenizer into ``out/encoder`` (a temp folder, renamed)."""
-        with atomic_dir(Path(out) / BUNDLE_SUBDIR) as tmp:
-            config.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-
-    return save
-
-
 @register_family("text")
 class TextFamily:
     name = "text"
@@ -150,7 +112,7 @@ class TextFamily:
         return list(CHECKED)
 
     def build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None = None) -> Backbone:
-        with _quiet_imports():
+        with quiet_imports():
             return self._build(arch, weights, pretrained, bundle_dir)
 
     def _build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None) -> Backbone:
@@ -190,4 +152,4 @@ class TextFamily:
                       "pooling": "mean", "tokenizer": type(tokenizer).__name__, "files": BUNDLE_SUBDIR,
                       "input_names": ["input_ids", "attention_mask"]}
         return Backbone(module, int(config.hidden_size), _groups(module, int(config.num_hidden_layers)), preprocess, source,
-                        processor=tokenizer, save=_save_files(config, tokenizer))
+                        processor=tokenizer, save=pretrained_saver(config, tokenizer))
