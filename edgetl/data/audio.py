@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from torch.utils.data import Dataset, default_collate
 
 from ..errors import EdgetlError
 from ..runtime.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio, log_mel, window_samples
 from .audio_augment import audio_preset, augment_audio, load_noise_folder
-from .sources import IMAGE_SUFFIXES, ImageSource, Sample, _scan_csv, _scan_folder, check_labels, encode_targets
+from .dataset import FixedShapeDataset
+from .sources import IMAGE_SUFFIXES, ImageSource, Sample, _scan_csv, _scan_folder, check_labels
 
 
 @dataclass
@@ -126,7 +126,7 @@ def scan_audio(path: str | Path, labels: list[str] | None = None, max_bad_fracti
     return source
 
 
-class AudioDataset(Dataset):
+class AudioDataset(FixedShapeDataset):
     """Yields (log-mel float32 ``[n_mels, frames]``, target); augmentation depends only on (seed, epoch, index).
 
     ``waveforms`` maps paths to decoded 16 kHz clips (``AudioSource.waveforms``);
@@ -146,29 +146,12 @@ class AudioDataset(Dataset):
         noise_dir: str | Path | None = None,
     ) -> None:
         audio_preset(augment)  # reject unknown names before training starts
-        self.samples = samples
-        self.preprocess = preprocess
-        self.augment = augment
-        self.seed = seed
-        self.epoch = 0
+        super().__init__(samples, preprocess, task, labels, augment, seed)
         self.waveforms = waveforms if waveforms is not None else {}
         self.noise = load_noise_folder(noise_dir) if noise_dir and augment != "none" else None
         self.seconds = float(preprocess["max_audio_seconds"])
         self.n_mels = int(preprocess.get("n_mels", 80))
         self.n_samples = window_samples(self.seconds)
-        self.targets = encode_targets(task, labels, samples)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def batches(self, order: list[int], batch_size: int) -> list[list[int]]:
-        """Consecutive chunks of ``order`` (every item has the same shape)."""
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-    collate = staticmethod(default_collate)
 
     def waveform(self, i: int) -> np.ndarray:
         path = self.samples[i].path

@@ -14,8 +14,9 @@ from .preprocess import load_image, preprocess_image
 from .sources import Sample, encode_targets
 
 
-class ImageDataset(Dataset):
-    """Yields (CHW float tensor, target). Augmentation depends only on (seed, epoch, index)."""
+class FixedShapeDataset(Dataset):
+    """What image and audio datasets share: samples of one fixed input shape, their targets, an epoch
+    counter for deterministic (seed, epoch, index) augmentation, and batches of consecutive items."""
 
     def __init__(
         self,
@@ -40,10 +41,14 @@ class ImageDataset(Dataset):
         return len(self.samples)
 
     def batches(self, order: list[int], batch_size: int) -> list[list[int]]:
-        """Consecutive chunks of ``order`` (the text dataset groups by length instead)."""
+        """Consecutive chunks of ``order`` (every item has the same shape; the text dataset groups by length instead)."""
         return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
     collate = staticmethod(default_collate)
+
+
+class ImageDataset(FixedShapeDataset):
+    """Yields (CHW float tensor, target). Augmentation depends only on (seed, epoch, index)."""
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         path = self.samples[i].path
