@@ -3,8 +3,13 @@ in every subprocess it starts (tests/netblock/sitecustomize.py)."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import sys
+import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +108,34 @@ def exportable_bundle(tmp_path_factory) -> Path:
     data = write_color_folder(root / "colors", per_class=15)
     b = edgetl.finetune(str(data), str(root / "run"), **{**FAST, "strategy": "linear", "epochs": 3, "lr_head": 3e-2, "batch_size": 4})
     return b.path
+
+
+def run_beside_runtime(tmp_path: Path, code: str) -> dict:
+    """Run ``code`` in a fresh Python next to a copy of ``edgetl/runtime`` named ``edgetl_runtime`` (as the
+    benchmark stages it on devices, without edgetl); returns the JSON of its last output line."""
+    import edgetl.runtime
+
+    shutil.copytree(edgetl.runtime.__path__[0], tmp_path / "edgetl_runtime", ignore=shutil.ignore_patterns("__pycache__"))
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def interrupted_after_epoch(monkeypatch, epoch: int):
+    """Inside the block, fine-tuning dies (KeyboardInterrupt) right after ``epoch`` is saved; the block expects it."""
+    from edgetl.train.finetune import FinetuneRecipe
+
+    real_end = FinetuneRecipe._end_epoch
+
+    def end_then_die(self, entry, value):
+        real_end(self, entry, value)
+        if entry["epoch"] == epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(FinetuneRecipe, "_end_epoch", end_then_die)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        monkeypatch.setattr(FinetuneRecipe, "_end_epoch", real_end)

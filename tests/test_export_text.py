@@ -2,10 +2,6 @@
 parity in the real runtimes, the tokenizer that travels with each artifact, and predict on raw text."""
 
 import json
-import shutil
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -16,6 +12,7 @@ from edgetl.cli import app
 from edgetl.errors import EdgetlError
 from edgetl.export import TARGETS, export
 from edgetl.runtime import LoadedArtifact, load_predictor
+from conftest import run_beside_runtime
 from test_text import TFAST, _tiny, write_sentiment_csv
 
 runner = CliRunner()
@@ -99,8 +96,7 @@ def test_runtime_text_path_imports_neither_torch_nor_transformers(text_bundle, t
     for name in ("onnx-fp32", "openvino-fp32", "tflite-fp32"):
         if not (text_bundle / "export" / name).exists():
             export(text_bundle, *name.split("-", 1))
-    shutil.copytree(edgetl.runtime.__path__[0], tmp_path / "edgetl_runtime", ignore=shutil.ignore_patterns("__pycache__"))
-    code = textwrap.dedent(f"""
+    result = run_beside_runtime(tmp_path, f"""
         import json, sys
         from edgetl_runtime import LoadedArtifact
         out = {{}}
@@ -110,9 +106,6 @@ def test_runtime_text_path_imports_neither_torch_nor_transformers(text_bundle, t
         out["loaded"] = sorted(m for m in ("torch", "transformers", "edgetl") if m in sys.modules)
         print(json.dumps(out))
     """)
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result.pop("loaded") == []
     bundle = edgetl.load_bundle(text_bundle)
     ref = bundle.predict(bundle.encode_texts(TEXTS))

@@ -3,10 +3,6 @@ the bundle, predict on WAV files, every export target x precision with parity in
 runtime's numpy-only audio path, the benchmark harness, and one-line errors."""
 
 import json
-import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 import edgetl
-from conftest import write_color_folder
+from conftest import interrupted_after_epoch, run_beside_runtime, write_color_folder
 from edgetl.cli import app
 from edgetl.data.keywords import write_keywords
 from edgetl.data.modality import clip_window
@@ -117,8 +113,6 @@ def test_predict_wav_files_bundle_and_cli(speech_bundle, keywords, tmp_path):
 
 
 def test_linear_feature_cache_and_resume(keywords, tiny_whisper, tmp_path, monkeypatch):
-    from edgetl.train.finetune import FinetuneRecipe
-
     opts = {**SFAST, "model": str(tiny_whisper), "strategy": "linear", "epochs": 2, "lr_head": 3e-2, "augment": "none"}
     cached = edgetl.finetune(str(keywords), str(tmp_path / "a"), feature_cache=True, **opts).manifest
     direct = edgetl.finetune(str(keywords), str(tmp_path / "b"), feature_cache=False, **opts).manifest
@@ -128,17 +122,8 @@ def test_linear_feature_cache_and_resume(keywords, tiny_whisper, tmp_path, monke
     # interrupted after the head epoch, resumed into the augmented full epoch: the same weights as uninterrupted
     opts = {**SFAST, "model": str(tiny_whisper), "strategy": "two-phase", "epochs": 2, "head_epochs": 1}
     whole = edgetl.finetune(str(keywords), str(tmp_path / "c"), **opts)
-    real_end = FinetuneRecipe._end_epoch
-
-    def end_then_die(self, entry, value):
-        real_end(self, entry, value)
-        if entry["epoch"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(FinetuneRecipe, "_end_epoch", end_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_epoch(monkeypatch, 1):
         edgetl.finetune(str(keywords), str(tmp_path / "d"), **opts)
-    monkeypatch.setattr(FinetuneRecipe, "_end_epoch", real_end)
     resumed = edgetl.finetune(str(keywords), str(tmp_path / "d"), resume=True, **opts)
     assert [h["train_loss"] for h in resumed.manifest["history"]] == [h["train_loss"] for h in whole.manifest["history"]]
     assert (tmp_path / "c" / "model.safetensors").read_bytes() == (tmp_path / "d" / "model.safetensors").read_bytes()
@@ -248,9 +233,8 @@ def test_runtime_audio_path_imports_neither_torch_nor_transformers(speech_bundle
     """The runtime package alone (as the benchmark stages it on devices): WAV -> log-mel in numpy -> the artifact."""
     names = ["onnx-fp32", "openvino-fp32", "tflite-fp32"]
     _exported(speech_bundle, names)
-    shutil.copytree(edgetl.runtime.__path__[0], tmp_path / "edgetl_runtime", ignore=shutil.ignore_patterns("__pycache__"))
     clips = _test_clips(keywords)
-    code = textwrap.dedent(f"""
+    result = run_beside_runtime(tmp_path, f"""
         import json, sys
         from edgetl_runtime import LoadedArtifact
         out = {{}}
@@ -260,9 +244,6 @@ def test_runtime_audio_path_imports_neither_torch_nor_transformers(speech_bundle
         out["loaded"] = sorted(m for m in ("torch", "transformers", "edgetl", "scipy", "soundfile") if m in sys.modules)
         print(json.dumps(out))
     """)
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result.pop("loaded") == []
     bundle = edgetl.load_bundle(speech_bundle)
     ref = bundle.predict(bundle.encode_audio(clips))

@@ -11,6 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 import edgetl
+from conftest import interrupted_after_epoch
 from edgetl.cli import app
 from edgetl.data.text import Columns, TextDataset, TextSample, looks_like_text, scan_texts
 from edgetl.errors import EdgetlError
@@ -321,21 +322,10 @@ def test_real_minilm_learns_language_id(tmp_path):
 
 
 def test_text_resume_matches_uninterrupted(tiny_bert, sentiment_csv, tmp_path, monkeypatch):
-    from edgetl.train.finetune import FinetuneRecipe
-
     opts = {**TFAST, "model": str(tiny_bert), "strategy": "full", "epochs": 3}
     whole = edgetl.finetune(str(sentiment_csv), str(tmp_path / "a"), **opts)
-    real_end = FinetuneRecipe._end_epoch
-
-    def end_then_die(self, entry, value):
-        real_end(self, entry, value)
-        if entry["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(FinetuneRecipe, "_end_epoch", end_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_epoch(monkeypatch, 2):
         edgetl.finetune(str(sentiment_csv), str(tmp_path / "b"), **opts)
-    monkeypatch.setattr(FinetuneRecipe, "_end_epoch", real_end)
     resumed = edgetl.finetune(str(sentiment_csv), str(tmp_path / "b"), resume=True, **opts)
     assert [h["train_loss"] for h in resumed.manifest["history"]] == [h["train_loss"] for h in whole.manifest["history"]]
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
