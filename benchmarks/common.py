@@ -59,6 +59,14 @@ def run_finetune(data: str, out: Path, args: list[str]) -> dict[str, Any]:
     return manifest
 
 
+def run_row(manifest: dict[str, Any], args: list[str], train_key: str) -> dict[str, Any]:
+    """What a pretrained-vs-scratch table keeps of one fine-tuning run (its bundle manifest)."""
+    m = manifest["metrics"]
+    return {"val": m["val"], "test": m["test"], "wall_time_s": m["wall_time_s"], "peak_rss_mb": m["peak_rss_mb"],
+            "epochs": m["epochs_run"], "weights": manifest["weights_source"]["kind"], "args": args,
+            train_key: manifest["data"]["splits"]["train"]}
+
+
 def save_results(name: str, payload: dict[str, Any], markdown: str) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(), **payload}

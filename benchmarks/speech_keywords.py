@@ -31,7 +31,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import REPO, run_finetune, save_results
+from common import REPO, run_finetune, run_row, save_results
 
 COMMON = ["--model", "whisper-tiny.en", "--patience", "0", "--seed", "0", "--threads", "1"]
 LINEAR = ["--strategy", "linear", "--augment", "none", "--epochs", "20", "--batch-size", "8", "--lr-head", "1e-2"]
@@ -87,13 +87,9 @@ def main() -> None:
             m = json.loads((out / "edgetl.json").read_text())
         else:
             m = run_finetune(data, out, args)
-        rows[name] = {
-            "val": m["metrics"]["val"], "test": m["metrics"]["test"], "wall_time_s": m["metrics"]["wall_time_s"],
-            "peak_rss_mb": m["metrics"]["peak_rss_mb"], "epochs": m["metrics"]["epochs_run"],
-            "best_epoch": m["metrics"]["best_epoch"], "window_s": m["preprocess"]["max_audio_seconds"],
-            "weights": m["weights_source"]["kind"], "args": args, "train_clips": m["data"]["splits"]["train"],
-            "test_clips": m["data"]["splits"]["test"], "feature_cache": m["training"]["feature_cache_used"],
-        }
+        rows[name] = {**run_row(m, args, "train_clips"), "best_epoch": m["metrics"]["best_epoch"],
+                      "window_s": m["preprocess"]["max_audio_seconds"], "test_clips": m["data"]["splits"]["test"],
+                      "feature_cache": m["training"]["feature_cache_used"]}
     for name in LATENCY:  # after every training run, so the timings share a quieter machine
         if name in rows and not a.no_latency:
             rows[name]["latency"] = _latency(Path(a.out) / f"{name}{tag}", a.latency_samples, 30)

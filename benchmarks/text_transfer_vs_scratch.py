@@ -20,7 +20,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from common import REPO, run_finetune, save_results
+from common import REPO, run_finetune, run_row, save_results
 
 RUNS = {
     "pretrained-linear": ["--strategy", "linear", "--lr-head", "1e-2"],
@@ -42,11 +42,7 @@ def main() -> None:
     for name in a.runs.split(","):
         args = RUNS[name]
         m = run_finetune(data, Path(a.out) / f"{name}-{a.per_class or 'all'}", common + args)
-        rows[name] = {
-            "val": m["metrics"]["val"], "test": m["metrics"]["test"], "wall_time_s": m["metrics"]["wall_time_s"],
-            "peak_rss_mb": m["metrics"]["peak_rss_mb"], "epochs": m["metrics"]["epochs_run"],
-            "weights": m["weights_source"]["kind"], "args": common + args, "train_texts": m["data"]["splits"]["train"],
-        }
+        rows[name] = run_row(m, common + args, "train_texts")
     tag = f"_{a.per_class}pc" if a.per_class else ""
     cmd = f"--epochs {a.epochs}" + (f" --per-class {a.per_class}" if a.per_class else "")
     md = [f"# Pretrained vs scratch: MiniLM-L6 on language identification of real sentences "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import REPO, run_finetune, save_results
+from common import REPO, run_finetune, run_row, save_results
 
 RUNS = {
     "pretrained-linear": ["--strategy", "linear", "--augment", "none", "--lr-head", "1e-2"],
@@ -40,11 +40,7 @@ def main() -> None:
     rows = {}
     for name, args in RUNS.items():
         m = run_finetune(data, Path(a.out) / f"{name}-{a.per_class or 'all'}", common + args)
-        rows[name] = {
-            "val": m["metrics"]["val"], "test": m["metrics"]["test"], "wall_time_s": m["metrics"]["wall_time_s"],
-            "peak_rss_mb": m["metrics"]["peak_rss_mb"], "epochs": m["metrics"]["epochs_run"],
-            "weights": m["weights_source"]["kind"], "args": common + args, "train_images": m["data"]["splits"]["train"],
-        }
+        rows[name] = run_row(m, common + args, "train_images")
     tag = f"_{a.per_class}pc" if a.per_class else ""
     cmd = f"--epochs {a.epochs} --image-size {a.image_size}" + (f" --per-class {a.per_class}" if a.per_class else "")
     md = [f"# Pretrained vs scratch: MobileNetV2 on real handwritten digits ({a.per_class or 'all'} training images per class)",
