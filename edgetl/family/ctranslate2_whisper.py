@@ -283,6 +283,14 @@ def _linear(variables: dict[str, torch.Tensor], src: str, dst: str) -> dict[str,
     return {f"{dst}.weight": variables[f"{src}/weight"], f"{dst}.bias": variables[f"{src}/bias"]}
 
 
+def _self_attention_and_ffn(v: dict[str, torch.Tensor], src: str, dst: str) -> dict[str, torch.Tensor]:
+    """What every encoder and decoder layer has: self-attention (fused q/k/v), the feed-forward block, their norms."""
+    return {**_attention(v, f"{src}/self_attention", f"{dst}.self_attn", "qkv"),
+            **_norm(v, f"{src}/self_attention/layer_norm", f"{dst}.self_attn_layer_norm"),
+            **_linear(v, f"{src}/ffn/linear_0", f"{dst}.fc1"), **_linear(v, f"{src}/ffn/linear_1", f"{dst}.fc2"),
+            **_norm(v, f"{src}/ffn/layer_norm", f"{dst}.final_layer_norm")}
+
+
 def encoder_state_dict(variables: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The keys of a transformers ``WhisperEncoder`` (``conv1.weight``, ``layers.0.self_attn.q_proj.weight``, ...)."""
     v = variables
@@ -290,12 +298,7 @@ def encoder_state_dict(variables: dict[str, torch.Tensor]) -> dict[str, torch.Te
         sd = {**_linear(v, "encoder/conv1", "conv1"), **_linear(v, "encoder/conv2", "conv2"),
               "embed_positions.weight": v["encoder/position_encodings/encodings"], **_norm(v, "encoder/layer_norm", "layer_norm")}
         for i in range(_count_layers(v, "encoder")):
-            src, dst = f"encoder/layer_{i}", f"layers.{i}"
-            sd.update(_attention(v, f"{src}/self_attention", f"{dst}.self_attn", "qkv"))
-            sd.update(_norm(v, f"{src}/self_attention/layer_norm", f"{dst}.self_attn_layer_norm"))
-            sd.update(_linear(v, f"{src}/ffn/linear_0", f"{dst}.fc1"))
-            sd.update(_linear(v, f"{src}/ffn/linear_1", f"{dst}.fc2"))
-            sd.update(_norm(v, f"{src}/ffn/layer_norm", f"{dst}.final_layer_norm"))
+            sd.update(_self_attention_and_ffn(v, f"encoder/layer_{i}", f"layers.{i}"))
     except KeyError as exc:
         raise EdgetlError(f"the CTranslate2 Whisper model has no variable {exc.args[0]}; it is not a Whisper encoder edgetl can read") from None
     return sd
@@ -309,13 +312,9 @@ def decoder_state_dict(variables: dict[str, torch.Tensor]) -> dict[str, torch.Te
               "embed_positions.weight": v["decoder/position_encodings/encodings"], **_norm(v, "decoder/layer_norm", "layer_norm")}
         for i in range(_count_layers(v, "decoder")):
             src, dst = f"decoder/layer_{i}", f"layers.{i}"
-            sd.update(_attention(v, f"{src}/self_attention", f"{dst}.self_attn", "qkv"))
-            sd.update(_norm(v, f"{src}/self_attention/layer_norm", f"{dst}.self_attn_layer_norm"))
+            sd.update(_self_attention_and_ffn(v, src, dst))
             sd.update(_attention(v, f"{src}/attention", f"{dst}.encoder_attn", "q|kv"))
             sd.update(_norm(v, f"{src}/attention/layer_norm", f"{dst}.encoder_attn_layer_norm"))
-            sd.update(_linear(v, f"{src}/ffn/linear_0", f"{dst}.fc1"))
-            sd.update(_linear(v, f"{src}/ffn/linear_1", f"{dst}.fc2"))
-            sd.update(_norm(v, f"{src}/ffn/layer_norm", f"{dst}.final_layer_norm"))
     except KeyError as exc:
         raise EdgetlError(f"the CTranslate2 Whisper model has no variable {exc.args[0]}; it is not a Whisper decoder edgetl can read") from None
     return sd
