@@ -9,6 +9,8 @@ a bundle only once ``edgetl.json`` exists: it is written last, atomically.
 from __future__ import annotations
 
 import json
+import math
+import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +21,23 @@ import torch
 
 from .atomic import atomic_path, write_json
 from .errors import EdgetlError
+from .family.hf import BUNDLE_SUBDIR
 from .model import ModelSpec, TransferModel, build_model
-from .runtime.base import ManifestFacts
+from .runtime.base import ManifestFacts, check_manifest
 
 MANIFEST = "edgetl.json"
 WEIGHTS = "model.safetensors"
 SPLITS = "splits.json"  # the exact files of each split: calibration and parity samples for exporters
 BUNDLE_FORMAT = "edgetl-bundle"
+EXPORT_DIR, BENCH_DIR = "export", "benchmark"  # what `edgetl export` and `edgetl benchmark` add inside a bundle
+BUNDLE_ENTRIES = frozenset({MANIFEST, WEIGHTS, SPLITS, BUNDLE_SUBDIR, EXPORT_DIR, BENCH_DIR})
+# what export, predict and benchmark read from a bundle manifest: (dotted key, allowed types)
+BUNDLE_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("family", (str,)), ("arch", (str,)), ("task", (str,)), ("model", (dict,)), ("model.family", (str,)),
+    ("model.arch", (str,)), ("model.task", (str,)), ("model.num_outputs", (int,)), ("preprocess", (dict,)),
+    ("input", (dict,)), ("input.name", (str, list)), ("input.shape", (list,)), ("input.dtype", (str,)),
+    ("output", (dict,)), ("data", (dict,)), ("metrics", (dict,)), ("training", (dict,)),
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -49,6 +61,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The bundle's manifest, checked: every field later stages read is there with the right type."""
     path = Path(path)
     mfile = path / MANIFEST
     if not mfile.is_file():
@@ -57,9 +70,62 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         manifest = json.loads(mfile.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EdgetlError(f"{mfile} is not valid JSON ({exc}); re-run `edgetl finetune` to rewrite it") from None
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise EdgetlError(f"{mfile} is not an edgetl bundle manifest (format is {manifest.get('format')!r})")
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise EdgetlError(f"{mfile} is not an edgetl bundle manifest (format is {found!r})")
+    check_manifest(manifest, BUNDLE_FIELDS, mfile, "re-run `edgetl finetune` to rewrite it")
     return manifest
+
+
+def relative_paths(splits: dict[str, list[dict[str, Any]]], bundle_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """``splits`` with each sample's ``path`` relative to the bundle folder (POSIX separators)."""
+    base = os.path.abspath(bundle_dir)
+    return {name: [{**r, "path": Path(os.path.relpath(os.path.abspath(r["path"]), base)).as_posix()} for r in rows]
+            for name, rows in splits.items()}
+
+
+def _sample_base(path: Path, manifest: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
+    """Where relative sample paths start: the bundle folder (moved with its data), else where the bundle was
+    written (moved alone); bundles of older versions stored paths relative to the folder edgetl ran in."""
+    paths = (manifest.get("data") or {}).get("paths") or {}
+    if paths.get("relative_to") != "bundle":
+        return Path.cwd()
+    candidates = [path.resolve()] + ([Path(paths["bundle_was_at"])] if paths.get("bundle_was_at") else [])
+    probe = [r["path"] for r in rows[:3] if not os.path.isabs(r["path"])]
+    for base in candidates:
+        if all((base / p).exists() for p in probe):
+            return base
+    return candidates[0]
+
+
+def read_splits(path: str | Path, manifest: dict[str, Any] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The bundle's ``splits.json``, sample paths resolved to absolute ones (see ``_sample_base``)."""
+    path = Path(path)
+    sfile = path / SPLITS
+    if not sfile.is_file():
+        raise EdgetlError(f"{path} has no {SPLITS}; re-run `edgetl finetune` (or pass your own samples: --data, --calibration)")
+    try:
+        splits = json.loads(sfile.read_text(encoding="utf-8"))
+        if not isinstance(splits, dict) or not all(isinstance(v, list) and all(isinstance(r, dict) for r in v)
+                                                   for v in splits.values()):
+            raise ValueError("expected {split: [{...}, ...]}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EdgetlError(f"{sfile} is damaged ({str(exc)[:80]}); re-run `edgetl finetune` to rewrite it") from None
+    manifest = manifest if manifest is not None else read_manifest(path)
+    rows = [r for v in splits.values() for r in v]
+    key = "text" if manifest.get("modality") == "text" else "path"
+    value = "label" if manifest.get("task") == "classification" else "target"
+    for r in rows:
+        if not isinstance(r.get(key), str) or r.get(value) is None:
+            raise EdgetlError(f"{sfile} is damaged (a sample without its {key} or {value}); re-run `edgetl finetune` to rewrite it")
+        if value == "target" and not (isinstance(r[value], (int, float)) and math.isfinite(r[value])):
+            raise EdgetlError(f"{sfile} is damaged (target {r[value]!r} is not a finite number); re-run `edgetl finetune`")
+        if value == "label" and r[value] not in manifest.get("labels", []):
+            raise EdgetlError(f"{sfile} is damaged (label {r[value]!r} is not one of the bundle's labels); re-run `edgetl finetune`")
+    if key != "path" or not rows:
+        return splits
+    base = _sample_base(path, manifest, rows)
+    return {name: [{**r, "path": os.path.normpath(base / r["path"])} for r in v] for name, v in splits.items()}
 
 
 @dataclass
@@ -117,14 +183,35 @@ class Bundle(ManifestFacts):
 
 
 def _load_model(path: Path, manifest: dict[str, Any]) -> tuple[TransferModel, Any]:
+    """Rebuild the model from the manifest and load its weights; a damaged bundle is one line, never a traceback."""
     from safetensors.torch import load_file
 
-    model, backbone = build_model(ModelSpec(**manifest["model"]), pretrained=False, bundle_dir=str(path))
     wfile = path / WEIGHTS
     if not wfile.is_file():
         raise EdgetlError(f"{path} has a manifest but no {WEIGHTS}; the bundle is incomplete, re-run `edgetl finetune`")
     try:
-        model.load_state_dict(load_file(str(wfile)), strict=True)
+        spec = ModelSpec(**manifest["model"])
+    except TypeError as exc:
+        raise EdgetlError(f"{path / MANIFEST}: its 'model' section is damaged ({exc}); re-run `edgetl finetune`") from None
+    try:
+        model, backbone = build_model(spec, pretrained=False, bundle_dir=str(path))
+    except EdgetlError:
+        raise
+    except Exception as exc:  # e.g. the encoder/ folder of a text or speech bundle is missing or damaged
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise EdgetlError(f"{path}: cannot rebuild the model from the bundle ({reason}); the bundle is damaged or "
+                          f"incomplete, re-run `edgetl finetune`") from None
+    try:
+        state = load_file(str(wfile))
+    except Exception as exc:
+        raise EdgetlError(f"{wfile} is not a readable safetensors file ({type(exc).__name__}); the bundle is damaged, "
+                          f"re-run `edgetl finetune`") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise EdgetlError(f"{wfile} holds non-finite weights (nan or inf in {', '.join(bad[:3])}); the run that wrote it "
+                          f"diverged: fine-tune again with lower learning rates")
+    try:
+        model.load_state_dict(state, strict=True)
     except Exception as exc:
         raise EdgetlError(f"{wfile} does not match the architecture in {MANIFEST} ({str(exc).splitlines()[0][:120]})") from None
     return model.eval(), backbone.processor

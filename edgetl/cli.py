@@ -4,49 +4,98 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import offline
 
 offline.enforce_offline()
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fine-tune, export and benchmark edge models, offline.")
-data_app = typer.Typer(no_args_is_help=True, help="Write built-in datasets to disk.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Fine-tune, export and benchmark edge models, offline.")
+data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help="Write built-in datasets to disk.")
 app.add_typer(data_app, name="data")
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+# markup=False: paths, labels and texts with [brackets] print as they are
+console = Console(highlight=False, soft_wrap=True, markup=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def wide_console() -> Console:
     """Wide tables: the terminal's width when it is wider, else 200 columns (a pipe or file gets whole rows,
     not one character per line)."""
-    return console if console.is_terminal and console.width >= 160 else Console(highlight=False, soft_wrap=True, width=200)
+    return console if console.is_terminal and console.width >= 160 else Console(highlight=False, soft_wrap=True, width=200,
+                                                                                markup=False)
 F = TypeVar("F", bound=Callable)
 
 
-def user_errors(fn: F) -> F:
-    """Turn EdgetlError into one line on stderr and its exit status."""
+def print_error(message: str) -> None:
+    """``error: <message>`` on stderr, one line, the message verbatim."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", str(message)), soft_wrap=True)
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from .errors import EdgetlError
 
-        try:
-            return fn(*args, **kwargs)
-        except EdgetlError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted; continue later with --resume")
-            raise typer.Exit(130) from None
+def _crash_log(exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected exception to the edgetl cache; its path, or None if that fails too."""
+    from datetime import datetime
 
-    return wrapper  # type: ignore[return-value]
+    from .data.builtin import cache_dir
+
+    try:
+        folder = cache_dir() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"crash-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        path.write_text(" ".join(sys.argv) + "\n\n" + "".join(traceback.format_exception(exc)), encoding="utf-8")
+        return path
+    except Exception:
+        return None
+
+
+def user_errors(interrupted: str = "interrupted; nothing was left half-written") -> Callable[[F], F]:
+    """One line on stderr for every failure: ``EdgetlError`` (exit 2, or its own code), a fault of the world outside
+    (OSError: disk full, read-only, permissions; exit 2), an interrupt (exit 130, ``interrupted`` said), and, as a
+    last resort, a bug (exit 1, the traceback written to a log file; EDGETL_DEBUG=1 shows it instead)."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            from .errors import EdgetlError, os_error
+
+            try:
+                return fn(*args, **kwargs)
+            except (typer.Exit, typer.Abort, SystemExit):
+                raise
+            except EdgetlError as exc:
+                print_error(str(exc))
+                raise typer.Exit(exc.exit_code) from None
+            except KeyboardInterrupt:
+                err_console.print(interrupted)
+                raise typer.Exit(130) from None
+            except MemoryError:
+                print_error("out of memory; use a smaller --batch-size (or fewer samples) or a machine with more memory")
+                raise typer.Exit(2) from None
+            except OSError as exc:
+                print_error(str(os_error(exc)))
+                raise typer.Exit(2) from None
+            except Exception as exc:
+                if os.environ.get("EDGETL_DEBUG"):
+                    raise
+                log = _crash_log(exc)
+                first = (str(exc).strip().splitlines() or [""])[0][:160]
+                print_error(f"internal error ({type(exc).__name__}: {first}); this is a bug in edgetl, please report it"
+                            + (f" with {log}" if log else ""))
+                raise typer.Exit(1) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def _default_out(data: str) -> str:
@@ -55,7 +104,7 @@ def _default_out(data: str) -> str:
 
 
 @app.command()
-@user_errors
+@user_errors(interrupted="interrupted; continue later with the same command and --resume")
 def finetune(
     data: str = typer.Argument(..., help="Image folder, CSV of path,label|target, builtin:digits; or texts: CSV/TSV/JSONL of "
                                          "text,label|target, a folder of <class>/*.txt, builtin:fortunes-lang; or audio: a folder "
@@ -99,14 +148,14 @@ def finetune(
     workers: int = typer.Option(0, help="DataLoader worker processes."),
     threads: Optional[int] = typer.Option(None, help="torch intra-op threads."),
     resume: bool = typer.Option(False, help="Continue an interrupted run in --out."),
-    overwrite: bool = typer.Option(False, help="Replace whatever is in --out."),
+    overwrite: bool = typer.Option(False, help="Replace the edgetl run or bundle in --out (never other files, never the data)."),
 ) -> None:
     """Fine-tune a pretrained model and write a bundle."""
     options = dict(locals())
     from .train.finetune import finetune as run_finetune
 
     options["out"] = out or _default_out(data)
-    options["labels"] = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
+    options["labels"] = [s.strip() for s in labels.split(",") if s.strip()] if labels is not None else None
     bundle = run_finetune(**options)
     metrics = bundle.manifest["metrics"]
     shown = {k: v for k, v in metrics.items() if isinstance(v, dict)}
@@ -116,7 +165,7 @@ def finetune(
 
 
 @app.command()
-@user_errors
+@user_errors()
 def info(bundle_dir: str = typer.Argument(..., help="Bundle folder."), as_json: bool = typer.Option(False, "--json")) -> None:
     """Show a bundle's manifest."""
     from .bundle import read_manifest
@@ -128,42 +177,68 @@ def info(bundle_dir: str = typer.Argument(..., help="Bundle folder."), as_json: 
     table = Table(title=f"edgetl bundle {bundle_dir}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
-    ws = m.get("weights_source", {})
-    rows = [
-        ("model", f"{m['family']}:{m['arch']}"),
-        ("task", m["task"]),
-        ("labels", ", ".join(m.get("labels") or []) or "-"),
-        ("weights", f"{ws.get('kind')} {ws.get('path', '')} {('sha256 ' + ws['sha256'][:16] + '...') if ws.get('sha256') else ''}"),
-        ("input", f"{m['input']['name']} {m['input']['shape']} {m['input']['dtype']} {m['input']['layout']}"),
-        ("preprocess", _preprocess_line(m)),
-        ("strategy", f"{m['training']['strategy']} epochs {m['metrics']['epochs_run']}/{m['training']['epochs']} (best {m['metrics']['best_epoch']})"),
-        ("data", f"{m['data']['source']} {m['data']['splits']}"),
-    ]
-    for split, values in m["metrics"].items():
-        if isinstance(values, dict):
-            rows.append((f"{split} metrics", "  ".join(f"{k} {v:.4f}" for k, v in values.items())))
-    rows += [
-        ("wall time", f"{m['metrics']['wall_time_s']} s"),
-        ("peak RSS", f"{m['metrics']['peak_rss_mb']} MB"),
-        ("versions", ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())),
-    ]
-    for k, v in rows:
+    for k, v in _info_rows(m):
         table.add_row(k, str(v))
     console.print(table)
 
 
+def _get(m: dict, dotted: str, default: object = "-") -> object:
+    """``m["a"]["b"]`` for "a.b", or ``default`` when a hand-edited manifest lacks it."""
+    value: object = m
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return default
+        value = value[part]
+    return value
+
+
+def _info_rows(m: dict) -> list[tuple[str, object]]:
+    ws = m.get("weights_source") or {}
+    sha = ws.get("sha256") if isinstance(ws, dict) else None
+    rows: list[tuple[str, object]] = [
+        ("model", f"{m['family']}:{m['arch']}"),
+        ("task", m["task"]),
+        ("labels", ", ".join(m.get("labels") or []) or "-"),
+        ("weights", f"{_get(m, 'weights_source.kind')} {_get(m, 'weights_source.path', '')} "
+                    f"{('sha256 ' + str(sha)[:16] + '...') if sha else ''}"),
+        ("input", f"{_get(m, 'input.name')} {_get(m, 'input.shape')} {_get(m, 'input.dtype')} {_get(m, 'input.layout')}"),
+        ("preprocess", _preprocess_line(m)),
+        ("strategy", f"{_get(m, 'training.strategy')} epochs {_get(m, 'metrics.epochs_run')}/{_get(m, 'training.epochs')} "
+                     f"(best {_get(m, 'metrics.best_epoch')})"),
+        ("data", f"{_get(m, 'data.source')} {_get(m, 'data.splits')}"),
+    ]
+    for split, values in (m.get("metrics") or {}).items():
+        if isinstance(values, dict):
+            rows.append((f"{split} metrics", "  ".join(f"{k} {v:.4f}" if isinstance(v, (int, float)) else f"{k} {v}"
+                                                       for k, v in values.items())))
+    versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
+    rows += [
+        ("wall time", f"{_get(m, 'metrics.wall_time_s')} s"),
+        ("peak RSS", f"{_get(m, 'metrics.peak_rss_mb')} MB"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
+    ]
+    return rows
+
+
 def _preprocess_line(m: dict) -> str:
     p = m["preprocess"]
+
+    def g(key: str, default: object = "-") -> object:
+        value = p.get(key, default)
+        return f"{value:g}" if isinstance(value, float) else value
+
     if m.get("modality") == "text":
-        return f"{p['tokenizer']} max_length {p['max_length']} ({p['files']}/), {p['pooling']} pooling"
+        return f"{g('tokenizer', '-')} max_length {g('max_length', '-')} ({g('files', '-')}/), {g('pooling', '-')} pooling"
     if m.get("modality") == "audio":
-        return (f"{p['features']} {p['n_mels']} mels, {p['max_audio_seconds']:g} s window ({p['frames']} frames) "
-                f"at {p['sample_rate']} Hz ({p['files']}/), {p['pooling']} pooling")
-    return f"resize {p['resize']} crop {p['input_size'][1:]} {p['interpolation']} mean {p['mean']} std {p['std']}"
+        return (f"{g('features', '-')} {g('n_mels', '-')} mels, {g('max_audio_seconds', '-')} s window ({g('frames', '-')} frames) "
+                f"at {g('sample_rate', '-')} Hz ({g('files', '-')}/), {g('pooling', '-')} pooling")
+    size = g("input_size")
+    return (f"resize {g('resize', '-')} crop {size[1:] if isinstance(size, list) else '-'} {g('interpolation', '-')} "
+            f"mean {g('mean', '-')} std {g('std', '-')}")
 
 
 @app.command()
-@user_errors
+@user_errors()
 def predict(
     bundle_dir: str = typer.Argument(..., help="Bundle folder or exported artifact folder."),
     files: list[str] = typer.Argument(..., help="Image files, texts for a text bundle, or audio files (WAV/FLAC/OGG) for a speech bundle."),
@@ -171,8 +246,11 @@ def predict(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Predict labels (top-k with scores) or values for image files (texts, audio files), with a bundle or an exported artifact."""
+    from .errors import EdgetlError
     from .predict import open_model, predict_audio, predict_files, predict_texts
 
+    if top_k < 1:
+        raise EdgetlError("--top-k must be at least 1")
     model = open_model(bundle_dir)
     modality = getattr(model, "modality", "image")
     text = modality == "text"
@@ -190,7 +268,7 @@ def predict(
 
 
 @app.command("export")
-@user_errors
+@user_errors(interrupted="interrupted; the artifacts finished before it are kept, the unfinished one was not written")
 def export_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder written by `edgetl finetune`."),
     target: str = typer.Option("onnx", help="onnx | openvino | tflite | all."),
@@ -233,17 +311,21 @@ def export_cmd(
     wide_console().print(table)
     summary_file = Path(bundle_dir) / "export" / "summary.json"
     if summary_file.parent.is_dir():  # merged with earlier exports, one row per artifact name
-        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        try:
+            summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.is_file() else {}
+        except (ValueError, UnicodeDecodeError):
+            summary = {}  # a damaged summary (edgetl's own index of the folder) is rebuilt from this run's rows
+        summary = summary if isinstance(summary, dict) else {}
         summary.update({r["artifact"]: r for r in rows})
         write_json(summary_file, dict(sorted(summary.items())))
     if failed:
         for t, prec, exc in failed:
-            err_console.print(f"[bold red]error:[/] {t} {prec}: {exc}", soft_wrap=True)
+            print_error(f"{t} {prec}: {exc}")
         raise typer.Exit(max(exc.exit_code for _, _, exc in failed))
 
 
 @app.command("benchmark")
-@user_errors
+@user_errors(interrupted="interrupted; no report was written")
 def benchmark_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder; its exported artifacts are found under BUNDLE/export."),
     target: str = typer.Option("cpu", help="Target profile name (see `edgetl targets`) or a .toml path."),
@@ -289,11 +371,11 @@ def benchmark_cmd(
     console.print(f"machine: {machine_line(report)}")
     skipped = list(dict.fromkeys(r["reason"] for r in report["rows"] if r["status"] == "skipped"))
     if skipped:  # one line: the device is not here, and why, per runtime
-        console.print(f"[yellow]skipped on {report['target']['name']}:[/] " + "; ".join(skipped))
+        console.print(Text.assemble((f"skipped on {report['target']['name']}:", "yellow"), " " + "; ".join(skipped)))
     console.print("wrote " + ", ".join(report["files"].values()))
     failed = [r for r in report["rows"] if r["status"] == "failed"]
     for r in failed:
-        err_console.print(f"[bold red]error:[/] {r['name']}: {r['reason']}", soft_wrap=True)
+        print_error(f"{r['name']}: {r['reason']}")
     if strict and (misses := budget_failures(report)):
         raise BudgetFailed(f"{len(misses)} budget(s) missed on {report['target']['name']}: " + "; ".join(misses))
     if failed:
@@ -301,7 +383,7 @@ def benchmark_cmd(
 
 
 @app.command()
-@user_errors
+@user_errors()
 def targets() -> None:
     """List the target profiles (targets/*.toml) benchmarks can run on."""
     from .bench import list_profiles
@@ -319,7 +401,7 @@ def targets() -> None:
 
 
 @app.command()
-@user_errors
+@user_errors()
 def models() -> None:
     """List the architectures edgetl has checked, per family."""
     from .family import FAMILIES, get_family
@@ -334,27 +416,29 @@ def models() -> None:
 
 
 @data_app.command("digits")
-@user_errors
-def data_digits(out: str = typer.Option(..., "--out", "-o", help="Folder to write train/ and test/ into.")) -> None:
+@user_errors()
+def data_digits(out: str = typer.Option(..., "--out", "-o", help="Folder to write train/ and test/ into (new or empty)."),
+                overwrite: bool = typer.Option(False, help="Replace a digits dataset edgetl wrote there before.")) -> None:
     """Write scikit-learn's real handwritten digits as an image folder."""
     from .data.builtin import write_digits
 
-    path = write_digits(Path(out))
+    path = write_digits(Path(out), overwrite=overwrite)
     console.print(f"wrote {path}")
 
 
 @data_app.command("fortunes-lang")
-@user_errors
+@user_errors()
 def data_fortunes_lang(out: str = typer.Option(..., "--out", "-o", help="Folder to write fortunes-lang.csv into."),
-                       per_language: int = typer.Option(300, help="Texts per language (at most).")) -> None:
+                       per_language: int = typer.Option(300, help="Texts per language (at most)."),
+                       overwrite: bool = typer.Option(False, help="Replace fortunes-lang.csv if it is there.")) -> None:
     """Write a language-identification CSV (text,label,split) from Debian's installed fortunes packages."""
     from .data.fortunes import write_fortunes_lang
 
-    console.print(f"wrote {write_fortunes_lang(Path(out), per_language=per_language)}")
+    console.print(f"wrote {write_fortunes_lang(Path(out), per_language=per_language, overwrite=overwrite)}")
 
 
 @data_app.command("keywords")
-@user_errors
+@user_errors()
 def data_keywords(out: str = typer.Option(..., "--out", "-o", help="Folder to write train/, val/, test/ and voices.json into."),
                   words: str = typer.Option("yes,no,up,down", help="Comma-separated keywords, one class each."),
                   voices: int = typer.Option(48, help="How many espeak-ng voices (accent+variant) to draw; split by voice."),
@@ -362,16 +446,24 @@ def data_keywords(out: str = typer.Option(..., "--out", "-o", help="Folder to wr
                   clip_seconds: float = typer.Option(1.0, help="Length of every clip."),
                   unknown: str = typer.Option("", help="Comma-separated other words for an _unknown_ class (default: none)."),
                   silence: bool = typer.Option(False, "--silence", help="Add a _silence_ class of background noise."),
-                  seed: int = typer.Option(0, help="Seed: the same seed gives byte-identical files.")) -> None:
+                  seed: int = typer.Option(0, help="Seed: the same seed gives byte-identical files."),
+                  overwrite: bool = typer.Option(False, help="Replace a keyword dataset edgetl wrote there before.")) -> None:
     """Synthesise a keyword-spotting dataset (16 kHz WAV) offline with espeak-ng, split by voice."""
     from .data.keywords import write_keywords
 
     path = write_keywords(Path(out), words=words.split(","), voices=voices, takes=takes, clip_seconds=clip_seconds,
-                          unknown_words=unknown.split(",") if unknown else (), silence=silence, seed=seed)
+                          unknown_words=unknown.split(",") if unknown else (), silence=silence, seed=seed, overwrite=overwrite)
     console.print(f"wrote {path}")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (and SIGHUP) as an interrupt: temp folders are removed and the command says what was kept."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
     app(prog_name="edgetl")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .bundle import MANIFEST, load_bundle
-from .data.preprocess import load_image, preprocess_image
+from .data.preprocess import ImageRejected, load_image, preprocess_image
 from .errors import EdgetlError
 
 
@@ -22,13 +22,28 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def load_inputs(files: list[str], preprocess: dict[str, Any]) -> np.ndarray:
     arrays = []
     for f in files:
+        if Path(f).is_dir():
+            raise EdgetlError(f"{f} is a folder, not a file; pass image files to predict on")
         if not Path(f).is_file():
             raise EdgetlError(f"{f} does not exist; pass image files to predict on")
         try:
             arrays.append(preprocess_image(load_image(f), preprocess))
+        except EdgetlError:
+            raise
+        except ImageRejected as exc:
+            raise EdgetlError(f"image {f} is too large ({exc})") from None
         except Exception as exc:
             raise EdgetlError(f"cannot read image {f} ({type(exc).__name__}); pass a PNG/JPEG/BMP image") from None
     return np.stack(arrays)
+
+
+def finite_outputs(outputs: np.ndarray, items: list[str], where: Any) -> np.ndarray:
+    """The model's outputs, or one line naming the first input it gave nan or inf for."""
+    bad = [item for item, row in zip(items, np.asarray(outputs, dtype=np.float64)) if not np.isfinite(row).all()]
+    if bad:
+        raise EdgetlError(f"{where} gives nan or inf for {bad[0]}{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}; "
+                          f"the model is broken: re-run `edgetl finetune` (or `edgetl export` for an artifact)")
+    return outputs
 
 
 def open_model(path: str | Path, threads: int | None = None) -> Any:
@@ -42,6 +57,9 @@ def open_model(path: str | Path, threads: int | None = None) -> Any:
 
 
 def _results(bundle: Any, key: str, items: list[str], outputs: np.ndarray, top_k: int) -> list[dict[str, Any]]:
+    if top_k < 1:
+        raise EdgetlError("--top-k must be at least 1")
+    finite_outputs(outputs, items, bundle.path)
     results = []
     for item, out in zip(items, outputs):
         if bundle.task == "classification":

@@ -317,7 +317,9 @@ def test_keywords_split_by_voice_and_deterministic(tmp_path):
     assert [f.read_bytes() for f in files] == [f.read_bytes() for f in sorted(again.rglob("*.wav"))]
     src = scan_audio(out, progress=False)  # the generated folder is a regular audio dataset
     assert src.labels == ["no", "yes"] and not src.skipped and set(src.splits) == {"train", "val", "test"}
-    require_espeak(write_keywords, out, **{**kw, "seed": 2})  # a dataset folder may be regenerated in place
+    with pytest.raises(EdgetlError, match="--overwrite"):
+        write_keywords(out, **{**kw, "seed": 2})  # an earlier copy is replaced only when asked
+    require_espeak(write_keywords, out, **{**kw, "seed": 2}, overwrite=True)  # a dataset folder may be regenerated in place
     assert json.loads((out / "voices.json").read_text())["splits"] != splits
 
 
@@ -333,8 +335,9 @@ def test_keywords_extra_classes_and_errors(tmp_path):
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))  # nothing half-written
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "keep.txt").write_text("user data")
-    with pytest.raises(EdgetlError, match="not a keyword dataset"):
+    with pytest.raises(EdgetlError, match="edgetl did not write"):
         write_keywords(tmp_path / "mine", progress=False)
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "user data"
 
 
 def test_keywords_without_espeak_is_one_line_error(tmp_path, monkeypatch):

@@ -61,7 +61,7 @@ def test_csv_regression(regression_csv):
         (lambda d: (d / "empty").mkdir() or d / "empty", "holds no images"),
         (lambda d: write_color_folder(d / "one", classes=("red",)), "single class"),
         (lambda d: (d / "x.txt").write_text("hi") and d / "x.txt", "neither a folder nor a .csv"),
-        (lambda d: (d / "h.csv").write_text("file,cls\na.png,x\n") and d / "h.csv", "needs a 'path' column"),
+        (lambda d: (d / "h.csv").write_text("file,cls\na.png,x\n") and d / "h.csv", "expected path,label (classification) or path,target"),
         (lambda d: (d / "t.csv").write_text("path,target\na.png,abc\n") and d / "t.csv", "t.csv:2: target 'abc' is not a number"),
         (lambda d: (d / "e.csv").write_text("path,label\na.png,\n") and d / "e.csv", "e.csv:2: empty label"),
     ],

@@ -55,9 +55,26 @@ def test_fp32_exports_are_deterministic(bundle_dir):
         assert {f: (again.path / f).read_bytes() for f in again.manifest["files"]} == data, target
 
 
-def test_max_accuracy_drop_rejects_and_leaves_no_artifact(bundle_dir):
+@pytest.fixture
+def lossy_runtime(monkeypatch):
+    """The exported artifact runs in its real runtime, but its logits are rolled by one class: it loses accuracy."""
+    import edgetl.export.api as api
+
+    real = api.load_predictor
+
+    class Rolled:
+        def __init__(self, inner):
+            self.inner, self.manifest = inner, inner.manifest
+
+        def predict(self, batch):
+            return np.roll(self.inner.predict(batch), 1, axis=1)
+
+    monkeypatch.setattr(api, "load_predictor", lambda *a, **k: Rolled(real(*a, **k)))
+
+
+def test_max_accuracy_drop_rejects_and_leaves_no_artifact(bundle_dir, lossy_runtime):
     with pytest.raises(EdgetlError) as info:
-        export(bundle_dir, "onnx", "fp16", max_accuracy_drop=-1.0)  # demands a gain: cannot pass
+        export(bundle_dir, "onnx", "fp16", max_accuracy_drop=1.0)
     assert info.value.exit_code == 3 and "more than --max-accuracy-drop" in str(info.value)
     assert not (bundle_dir / "export" / "onnx-fp16").exists() or json.loads(
         (bundle_dir / "export" / "onnx-fp16" / "manifest.json").read_text())["parity"]["passed"]
@@ -65,32 +82,14 @@ def test_max_accuracy_drop_rejects_and_leaves_no_artifact(bundle_dir):
     assert rejected["parity"]["passed"] is False
 
 
-def test_export_cli_and_predict_on_artifact(bundle_dir, tmp_path):
-    r = runner.invoke(app, ["export", str(bundle_dir), "--target", "onnx", "--quantize", "fp32"])
-    assert r.exit_code == 0, r.output + r.stderr
-    assert "onnx-fp32" in r.output
-    summary = json.loads((bundle_dir / "export" / "summary.json").read_text())
-    assert summary["onnx-fp32"]["parity"]["passed"]
-    folder = write_color_folder(tmp_path / "p", per_class=1, seed=3)
-    imgs = [str(folder / c / f"{c}_000.png") for c in ("green", "red", "blue")]  # 3 files: a fixed-batch-1 model too
-    a = runner.invoke(app, ["predict", str(bundle_dir / "export" / "onnx-fp32"), *imgs, "--json"])
-    b = runner.invoke(app, ["predict", str(bundle_dir), *imgs, "--json"])
-    assert a.exit_code == 0 and b.exit_code == 0, a.output + a.stderr
-    assert len(json.loads(a.output)) == 3
-    for ra, rb in zip(json.loads(a.output), json.loads(b.output)):
-        ta, tb = ra["top"], rb["top"]
-        assert [t[0] for t in ta] == [t[0] for t in tb]
-        assert np.allclose([t[1] for t in ta], [t[1] for t in tb], atol=1e-4)
-
-
-def test_max_accuracy_drop_exit_3_from_cli(bundle_dir):
-    r = runner.invoke(app, ["export", str(bundle_dir), "--target", "onnx", "--quantize", "fp32", "--max-accuracy-drop", "-1"])
+def test_max_accuracy_drop_exit_3_from_cli(bundle_dir, lossy_runtime):
+    r = runner.invoke(app, ["export", str(bundle_dir), "--target", "onnx", "--quantize", "fp16", "--max-accuracy-drop", "1"])
     assert r.exit_code == 3 and "max-accuracy-drop" in r.stderr
 
 
 @pytest.mark.parametrize("args, text", [
     (["--target", "coreml"], "unknown export target 'coreml'"),
-    (["--target", "onnx", "--quantize", "int4"], "onnx has no precision 'int4'"),
+    (["--target", "onnx", "--quantize", "int4"], "unknown precision 'int4'"),
 ])
 def test_export_bad_requests(bundle_dir, args, text):
     r = runner.invoke(app, ["export", str(bundle_dir), *args])

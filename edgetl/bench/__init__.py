@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from ..errors import EdgetlError
 from .harness import BENCH_DIR, BenchmarkOptions, benchmark
-from .report import budget_failures, write_report
+from .report import budget_failures, check_report_folder, write_report
 from .targets import Profile, find_profile, list_profiles
 
 
@@ -27,8 +27,10 @@ def run_benchmark(bundle_dir: str | Path, out: str | Path | None = None,
     """Benchmark, then write report.json / report.md / report.png to ``out``
     (default ``BUNDLE/benchmark/<target>/``); returns the report with the file paths."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    profile = find_profile(options.get("target", "cpu"))
+    folder = Path(out) if out else Path(bundle_dir) / BENCH_DIR / profile.name
+    check_report_folder(folder)  # before the run: a bad --out must not cost a whole benchmark
     report = {"date": started, **benchmark(bundle_dir, progress=progress, **options)}
-    folder = Path(out) if out else Path(bundle_dir) / BENCH_DIR / report["target"]["name"]
     report["files"] = {k: str(v) for k, v in write_report(report, folder).items()}
     return report
 

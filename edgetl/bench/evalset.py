@@ -10,13 +10,12 @@ sample back to its own length); ``long_texts`` builds inputs of exactly
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..bundle import SPLITS
+from ..bundle import SPLITS, read_splits
 from ..data.preprocess import load_image, preprocess_image
 from ..data.sources import encode_targets, evenly_spaced, scan_images
 from ..errors import EdgetlError
@@ -24,15 +23,12 @@ from ..runtime.audio import features
 from ..runtime.base import Batch
 
 
-def _rows_from_bundle(bundle_dir: Path) -> tuple[list[dict[str, Any]], str]:
-    path = bundle_dir / SPLITS
-    if not path.is_file():
-        raise EdgetlError(f"{bundle_dir} has no {SPLITS}; pass --data with labelled samples")
-    splits = json.loads(path.read_text())
+def _rows_from_bundle(bundle_dir: Path, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    splits = read_splits(bundle_dir, manifest)
     for name in ("test", "val"):
         if splits.get(name):
             return splits[name], f"{name} split of {bundle_dir.name}"
-    raise EdgetlError(f"{path} has no test or validation samples; pass --data with labelled samples")
+    raise EdgetlError(f"{bundle_dir / SPLITS} has no test or validation samples; pass --data with labelled samples")
 
 
 def _rows_from_data(data: str, modality: str) -> tuple[list[dict[str, Any]], str]:
@@ -63,7 +59,7 @@ def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None
     """Canonical inputs (float32 images or audio features, or int64 token arrays padded to max_length), their targets,
     where they came from, and the raw texts (empty for images)."""
     modality = manifest.get("modality", "image")
-    rows, origin = _rows_from_data(data, modality) if data else _rows_from_bundle(bundle_dir)
+    rows, origin = _rows_from_data(data, modality) if data else _rows_from_bundle(bundle_dir, manifest)
     rows = evenly_spaced(rows, limit)
     if manifest["task"] == "classification":
         unknown = sorted({str(r["label"]) for r in rows} - set(manifest["labels"]))
@@ -86,6 +82,8 @@ def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None
     for r in rows:
         try:
             arrays.append(preprocess_image(load_image(r["path"]), manifest["preprocess"]))
+        except EdgetlError:
+            raise
         except Exception as exc:
             raise EdgetlError(f"cannot read {r['path']} ({type(exc).__name__}); is the data still there?") from None
     return np.stack(arrays).astype(np.float32), targets, origin, []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..bundle import MANIFEST, WEIGHTS, read_manifest
+from ..atomic import clean_stale
+from ..bundle import BENCH_DIR, EXPORT_DIR, MANIFEST, WEIGHTS, read_manifest
 from ..errors import EdgetlError
 from ..export.parity import compare
 from ..runtime import ARTIFACT_MANIFEST, read_artifact_manifest
@@ -27,8 +29,8 @@ from .evalset import eval_set, long_texts
 from .targets import Profile, find_profile
 from .transport import build_stage, transport_for
 
-EXPORT_DIR, BENCH_DIR = "export", "benchmark"
 TORCH_ROW = "pytorch"
+STAGE_PREFIX = ".edgetl-bench"  # the temp folder each benchmark stages the runner in: .edgetl-bench.PID-XXXX.tmp
 LONG_TOKENS = 128
 
 
@@ -115,6 +117,10 @@ def _summarise(entry: Entry, reference: np.ndarray | None, targets: np.ndarray, 
     outputs = np.asarray(first["outputs"], dtype=np.float32)
     ref = reference if reference is not None else outputs
     p = compare(ref, outputs, targets, manifest["task"], manifest["model"]["num_outputs"])
+    if p.get("non_finite_outputs"):
+        return {**{k: row[k] for k in ("name", "runtime", "precision", "size_mb")}, "status": "failed",
+                "reason": f"non-finite outputs (nan or inf) on {p['non_finite_outputs']} of {p['samples']} samples: "
+                          f"the artifact is broken, re-export it"}
     row.update(metric=p["metric"], value=p["artifact"][p["metric"]], torch_value=p["torch"][p["metric"]],
                delta_points=-p["drop_points"] if "drop_points" in p else None, delta=-p["drop"] if "drop" in p else None,
                agreement=p.get("top1_agreement"), max_abs_diff=p["max_abs_diff"])
@@ -140,6 +146,12 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
     for key in ("runs", "warmup", "rounds", "batch"):
         if getattr(opts, key) < (0 if key == "warmup" else 1):
             raise EdgetlError(f"--{key} must be at least {0 if key == 'warmup' else 1}")
+    if opts.samples is not None and opts.samples < 1:
+        raise EdgetlError("--samples must be at least 1 (leave it out to use every evaluation sample)")
+    if opts.threads is not None and opts.threads < 1:
+        raise EdgetlError("--threads must be at least 1")
+    if not math.isfinite(opts.min_seconds):
+        raise EdgetlError("--min-seconds must be a finite number")
     bundle_dir = Path(bundle_dir)
     if not (bundle_dir / MANIFEST).is_file():
         raise EdgetlError(f"{bundle_dir} is not an edgetl bundle (no {MANIFEST}); pass a folder written by `edgetl finetune`")
@@ -150,6 +162,9 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
                           if text else "--long-tokens applies to text bundles only")
     profile = find_profile(opts.target)
     threads = opts.threads or profile.resolved_threads()
+    from ..bundle import load_bundle
+
+    load_bundle(bundle_dir).model  # a damaged or diverged bundle: one line now, not after every artifact ran
     entries = _entries(bundle_dir, profile, opts)
     inputs, targets, origin, texts = eval_set(bundle_dir, manifest, opts.data, opts.samples)
     lengths = None
@@ -162,7 +177,8 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
     transport = transport_for(profile)
     runs_per_round = math.ceil(opts.runs / opts.rounds)
     device = {k: v for k, v in asdict(profile.device).items() if k != "threads"}
-    with tempfile.TemporaryDirectory(prefix="edgetl-bench-") as tmp:
+    clean_stale(tempfile.gettempdir(), prefix=STAGE_PREFIX)  # stages of benchmarks that were killed
+    with tempfile.TemporaryDirectory(prefix=f"{STAGE_PREFIX}.{os.getpid()}-", suffix=".tmp") as tmp:
         stage = Path(tmp)
         build_stage(stage)
         inputs_file = "inputs.npz" if text else "inputs.npy"

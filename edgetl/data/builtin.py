@@ -18,21 +18,45 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from ..atomic import atomic_dir
+from ..atomic import atomic_dir, write_json
 from ..errors import EdgetlError
+from ..ownership import Owned, check_folder
 
 BUILTIN_PREFIX = "builtin:"
 _VERSION = "v1"
+DATASET_MARK = "edgetl-dataset.json"  # written into every dataset folder edgetl generates: the folder is edgetl's own
+
+
+def dataset_owned(name: str, entries: set[str]) -> Owned:
+    """What a generated dataset folder holds (``entries`` at its top level, plus the mark)."""
+    return Owned(f"{name} dataset folder", (DATASET_MARK,), frozenset(entries | {DATASET_MARK}))
+
+
+def check_dataset_out(out: Path, name: str, entries: set[str], overwrite: bool, legacy_marks: tuple[str, ...] = ()) -> None:
+    """Before generating ``name`` into ``out``: refuse a file, a folder of other files, or (without ``overwrite``)
+    an earlier copy; an earlier copy edgetl wrote may be replaced, nothing else."""
+    owned = dataset_owned(name, entries)
+    if legacy_marks:
+        owned = Owned(owned.what, owned.marks + legacy_marks, owned.entries)
+    if check_folder(out, owned, flag="--out", replacing=True) and not overwrite:
+        raise EdgetlError(f"--out {out} already holds a generated {name} dataset; pass --overwrite to write it again "
+                          f"or pick another folder")
+
+
+def mark_dataset(folder: Path, name: str, **facts: object) -> None:
+    write_json(folder / DATASET_MARK, {"format": "edgetl-dataset", "name": name, "version": _VERSION, **facts})
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("EDGETL_CACHE", Path.home() / ".cache" / "edgetl"))
 
 
-def write_digits(out: Path, test_fraction: float = 0.2, seed: int = 0) -> Path:
-    """Write the digits dataset as an image folder at ``out`` (atomically)."""
+def write_digits(out: Path, test_fraction: float = 0.2, seed: int = 0, overwrite: bool = False) -> Path:
+    """Write the digits dataset as an image folder at ``out`` (atomically; an earlier copy only with ``overwrite``)."""
     from sklearn.datasets import load_digits
 
+    out = Path(out)
+    check_dataset_out(out, "digits", {"train", "test"}, overwrite)
     digits = load_digits()
     rng = np.random.default_rng(seed)
     test_idx: set[int] = set()
@@ -47,23 +71,24 @@ def write_digits(out: Path, test_fraction: float = 0.2, seed: int = 0) -> Path:
             d.mkdir(parents=True, exist_ok=True)
             pixels = (255 - np.clip(img * 16, 0, 255)).astype(np.uint8)  # 0..16 ink -> dark on white
             Image.fromarray(pixels, mode="L").save(d / f"{i:04d}.png")
+        mark_dataset(tmp, "digits", source="scikit-learn load_digits", test_fraction=test_fraction, seed=seed)
     return out
 
 
-def _fortunes_lang(out: Path) -> Path:
+def _fortunes_lang(out: Path, overwrite: bool = False) -> Path:
     from .fortunes import write_fortunes_lang
 
-    return write_fortunes_lang(out)
+    return write_fortunes_lang(out, overwrite=overwrite)
 
 
-def _keywords(out: Path) -> Path:
+def _keywords(out: Path, overwrite: bool = False) -> Path:
     from .keywords import write_keywords
 
-    return write_keywords(out)
+    return write_keywords(out, overwrite=overwrite)
 
 
 # name -> (writer, the data path inside the written folder: "" for the folder itself)
-_BUILTIN: dict[str, tuple[Callable[[Path], Path], str]] = {
+_BUILTIN: dict[str, tuple[Callable[..., Path], str]] = {
     "digits": (write_digits, ""),
     "fortunes-lang": (_fortunes_lang, "fortunes-lang.csv"),
     "keywords": (_keywords, ""),
@@ -78,5 +103,5 @@ def resolve_builtin(name: str) -> Path:
     writer, entry = _BUILTIN[key]
     out = cache_dir() / "datasets" / f"{key}-{_VERSION}"
     if not (out / entry).exists():
-        writer(out)
+        writer(out, overwrite=True)  # edgetl's own cache
     return out / entry if entry else out

@@ -66,8 +66,16 @@ def _keep(text: str) -> bool:
 
 
 def write_fortunes_lang(out: Path, per_language: int = 300, test_fraction: float = 0.2, seed: int = 0,
-                        languages: list[str] | None = None) -> Path:
-    """Write ``out/fortunes-lang.csv`` (text,label,split) and return its path."""
+                        languages: list[str] | None = None, overwrite: bool = False) -> Path:
+    """Write ``out/fortunes-lang.csv`` (text,label,split) and return its path (an existing one only with ``overwrite``;
+    nothing else in ``out`` is touched)."""
+    path = Path(out) / "fortunes-lang.csv"
+    if Path(out).exists() and not Path(out).is_dir():
+        raise EdgetlError(f"--out {out} is a file, not a folder; pick a folder to write fortunes-lang.csv into")
+    if path.exists() and not overwrite:
+        raise EdgetlError(f"{path} already exists; pass --overwrite to write it again or pick another --out")
+    if per_language < 1:
+        raise EdgetlError("--per-language must be at least 1")
     root = fortunes_dir()
     missing = [pkg for label, (pkg, names) in LANGUAGES.items() if (not languages or label in languages) and not _files(root, names)]
     if missing:
@@ -85,6 +93,5 @@ def write_fortunes_lang(out: Path, per_language: int = 300, test_fraction: float
         n_test = int(round(len(chosen) * test_fraction))
         for i, text in enumerate(chosen):
             writer.writerow([text, label, "test" if i < n_test else "train"])
-    path = Path(out) / "fortunes-lang.csv"
     write_text(path, buf.getvalue())
     return path

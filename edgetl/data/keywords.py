@@ -36,6 +36,7 @@ from ..atomic import atomic_dir
 from ..errors import EdgetlError
 from ..runtime.audio import SAMPLE_RATE, resample, write_wav
 from .audio_augment import coloured_noise
+from .builtin import check_dataset_out, mark_dataset
 
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 # espeak-ng voice variants that sound distinct (no duplicates such as caleb == klatt; no whisper/robot effects)
@@ -215,6 +216,7 @@ def write_keywords(
     silence: bool = False,
     workers: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Synthesise ``OUT/{train,val,test}/<word>/*.wav`` (16 kHz mono, ``clip_seconds`` long) and ``OUT/voices.json``.
 
@@ -229,6 +231,8 @@ def write_keywords(
         raise EdgetlError("a keyword dataset needs at least two classes; pass two or more --words")
     if set(words) & set(unknown):
         raise EdgetlError(f"{', '.join(sorted(set(words) & set(unknown)))} is both a keyword and an unknown word")
+    if not 0 <= seed < 2**32:
+        raise EdgetlError("--seed must be a whole number from 0 to 4294967295")
     if takes < 1 or not (0 < speed[0] <= speed[1]) or not (0 <= pitch[0] <= pitch[1] <= 99) or clip_seconds <= 0:
         raise EdgetlError("keywords: takes must be >= 1, speed a positive range (words per minute), pitch within 0..99, "
                           "clip seconds positive")
@@ -248,8 +252,7 @@ def write_keywords(
                                tuple(snr_db), list(unknown), silence)
 
     out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "voices.json").is_file())):
-        raise EdgetlError(f"{out} exists and is not a keyword dataset; pass a new folder for --out")
+    check_dataset_out(out, "keywords", {"train", "val", "test", "voices.json"}, overwrite, legacy_marks=("voices.json",))
     with atomic_dir(out) as tmp:
         plan = _plan(tmp, splits, {v: i for i, v in enumerate(pool)}, settings)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -270,4 +273,5 @@ def write_keywords(
                 "voice": "accent+variant; val and test voices are not in train", "splits": splits,
                 "clips": {split: sum(1 for t in plan if t.path.parts[len(tmp.parts)] == split) for split in splits}}
         (tmp / "voices.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        mark_dataset(tmp, "keywords", generator="espeak-ng", seed=seed)
     return out

@@ -82,6 +82,61 @@ def preprocess_image(img: Image.Image, spec: dict[str, Any]) -> np.ndarray:
     return normalize(img, spec)
 
 
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # 50 megapixels: every phone camera; a decompression bomb is far above
+
+
+class ImageRejected(ValueError):
+    """An image edgetl will not decode (above the pixel limit)."""
+
+
+def max_image_pixels() -> int:
+    """The largest image (width x height) edgetl decodes: ``EDGETL_MAX_IMAGE_PIXELS``, else 50 megapixels."""
+    import os
+
+    value = os.environ.get("EDGETL_MAX_IMAGE_PIXELS", "")
+    try:
+        return int(value) if value.strip() else DEFAULT_MAX_IMAGE_PIXELS
+    except ValueError:
+        from ..errors import EdgetlError
+
+        raise EdgetlError(f"EDGETL_MAX_IMAGE_PIXELS={value!r} is not a whole number of pixels; unset it or set e.g. 100000000") from None
+
+
+def open_image(path: str) -> Image.Image:
+    """``Image.open`` with the pixel limit checked before anything is decoded (decompression bombs)."""
+    import warnings
+
+    limit = max_image_pixels()
+    Image.MAX_IMAGE_PIXELS = max(limit, 1)  # Pillow's own guard refuses at twice this; ours below at once
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError:
+            raise ImageRejected(f"more than {limit} pixels (EDGETL_MAX_IMAGE_PIXELS)") from None
+    w, h = im.size
+    if w * h > limit:
+        im.close()
+        raise ImageRejected(f"{w}x{h} is more than {limit} pixels (EDGETL_MAX_IMAGE_PIXELS raises the limit)")
+    return im
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB; 16- and 32-bit greyscale (16-bit PNG, TIFF) and float images are scaled to 0..255, not clipped."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        if im.mode.startswith("I;16"):
+            top = 65535.0
+        elif im.mode == "F":
+            top = 1.0 if float(np.nanmax(arr, initial=0.0)) <= 1.0 else 255.0
+        else:  # 32-bit integers: 16-bit data in practice, 8-bit when nothing exceeds it
+            peak = float(arr.max(initial=0.0))
+            top = 255.0 if peak <= 255 else (65535.0 if peak <= 65535 else peak)
+        arr = np.clip(np.nan_to_num(arr) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        im = Image.fromarray(arr, mode="L")
+    return im.convert("RGB")
+
+
 def load_image(path: str) -> Image.Image:
-    with Image.open(path) as im:
-        return im.convert("RGB")
+    with open_image(path) as im:
+        return to_rgb(im)

@@ -10,6 +10,7 @@ Layouts:
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import EdgetlError
+from .preprocess import ImageRejected, open_image
+
+csv.field_size_limit(2**31 - 1)  # long texts in one field are data, not an error (the csv module stops at 128 KiB)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -69,7 +73,7 @@ def _scan_folder(root: Path, suffixes: set[str] = IMAGE_SUFFIXES, kind: str = "i
 def _scan_csv(path: Path, kind: str = "image") -> ImageSource:
     """A CSV of ``path,label`` or ``path,target`` (optional ``split``), paths relative to the CSV."""
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: a byte-order mark is fine
             rows = list(csv.reader(fh))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise EdgetlError(f"{path} is not a readable UTF-8 CSV ({exc}); save it as UTF-8 with a header path,label") from None
@@ -77,7 +81,8 @@ def _scan_csv(path: Path, kind: str = "image") -> ImageSource:
         raise EdgetlError(f"{path} is empty; expected a header path,label or path,target and one row per {kind}")
     header = [h.strip().lower() for h in rows[0]]
     if "path" not in header or not ({"label", "target"} & set(header)):
-        raise EdgetlError(f"{path}: header is {rows[0]}; it needs a 'path' column and a 'label' or 'target' column")
+        raise EdgetlError(f"{path}: the header is {','.join(rows[0])}; expected path,label (classification) or "
+                          f"path,target (regression), optionally with a split column")
     if "label" in header and "target" in header:
         raise EdgetlError(f"{path}: header has both 'label' and 'target'; keep 'label' for classification or 'target' for regression")
     task = "classification" if "label" in header else "regression"
@@ -102,14 +107,22 @@ def _scan_csv(path: Path, kind: str = "image") -> ImageSource:
         if task == "classification":
             sample = Sample(str(img), label=value)
         else:
-            try:
-                sample = Sample(str(img), target=float(value))
-            except ValueError:
-                raise EdgetlError(f"{path}:{lineno}: target '{value}' is not a number") from None
+            sample = Sample(str(img), target=finite_target(value, f"{path}:{lineno}", header[iv]))
         splits.setdefault(split, []).append(sample)
     if not splits["train"]:
         raise EdgetlError(f"{path} lists no training {kind}s; add rows (split empty or 'train')")
     return ImageSource(str(path), task, splits)
+
+
+def finite_target(value: str, where: str, column: str = "target") -> float:
+    """A regression target: a finite number, else one line naming the file and line."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise EdgetlError(f"{where}: {column} '{value}' is not a number") from None
+    if not math.isfinite(number):
+        raise EdgetlError(f"{where}: {column} '{value}' is not a finite number; fix or remove the row")
+    return number
 
 
 def check_labels(source: ImageSource, labels: list[str] | None, kind: str = "image") -> None:
@@ -136,6 +149,22 @@ def check_labels(source: ImageSource, labels: list[str] | None, kind: str = "ima
     source.labels = known
 
 
+def check_image(path: str) -> None:
+    """Open, verify and decode ``path`` once (JPEGs at 1/8 scale: fast, and a truncated file still fails), so a
+    bad image is skipped at the start, never fatal mid-epoch."""
+    with open_image(path) as im:
+        im.verify()
+    with open_image(path) as im:
+        w, h = im.size
+        im.draft("RGB", (max(1, w // 8), max(1, h // 8)))
+        im.load()
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:60]}" if text else type(exc).__name__
+
+
 def verify_images(source: ImageSource, max_bad_fraction: float) -> None:
     """Drop unreadable images from every split; fail if too many are bad."""
     total = 0
@@ -144,17 +173,18 @@ def verify_images(source: ImageSource, max_bad_fraction: float) -> None:
         for s in samples:
             total += 1
             try:
-                with Image.open(s.path) as im:
-                    im.verify()
+                check_image(s.path)
                 good.append(s)
             except FileNotFoundError:
                 source.skipped.append((s.path, "missing"))
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-                source.skipped.append((s.path, type(exc).__name__))
+            except ImageRejected as exc:
+                source.skipped.append((s.path, f"too large: {exc}"))
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+                source.skipped.append((s.path, _why(exc)))
         source.splits[split] = good
     bad = len(source.skipped)
     if total and bad / total > max_bad_fraction:
-        examples = ", ".join(p for p, _ in source.skipped[:3])
+        examples = ", ".join(f"{p} ({why})" for p, why in source.skipped[:3])
         raise EdgetlError(
             f"{source.origin}: {bad} of {total} images are unreadable or missing (e.g. {examples}); "
             f"fix or remove them, or raise --max-bad-fraction (now {max_bad_fraction})"

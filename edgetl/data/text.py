@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import EdgetlError
-from .sources import IMAGE_SUFFIXES, SPLIT_ALIASES, check_labels, encode_targets
+from .sources import IMAGE_SUFFIXES, SPLIT_ALIASES, check_labels, encode_targets, finite_target
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -104,8 +104,9 @@ def _task_and_columns(path: Path, header: Sequence[str], columns: Columns, where
     """(task, value column) from the header; one-line errors for missing or ambiguous columns."""
     names = [h.strip().lower() for h in header]
     if columns.text.lower() not in names:
-        raise EdgetlError(f"{where}: no '{columns.text}' column (found {', '.join(header) or 'none'}); "
-                          f"name the text column with --text-column")
+        raise EdgetlError(f"{where}: no '{columns.text}' column (the header is {','.join(header) or 'empty'}); expected "
+                          f"text,label or text,target for texts (--text-column names another column), or path,label / "
+                          f"path,target for images and audio clips")
     has_label, has_target = columns.label.lower() in names, columns.target.lower() in names
     if has_label and has_target:
         raise EdgetlError(f"{where}: both '{columns.label}' and '{columns.target}' columns; keep one "
@@ -126,10 +127,7 @@ def _sample(path: Path, lineno: int, text: Any, value: Any, task: str, column: s
         raise EdgetlError(f"{where}: empty {column}; every row needs one")
     if task == "classification":
         return TextSample(text, label=value, path=where)
-    try:
-        return TextSample(text, target=float(value), path=where)
-    except ValueError:
-        raise EdgetlError(f"{where}: {column} '{value}' is not a number") from None
+    return TextSample(text, target=finite_target(value, where, column), path=where)
 
 
 def _split_of(path: Path, lineno: int, value: Any) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -11,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_dir, write_json
-from ..bundle import Bundle, library_versions, load_bundle
+from ..atomic import atomic_dir, clean_stale, write_json
+from ..bundle import EXPORT_DIR, Bundle, library_versions, load_bundle
 from ..errors import EdgetlError
+from ..ownership import Owned, check_folder
 from ..runtime import ARTIFACT_MANIFEST, DeviceOptions, load_predictor
 from ..runtime.base import Batch, batch_len, batch_rows, peak_rss_mb
 from ..runtime.text import trim_padding
@@ -21,7 +24,6 @@ from . import TARGETS, Target
 from .parity import ExportRejected, check, compare
 from .samples import calibration_inputs, held_out
 
-EXPORT_DIR = "export"
 FAMILIES = ("timm", "torchvision", "text", "speech")
 TOKENIZER_FILE = "tokenizer.json"  # the bundle's fast tokenizer, copied next to every text artifact
 
@@ -161,6 +163,21 @@ def validate_request(target: str, options: ExportOptions) -> None:
         raise EdgetlError(f"--io int8 needs a full-int8 artifact of a target that supports it (tflite --quantize int8), not {target} {options.precision}")
     if options.calibration_samples < 1 or options.parity_samples < 1:
         raise EdgetlError("--calibration-samples and --parity-samples must be at least 1")
+    if options.max_accuracy_drop is not None and not (math.isfinite(options.max_accuracy_drop) and options.max_accuracy_drop >= 0):
+        raise EdgetlError(f"--max-accuracy-drop must be 0 or more (points of the metric), not {options.max_accuracy_drop}")
+    if options.threads is not None and options.threads < 1:
+        raise EdgetlError("--threads must be at least 1")
+
+
+def artifact_owned(folder: Path) -> Owned:
+    """An artifact folder is edgetl's when it has a manifest; it holds the files that manifest lists."""
+    files: set[str] = set()
+    try:
+        listed = json.loads((folder / ARTIFACT_MANIFEST).read_text(encoding="utf-8")).get("files", {})
+        files = {str(name) for name in listed} if isinstance(listed, dict) else set()
+    except (OSError, ValueError, AttributeError):
+        pass
+    return Owned("artifact folder", (ARTIFACT_MANIFEST,), frozenset(files | {ARTIFACT_MANIFEST, TOKENIZER_FILE}))
 
 
 def validate_bundle(bundle: Bundle, options: ExportOptions) -> None:
@@ -188,8 +205,12 @@ def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32"
     validate_bundle(bundle, opts)
     name = artifact_name(target, opts)
     export_root = bundle.path / EXPORT_DIR
-    export_root.mkdir(exist_ok=True)
+    if export_root.exists() and not export_root.is_dir():
+        raise EdgetlError(f"{export_root} is a file; edgetl writes artifacts into that folder: move the file away")
     dest = export_root / name
+    check_folder(dest, artifact_owned(dest), flag="artifact folder", replacing=True)
+    export_root.mkdir(exist_ok=True)
+    clean_stale(export_root)  # temp folders of exports that were killed
     try:
         with atomic_dir(dest) as tmp:
             manifest = _export_into(tmp, bundle, target, name, opts)
@@ -197,6 +218,7 @@ def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32"
         rejected = export_root / f"{name}.rejected.json"
         write_json(rejected, {"error": str(exc), "parity": getattr(exc, "report", None)})
         raise
+    (export_root / f"{name}.rejected.json").unlink(missing_ok=True)  # an earlier rejection no longer holds
     return Artifact(dest, manifest)
 
 
@@ -276,6 +298,19 @@ def export_all(bundle_dir: str | Path, targets: list[str] | None = None, precisi
     for target in targets or list(TARGETS):
         if target not in TARGETS:
             raise EdgetlError(f"unknown export target '{target}'; choose one of {', '.join(TARGETS)} or all")
+    known = {p for t in TARGETS.values() for p in t.precisions}
+    if unknown := [p for p in precisions or [] if p not in known]:
+        raise EdgetlError(f"unknown precision '{unknown[0]}'; choose one of {', '.join(sorted(known))} or all")
+    for target in targets or list(TARGETS):  # bad options are one error before any work, not one per artifact
+        for precision in precisions or list(TARGETS[target].precisions):
+            try:
+                validate_request(target, ExportOptions(precision=precision, **options))
+            except TypeError as exc:
+                raise EdgetlError(f"export: {exc}") from None
+    bundle = load_bundle(bundle_dir)
+    bundle.model  # a missing, damaged or diverged bundle is one error, not one per artifact
+    validate_bundle(bundle, ExportOptions(**options))
+    for target in targets or list(TARGETS):
         for precision in precisions or list(TARGETS[target].precisions):
             try:
                 done.append(export(bundle_dir, target, precision, **options))

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgetlError
+from ..runtime.base import non_finite
 from ..train.metrics import PRIMARY, task_metrics
 
 # max |artifact - torch| <= FP32_TOLERANCE * max(1, max |torch|)
@@ -25,6 +26,16 @@ class ExportRejected(EdgetlError):
 
 
 def compare(reference: np.ndarray, outputs: np.ndarray, targets: np.ndarray, task: str, num_outputs: int) -> dict[str, Any]:
+    """Differences and task metrics of ``outputs`` against the PyTorch ``reference``. Outputs with a nan or an
+    infinity get no metrics, only ``non_finite_outputs`` (a failure wherever it is read); a non-finite
+    reference means the bundle itself is broken."""
+    bad_ref = non_finite(reference)
+    if bad_ref:
+        raise EdgetlError(f"the PyTorch bundle itself gives nan or inf on {bad_ref} of {len(reference)} samples; its weights "
+                          f"are broken: fine-tune again with lower learning rates")
+    bad = non_finite(outputs)
+    if bad:
+        return {"samples": int(len(reference)), "non_finite_outputs": bad, "metric": PRIMARY[task][0]}
     ref = reference.astype(np.float64)
     out = outputs.astype(np.float64)
     diff = np.abs(out - ref)
@@ -51,7 +62,11 @@ def compare(reference: np.ndarray, outputs: np.ndarray, targets: np.ndarray, tas
 
 
 def check(report: dict[str, Any], precision: str, max_accuracy_drop: float | None, where: str) -> None:
-    """Raise ``ExportRejected`` when fp32 drifts or the metric drops more than allowed."""
+    """Raise ``ExportRejected`` when outputs are not finite, fp32 drifts or the metric drops more than allowed."""
+    if report.get("non_finite_outputs"):
+        report["passed"] = False
+        raise ExportRejected(f"{where}: the artifact gives nan or inf on {report['non_finite_outputs']} of {report['samples']} "
+                             f"held-out samples; it computes garbage and was not kept")
     report["tolerance"] = FP32_TOLERANCE * max(1.0, report["reference_max_abs"]) if precision == "fp32" else None
     if precision == "fp32" and report["max_abs_diff"] > report["tolerance"]:
         report["passed"] = False

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import SPLITS as SPLITS_FILE, Bundle
+from ..bundle import SPLITS as SPLITS_FILE, Bundle, read_splits
 from ..data.preprocess import load_image, preprocess_image
 from ..data.sources import IMAGE_SUFFIXES, encode_targets, evenly_spaced
 from ..errors import EdgetlError
@@ -23,12 +23,14 @@ from ..runtime.base import Batch
 
 
 def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
-    import json
+    return read_splits(bundle.path, bundle.manifest)
 
-    path = bundle.path / SPLITS_FILE
-    if not path.is_file():
-        raise EdgetlError(f"{bundle.path} has no {SPLITS_FILE}; re-run `edgetl finetune` or pass --calibration DIR")
-    return json.loads(path.read_text())
+
+def _train_rows(bundle: Bundle) -> list[dict[str, Any]]:
+    rows = _splits(bundle).get("train") or []
+    if not rows:
+        raise EdgetlError(f"{bundle.path}/{SPLITS_FILE} has no training samples to calibrate on; pass --calibration")
+    return rows
 
 
 def _load(paths: list[str], bundle: Bundle) -> np.ndarray:
@@ -41,6 +43,8 @@ def _load(paths: list[str], bundle: Bundle) -> np.ndarray:
     for p in paths:
         try:
             arrays.append(preprocess_image(load_image(p), bundle.preprocess))
+        except EdgetlError:
+            raise
         except Exception as exc:
             raise EdgetlError(f"cannot read sample image {p} ({type(exc).__name__}); is the training data still there?") from None
     return np.stack(arrays).astype(np.float32)
@@ -49,7 +53,7 @@ def _load(paths: list[str], bundle: Bundle) -> np.ndarray:
 def _calibration_texts(bundle: Bundle, source: str | None) -> list[str]:
     """The bundle's training texts, or the lines of a UTF-8 text file ``source``."""
     if not source:
-        return [s["text"] for s in _splits(bundle)["train"]]
+        return [s["text"] for s in _train_rows(bundle)]
     path = Path(source)
     if not path.is_file():
         raise EdgetlError(f"--calibration {source} is not a file; pass a UTF-8 text file, one text per line")
@@ -79,7 +83,7 @@ def calibration_inputs(bundle: Bundle, n: int, directory: str | None = None, see
         if not paths:
             raise EdgetlError(f"--calibration {directory} holds no {kind} ({', '.join(sorted(suffixes))})")
     else:
-        paths = [s["path"] for s in _splits(bundle)["train"]]
+        paths = [s["path"] for s in _train_rows(bundle)]
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(paths), size=min(n, len(paths)), replace=False).tolist())
     return _load([paths[i] for i in chosen], bundle)

@@ -26,6 +26,13 @@ def quiet_imports() -> Iterator[None]:
         log.setLevel(old)
 
 
+def short_reason(exc: BaseException) -> str:
+    """The first sentence of a transformers error, without its advice about downloading from the Hub (edgetl is offline)."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = text.split(". ")[0].split(" If you were trying to load it from")[0]
+    return first[:160]
+
+
 def cached_folder(model_id: str) -> Path | None:
     """The snapshot folder of ``model_id`` in the local HF cache, if its config is there."""
     from huggingface_hub import try_to_load_from_cache

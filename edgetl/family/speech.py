@@ -33,7 +33,7 @@ from ..errors import EdgetlError
 from . import register_family
 from . import ctranslate2_whisper as ct2
 from .base import Backbone, WeightSource, complete_groups
-from .hf import BUNDLE_SUBDIR, cached_folder, pretrained_saver, quiet_imports
+from .hf import BUNDLE_SUBDIR, cached_folder, pretrained_saver, quiet_imports, short_reason
 from .weights import BuiltinWeights, load_into, read_state_dict, sha256_file
 
 DEFAULT_MAX_AUDIO_SECONDS = 2.0  # short clips: commands, keywords, sound events; 30 = the full Whisper window
@@ -166,7 +166,7 @@ def _read_config(source: _Source, name: str) -> tuple[Any, dict[str, torch.Tenso
     try:
         config = AutoConfig.from_pretrained(source.folder, local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
-        raise EdgetlError(f"cannot read the config of speech model {name} in {source.folder}: {str(exc).splitlines()[0][:160]}") from None
+        raise EdgetlError(f"cannot read the config of speech model {name} in {source.folder}: {short_reason(exc)}") from None
     if config.model_type != "whisper":
         raise EdgetlError(f"{name} is a {config.model_type} model, not Whisper")
     return config, None

@@ -22,7 +22,7 @@ from torch import nn
 from ..errors import EdgetlError
 from . import register_family
 from .base import Backbone, WeightSource, complete_groups
-from .hf import BUNDLE_SUBDIR, cached_folder, pretrained_saver, quiet_imports
+from .hf import BUNDLE_SUBDIR, cached_folder, pretrained_saver, quiet_imports, short_reason
 from .weights import BuiltinWeights, read_state_dict, sha256_file
 
 DEFAULT_MAX_LENGTH = 128
@@ -123,7 +123,8 @@ class TextFamily:
             config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:
-            raise EdgetlError(f"cannot read the config/tokenizer of text model {arch} in {folder}: {str(exc).splitlines()[0][:160]}") from None
+            fix = "; the bundle is damaged: re-run `edgetl finetune`" if bundle_dir else ""
+            raise EdgetlError(f"cannot read the config/tokenizer of text model {arch} in {folder}: {short_reason(exc)}{fix}") from None
         source = WeightSource("none", note="random init (--no-pretrained)")
         if pretrained and weights and Path(weights).is_file():
             base = _without_pooler(AutoModel.from_config(config))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ARTIFACT_MANIFEST, Batch, DeviceOptions, DeviceUnavailable, EdgetlError, ManifestFacts, Predictor, read_artifact_manifest
+from .base import (ARTIFACT_MANIFEST, Batch, DeviceOptions, DeviceUnavailable, EdgetlError, ManifestFacts, Predictor,
+                   check_artifact_files, read_artifact_manifest)
 
 RUNTIMES = {
     "torch": ("torch_rt", "TorchPredictor"),
@@ -69,7 +70,17 @@ def load_predictor(path: str | Path, options: DeviceOptions | None = None, runti
         if (exc.name or "").startswith(__name__):
             raise  # our own bug, not a missing runtime
         raise EdgetlError(f"runtime {runtime} is not installed here (cannot import {exc.name}); install it to run {path}") from None
-    return getattr(mod, cls)(Path(path), manifest, options)
+    if runtime == "torch":
+        return getattr(mod, cls)(Path(path), manifest, options)
+    check_artifact_files(path, manifest)
+    try:
+        return getattr(mod, cls)(Path(path), manifest, options)
+    except EdgetlError:  # DeviceUnavailable included
+        raise
+    except Exception as exc:  # the runtime rejects the model file: garbage, truncated, another format
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise EdgetlError(f"{Path(path) / manifest['model_file']} cannot be loaded by {runtime} ({reason}); the artifact is "
+                          f"damaged: re-run `edgetl export`") from None
 
 
 __all__ = ["Batch", "DeviceOptions", "DeviceUnavailable", "RUNTIMES", "LoadedArtifact", "Predictor", "load_predictor", "read_artifact_manifest", "ARTIFACT_MANIFEST"]

@@ -76,14 +76,90 @@ class Predictor(Protocol):
         """Canonical input batch (NCHW or NCT float32, or a dict of int64 token arrays) -> float32 outputs."""
 
 
+# what predictors and the benchmark read from an artifact manifest: (dotted key, allowed types)
+ARTIFACT_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("name", (str,)), ("runtime", (str,)), ("precision", (str,)), ("task", (str,)), ("model_file", (str,)),
+    ("input", (dict,)), ("input.name", (str, list)), ("input.shape", (list,)), ("input.dtype", (str,)),
+    ("output", (dict,)), ("output.name", (str,)), ("preprocess", (dict,)), ("files", (dict,)),
+)
+# what each modality's preprocessing needs (predict and the benchmark turn raw inputs into model inputs with it)
+PREPROCESS_FIELDS = {
+    "image": ("input_size", "mean", "std", "resize", "interpolation"),
+    "text": ("max_length",),
+    "audio": ("sample_rate", "n_mels", "max_audio_seconds", "frames"),
+}
+TASKS = ("classification", "regression")
+
+
+def _field(manifest: dict[str, Any], dotted: str) -> Any:
+    value: Any = manifest
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(dotted)
+        value = value[part]
+    return value
+
+
+def check_manifest(manifest: dict[str, Any], fields: tuple[tuple[str, tuple[type, ...]], ...], where: Any, fix: str) -> None:
+    """One line naming the first missing or mistyped field (a hand-edited or truncated manifest), else nothing."""
+    def fail(what: str) -> None:
+        raise EdgetlError(f"{where}: {what}; {fix}")
+
+    for dotted, types in fields:
+        try:
+            value = _field(manifest, dotted)
+        except KeyError:
+            fail(f"field '{dotted}' is missing")
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            fail(f"field '{dotted}' is a {type(value).__name__}, expected {' or '.join(t.__name__ for t in types)}")
+    modality = manifest.get("modality", "image")
+    if modality not in PREPROCESS_FIELDS:
+        fail(f"field 'modality' is {modality!r}, expected one of {', '.join(PREPROCESS_FIELDS)}")
+    if manifest.get("task") not in TASKS:
+        fail(f"field 'task' is {manifest.get('task')!r}, expected {' or '.join(TASKS)}")
+    for key in PREPROCESS_FIELDS[modality]:
+        if key not in manifest.get("preprocess", {}):
+            fail(f"field 'preprocess.{key}' is missing")
+    labels = manifest.get("labels")
+    if manifest["task"] == "classification" and (not isinstance(labels, list) or len(labels) < 2
+                                                 or not all(isinstance(x, str) for x in labels)):
+        fail("field 'labels' must list the class names")
+
+
 def read_artifact_manifest(path: str | Path) -> dict[str, Any]:
+    """The artifact's manifest, checked field by field (see ``ARTIFACT_FIELDS``)."""
     mfile = Path(path) / ARTIFACT_MANIFEST
     if not mfile.is_file():
         raise EdgetlError(f"{path} is not an edgetl artifact (no {ARTIFACT_MANIFEST}); pass a folder written by `edgetl export`")
     try:
-        return json.loads(mfile.read_text(encoding="utf-8"))
+        manifest = json.loads(mfile.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EdgetlError(f"{mfile} is not valid JSON ({exc}); re-run `edgetl export`") from None
+    if not isinstance(manifest, dict):
+        raise EdgetlError(f"{mfile} is not an edgetl artifact manifest; re-run `edgetl export`")
+    check_manifest(manifest, ARTIFACT_FIELDS, mfile, "re-run `edgetl export` to rewrite it")
+    return manifest
+
+
+def check_artifact_files(path: str | Path, manifest: dict[str, Any]) -> None:
+    """Every file the manifest lists is there with the size it had when exported (a deleted or truncated model is
+    one line, not a runtime's traceback)."""
+    path = Path(path)
+    for name, size in manifest["files"].items():
+        f = path / name
+        if not f.is_file():
+            raise EdgetlError(f"{path} is damaged: {name} is missing; re-run `edgetl export` to rewrite the artifact")
+        if isinstance(size, int) and f.stat().st_size != size:
+            raise EdgetlError(f"{path} is damaged: {name} has {f.stat().st_size} bytes, the manifest says {size}; "
+                              f"re-run `edgetl export` to rewrite the artifact")
+    if manifest["model_file"] not in manifest["files"] and not (path / manifest["model_file"]).is_file():
+        raise EdgetlError(f"{path} is damaged: {manifest['model_file']} is missing; re-run `edgetl export`")
+
+
+def non_finite(outputs: np.ndarray) -> int:
+    """How many output rows hold a nan or an infinity."""
+    out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1) if len(outputs) else np.zeros((0, 1))
+    return int((~np.isfinite(out)).any(axis=1).sum())
 
 
 def to_artifact_input(batch: np.ndarray, spec: dict[str, Any]) -> np.ndarray:

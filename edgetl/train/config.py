@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -76,17 +77,26 @@ class FinetuneConfig:
         known = dict.fromkeys(a for names in AUGMENTS.values() for a in names)
         if self.augment is not None and self.augment not in known:
             raise EdgetlError(f"unknown augmentation '{self.augment}'; choose one of {', '.join(known)}")
+        finite = all(math.isfinite(v) for v in (self.lr_head, self.lr_backbone, self.weight_decay, self.warmup_epochs,
+                                                 self.dropout, self.label_smoothing, self.val_fraction, self.max_bad_fraction,
+                                                 self.layer_decay or 1.0, self.max_audio_seconds or 1.0))
         checks = [
+            (finite, "numeric options must be finite numbers (not nan or inf)"),
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.lr_head > 0 and self.lr_backbone > 0, "learning rates must be positive"),
+            (self.weight_decay >= 0, "--weight-decay must be 0 or more"),
+            (self.warmup_epochs >= 0, "--warmup-epochs must be 0 or more"),
+            (0 <= self.seed < 2**32, "--seed must be a whole number from 0 to 4294967295"),
+            (self.workers >= 0, "--workers must be 0 (load data in the main process) or more"),
+            (self.threads is None or self.threads >= 1, "--threads must be at least 1"),
             (0.0 < self.val_fraction < 1.0, "--val-fraction must be between 0 and 1"),
             (0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)"),
             (0.0 <= self.label_smoothing < 1.0, "--label-smoothing must be in [0, 1)"),
             (self.unfreeze >= 1, "--unfreeze must be at least 1"),
             (self.gradual_every >= 1, "--gradual-every must be at least 1"),
             (self.layer_decay is None or 0 < self.layer_decay <= 1, "--layer-decay must be in (0, 1]"),
-            (self.image_size is None or self.image_size >= 16, "--image-size must be at least 16"),
+            (self.image_size is None or 16 <= self.image_size <= 4096, "--image-size must be 16 to 4096 pixels"),
             (self.max_length is None or self.max_length >= 4, "--max-length must be at least 4"),
             (self.max_audio_seconds is None or self.max_audio_seconds > 0, "--max-audio-seconds must be positive"),
             (self.patience >= 0, "--patience must be 0 (off) or more"),
@@ -97,6 +107,15 @@ class FinetuneConfig:
                 raise EdgetlError(message)
         if self.strategy == "two-phase" and self.epochs < 2:
             raise EdgetlError("--strategy two-phase needs --epochs 2 or more (head phase, then full)")
+        if self.head_epochs is not None and self.strategy == "two-phase" and not 1 <= self.head_epochs < self.epochs:
+            raise EdgetlError(f"--head-epochs must be 1 to {self.epochs - 1}: fewer than --epochs {self.epochs}, "
+                              f"so that the full phase gets at least one epoch")
+        if self.labels is not None:
+            if not self.labels:
+                raise EdgetlError("--labels is empty; list the class names, comma-separated")
+            repeated = sorted({x for x in self.labels if self.labels.count(x) > 1})
+            if repeated:
+                raise EdgetlError(f"--labels lists {', '.join(repeated)} more than once; list each class once")
         if self.weights and not self.pretrained:
             raise EdgetlError("--weights and --no-pretrained contradict each other; drop one")
 

@@ -9,7 +9,8 @@ continues from the last checkpoint. Every random choice is seeded from
 from __future__ import annotations
 
 import json
-import shutil
+import math
+import os
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -19,12 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..atomic import atomic_path, write_json, write_text
-from ..bundle import MANIFEST, SPLITS, WEIGHTS, Bundle, library_versions, read_manifest, save_weights, write_manifest
+from ..atomic import atomic_path, clean_stale, write_json, write_text
+from ..bundle import (BUNDLE_ENTRIES, MANIFEST, SPLITS, WEIGHTS, Bundle, library_versions, read_manifest, relative_paths,
+                      save_weights, write_manifest)
 from ..data import modality as modalities
 from ..data.builtin import BUILTIN_PREFIX, resolve_builtin
 from ..data.sources import split_train_val
@@ -32,6 +35,7 @@ from ..data.text import Columns
 from ..errors import EdgetlError
 from ..family import resolve_model
 from ..model import ModelSpec, build_model
+from ..ownership import Owned, check_folder, guard_data, remove_owned
 from ..runtime.base import peak_rss_mb
 from . import strategy
 from .config import FinetuneConfig
@@ -42,8 +46,13 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.safetensors"
 FEATURES = "features.safetensors"
 METRICS = "metrics.jsonl"
+# a run folder: the bundle's entries plus the training state, marked by run.json (unfinished) or edgetl.json
+RUN_OWNED = Owned("run folder", (MANIFEST, RUN_FILE), BUNDLE_ENTRIES | {RUN_FILE, METRICS, CHECKPOINT, BEST, FEATURES})
+# options a resumed run may change: after a divergence, lower learning rates are the way on
+RESUME_MAY_CHANGE = ("lr_head", "lr_backbone")
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, markup=False)  # paths and labels print verbatim
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # warnings
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -68,6 +77,10 @@ def _loader(dataset: Dataset, batch_size: int, workers: int, plan: list[list[int
 class FinetuneRecipe:
     def __init__(self, cfg: FinetuneConfig, resume: bool = False, overwrite: bool = False) -> None:
         cfg.validate()
+        if resume and overwrite:
+            raise EdgetlError("--resume and --overwrite contradict each other; pass one")
+        if not cfg.data.startswith(BUILTIN_PREFIX):  # paths in run.json and the manifest read the same from any folder
+            cfg = replace(cfg, data=os.path.abspath(cfg.data))
         self.cfg = cfg
         self.resume = resume
         self.overwrite = overwrite
@@ -78,13 +91,21 @@ class FinetuneRecipe:
         self.bad_epochs = 0
         self.started = time.time()
         self.finished_already = False
+        self.lr_changes: list[dict[str, Any]] = []  # learning rates changed on --resume (after a divergence)
+        self.pending_lr_change: dict[str, list[float]] = {}
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
-        """Validate data and weights first, then create the run folder: bad input leaves nothing behind."""
+        """Validate options, the output folder, data and weights first, then create the run folder: bad input
+        leaves nothing behind, and nothing edgetl did not write is ever removed (``ownership.py``)."""
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        if not cfg.data.startswith(BUILTIN_PREFIX):
+            guard_data(self.run_dir, [cfg.data])
+        owned = check_folder(self.run_dir, RUN_OWNED, replacing=self.overwrite)
+        if owned:
+            clean_stale(self.run_dir)  # temp files a killed run left
         if (self.run_dir / MANIFEST).exists() and not self.overwrite:
             if self.resume:
                 self.finished_already = True
@@ -111,7 +132,10 @@ class FinetuneRecipe:
         source = modalities.scan(self.modality, data_path, cfg.labels, columns, cfg.max_bad_fraction)
         if source.skipped:
             eg = "; ".join(f"{p} ({why})" for p, why in source.skipped[:3])
-            console.print(f"[yellow]warning:[/] skipped {len(source.skipped)} unreadable {modalities.NOUN[self.modality]}: {eg}")
+            err_console.print(Text.assemble(("warning:", "yellow"), f" skipped {len(source.skipped)} unreadable "
+                                            f"{modalities.NOUN[self.modality]}: {eg}"))
+        if self.modality != "text":  # a CSV may name images anywhere: none of them may lie inside --out
+            guard_data(self.run_dir, [], samples=[s.path for split in source.splits.values() for s in split])
         self.source = source
         self.task = source.task
         if "val" in source.splits and source.splits["val"]:
@@ -163,18 +187,34 @@ class FinetuneRecipe:
         return seconds
 
     def _prepare_run_dir(self) -> None:
-        run = {"config": self.cfg.to_dict()}
+        run = {"config": self.cfg.to_dict(), "lr_changes": []}
         if self.resume:
-            stored = json.loads((self.run_dir / RUN_FILE).read_text())["config"]
-            diff = [k for k in run["config"] if stored.get(k) != run["config"][k]]
+            stored_run = self._read_run_file()
+            stored = stored_run.get("config", {})
+            diff = [k for k in run["config"] if k not in ("out", *RESUME_MAY_CHANGE) and not _same_option(k, stored.get(k), run["config"][k])]
             if diff:
                 shown = ", ".join(f"{k}: {stored.get(k)!r} -> {run['config'][k]!r}" for k in diff[:4])
-                raise EdgetlError(f"{self.run_dir} was started with other options ({shown}); resume with the same options")
+                raise EdgetlError(f"{self.run_dir} was started with other options ({shown}); resume with the same options "
+                                  f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)} may change)")
+            self.lr_changes = list(stored_run.get("lr_changes", []))
+            changed = {k: [stored.get(k), run["config"][k]] for k in RESUME_MAY_CHANGE if stored.get(k) != run["config"][k]}
+            if changed:
+                self.pending_lr_change = changed
             return
         if self.overwrite and self.run_dir.exists():
-            shutil.rmtree(self.run_dir)
+            remove_owned(self.run_dir, RUN_OWNED)  # check_folder accepted it: only edgetl's own entries are there
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.run_dir / RUN_FILE, run)
+
+    def _read_run_file(self) -> dict[str, Any]:
+        path = self.run_dir / RUN_FILE
+        try:
+            run = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
+                raise ValueError("no config")
+            return run
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EdgetlError(f"{path} is damaged ({type(exc).__name__}); start the run over with --overwrite") from None
 
     def _setup_optimizer(self) -> None:
         self.optimizer = torch.optim.AdamW(strategy.param_groups(self.model, self.groups, self.cfg))
@@ -185,18 +225,30 @@ class FinetuneRecipe:
 
     def _load_checkpoint(self) -> None:
         path = self.run_dir / CHECKPOINT
-        if not path.exists():
-            return  # killed before the first epoch finished: start from scratch in place
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.start_epoch = int(ckpt["epoch"])
-        self.history = list(ckpt["history"])
-        self.best = dict(ckpt["best"])
-        self.bad_epochs = int(ckpt["bad_epochs"])
-        self.started -= float(ckpt.get("elapsed", 0.0))
-        self._write_metrics_log()
-        console.print(f"resuming {self.run_dir} after epoch {self.start_epoch}")
+        if path.exists():
+            try:
+                ckpt = torch.load(path, map_location="cpu", weights_only=True)
+                self.model.load_state_dict(ckpt["model"])
+                self.optimizer.load_state_dict(ckpt["optimizer"])
+                state = (int(ckpt["epoch"]), list(ckpt["history"]), dict(ckpt["best"]), int(ckpt["bad_epochs"]),
+                         float(ckpt.get("elapsed", 0.0)))
+            except Exception as exc:  # truncated, garbage, a pickle that is not weights, another model's state
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:100]
+                raise EdgetlError(f"{path} cannot be read ({reason}); it is damaged: delete it to restart this run "
+                                  f"from epoch 1 with --resume, or start over with --overwrite") from None
+            self.start_epoch, self.history, self.best, self.bad_epochs, elapsed = state
+            self.started -= elapsed
+            self._write_metrics_log()
+            console.print(f"resuming {self.run_dir} after epoch {self.start_epoch}")
+        # (else: killed before the first epoch finished: start from scratch in place)
+        if self.pending_lr_change:
+            fresh = strategy.param_groups(self.model, self.groups, self.cfg)
+            for group, new in zip(self.optimizer.param_groups, fresh):
+                group["base_lr"] = new["base_lr"]
+            shown = ", ".join(f"--{k.replace('_', '-')} {new:g} (was {old:g})" for k, (old, new) in self.pending_lr_change.items())
+            console.print(f"continuing with {shown}")
+            self.lr_changes.append({"after_epoch": self.start_epoch, **self.pending_lr_change})
+            write_json(self.run_dir / RUN_FILE, {"config": self.cfg.to_dict(), "lr_changes": self.lr_changes})
 
     # ------------------------------------------------------------------ train
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -211,7 +263,13 @@ class FinetuneRecipe:
         from safetensors.torch import load_file, save_file
 
         if path.exists():
-            return load_file(str(path))
+            try:
+                feats = load_file(str(path))
+                if set(feats) == {"train", "val"} and len(feats["train"]) == len(self.datasets["train"]):
+                    return feats
+            except Exception:
+                pass
+            path.unlink()  # edgetl's own cache, damaged or stale: computed again
         feats = {name: self._run_backbone(self.datasets[name], f"features: {name}") for name in ("train", "val")}
         with atomic_path(path) as tmp:
             save_file(feats, str(tmp))
@@ -266,16 +324,20 @@ class FinetuneRecipe:
                     else:
                         out = self.model(*_inputs(x))
                     loss = self._loss(out, y)
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        raise self._diverged(epoch, f"step {step + 1}/{steps}: the training loss is {value}")
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     self.optimizer.step()
-                    total_loss += loss.item() * len(y)
+                    total_loss += value * len(y)
                     seen += len(y)
                     progress.update(task, advance=1, info=f"loss {total_loss / seen:.4f}")
             if feats is not None:
                 val_metrics = self._metrics_from_outputs(self._head_outputs(feats["val"]), self.datasets["val"].targets)
             else:
                 val_metrics = self.evaluate("val")
+            self._check_finite(epoch, val_metrics)
             entry = {
                 "epoch": epoch + 1,
                 "train_loss": total_loss / max(1, seen),
@@ -291,6 +353,24 @@ class FinetuneRecipe:
             if cfg.patience and self.bad_epochs >= cfg.patience:
                 console.print(f"early stop: no {primary} improvement for {self.bad_epochs} epochs")
                 break
+
+    def _check_finite(self, epoch: int, val_metrics: dict[str, float]) -> None:
+        """Before anything of this epoch is saved: every weight and validation metric must be a finite number."""
+        bad = [n for n, p in self.model.state_dict().items() if p.is_floating_point() and not bool(torch.isfinite(p).all())]
+        if bad:
+            raise self._diverged(epoch, f"weights became nan or inf ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})")
+        odd = {k: v for k, v in val_metrics.items() if not math.isfinite(v)}
+        if odd:
+            raise self._diverged(epoch, f"validation {', '.join(f'{k} {v}' for k, v in odd.items())}")
+
+    def _diverged(self, epoch: int, what: str) -> EdgetlError:
+        """Training went non-finite: say where, what to change, and what was kept."""
+        cfg = self.cfg
+        kept = (f"the last good checkpoint (epoch {self.history[-1]['epoch']}) is kept in {self.run_dir}: continue it with "
+                f"--resume and lower learning rates, or start over with --overwrite") if self.history else \
+               "nothing was saved: run again with lower learning rates and --resume (or --overwrite)"
+        return EdgetlError(f"training diverged in epoch {epoch + 1}, {what}; the learning rate is probably too high "
+                           f"(--lr-head {cfg.lr_head:g}, --lr-backbone {cfg.lr_backbone:g}): try 10x lower; {kept}")
 
     def _end_epoch(self, entry: dict[str, Any], value: float) -> None:
         """Best weights, then the checkpoint, then the metrics log: each write atomic."""
@@ -350,9 +430,17 @@ class FinetuneRecipe:
             return Bundle(self.run_dir, read_manifest(self.run_dir))
         from safetensors.torch import load_file
 
-        self.model.load_state_dict(load_file(str(self.run_dir / BEST)))
+        best = self.run_dir / BEST
+        try:
+            self.model.load_state_dict(load_file(str(best)))
+        except Exception as exc:
+            raise EdgetlError(f"{best} cannot be read ({type(exc).__name__}); it is damaged: start over with --overwrite") from None
         self.model.eval()
         metrics: dict[str, Any] = {split: self.evaluate(split) for split in self.splits if split != "train"}
+        odd = [f"{split} {k} {v}" for split, values in metrics.items() for k, v in values.items() if not math.isfinite(v)]
+        if odd:
+            raise EdgetlError(f"the best weights of {self.run_dir} give non-finite metrics ({', '.join(odd)}); "
+                              f"no bundle written: fine-tune again with lower learning rates (--overwrite)")
         metrics.update({
             "best_epoch": self.best["epoch"],
             "epochs_run": len(self.history),
@@ -364,9 +452,10 @@ class FinetuneRecipe:
             self.backbone_info.save(self.run_dir)  # e.g. the tokenizer and encoder config of a text model
         value = "label" if self.task == "classification" else "target"
         key = modalities.SAMPLE_KEY[self.modality]
-        write_json(self.run_dir / SPLITS, {
-            name: [{key: getattr(s, key), value: getattr(s, value)} for s in samples] for name, samples in self.splits.items()
-        })
+        rows = {name: [{key: getattr(s, key), value: getattr(s, value)} for s in samples] for name, samples in self.splits.items()}
+        if key == "path":  # relative to the bundle: it moves together with its data, and reads the same from any folder
+            rows = relative_paths(rows, self.run_dir)
+        write_json(self.run_dir / SPLITS, rows)
         cfg_dict = self.cfg.to_dict()
         manifest = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -382,9 +471,11 @@ class FinetuneRecipe:
             "output": {"name": "logits" if self.task == "classification" else "prediction",
                        "shape": [1, self.spec.num_outputs]},
             "training": {**cfg_dict, "layer_groups": len(self.groups), "feature_cache_used": self.cfg.uses_feature_cache,
-                         "bn_statistics_trained": self.cfg.bn_statistics_train},
+                         "bn_statistics_trained": self.cfg.bn_statistics_train,
+                         **({"lr_changes": self.lr_changes} if self.lr_changes else {})},
             "data": {
-                "source": self.source.origin,
+                "source": str(Path(self.source.origin).resolve()),
+                **({"paths": {"relative_to": "bundle", "bundle_was_at": str(self.run_dir.resolve())}} if key == "path" else {}),
                 "splits": {k: len(v) for k, v in self.splits.items()},
                 **({"skipped_images": len(self.source.skipped)} if self.modality == "image" else {}),
                 **({"skipped_clips": len(self.source.skipped),
@@ -405,6 +496,13 @@ class FinetuneRecipe:
         """Training state is not part of a finished bundle."""
         for name in (CHECKPOINT, BEST, FEATURES):
             (self.run_dir / name).unlink(missing_ok=True)
+
+
+def _same_option(key: str, stored: Any, now: Any) -> bool:
+    """Whether a resumed run's option equals the stored one (the data path compared as the folder it names)."""
+    if key == "data" and isinstance(stored, str) and isinstance(now, str) and not now.startswith(BUILTIN_PREFIX):
+        return Path(stored).resolve() == Path(now).resolve()
+    return stored == now
 
 
 def _progress() -> Progress:
