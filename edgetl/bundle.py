@@ -8,7 +8,6 @@ a bundle only once ``edgetl.json`` exists: it is written last, atomically.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -23,7 +22,7 @@ from .atomic import atomic_path, write_json
 from .errors import EdgetlError
 from .family.hf import BUNDLE_SUBDIR
 from .model import ModelSpec, TransferModel, build_model
-from .runtime.base import ManifestFacts, check_manifest
+from .runtime.base import ManifestFacts, check_manifest, read_json
 
 MANIFEST = "edgetl.json"
 WEIGHTS = "model.safetensors"
@@ -66,10 +65,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     mfile = path / MANIFEST
     if not mfile.is_file():
         raise EdgetlError(f"{path} is not an edgetl bundle (no {MANIFEST}); pass a folder written by `edgetl finetune`")
-    try:
-        manifest = json.loads(mfile.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EdgetlError(f"{mfile} is not valid JSON ({exc}); re-run `edgetl finetune` to rewrite it") from None
+    manifest = read_json(mfile, "re-run `edgetl finetune` to rewrite it")
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise EdgetlError(f"{mfile} is not an edgetl bundle manifest (format is {found!r})")
@@ -104,13 +100,10 @@ def read_splits(path: str | Path, manifest: dict[str, Any] | None = None) -> dic
     sfile = path / SPLITS
     if not sfile.is_file():
         raise EdgetlError(f"{path} has no {SPLITS}; re-run `edgetl finetune` (or pass your own samples: --data, --calibration)")
-    try:
-        splits = json.loads(sfile.read_text(encoding="utf-8"))
-        if not isinstance(splits, dict) or not all(isinstance(v, list) and all(isinstance(r, dict) for r in v)
-                                                   for v in splits.values()):
-            raise ValueError("expected {split: [{...}, ...]}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EdgetlError(f"{sfile} is damaged ({str(exc)[:80]}); re-run `edgetl finetune` to rewrite it") from None
+    splits = read_json(sfile, "it is damaged: re-run `edgetl finetune` to rewrite it")
+    if not isinstance(splits, dict) or not all(isinstance(v, list) and all(isinstance(r, dict) for r in v)
+                                               for v in splits.values()):
+        raise EdgetlError(f"{sfile} is damaged (expected {{split: [samples]}}); re-run `edgetl finetune` to rewrite it")
     manifest = manifest if manifest is not None else read_manifest(path)
     rows = [r for v in splits.values() for r in v]
     key = "text" if manifest.get("modality") == "text" else "path"

@@ -214,11 +214,12 @@ class Case:
     keep: tuple[str, ...] = ()  # paths (relative to the case folder) that must be unchanged afterwards
     absent: tuple[str, ...] = ()  # paths that must not exist afterwards (nothing complete-looking)
     usage: bool = False  # typer's own usage error (a short box, exit 2)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # "{root}" stands for the case folder
     cwd: str | None = None  # relative to the case folder
     shell: Callable[[Sandbox], str] | None = None  # a shell snippet run before edgetl in a private mount namespace
     process: bool = False  # needs a real process (a private tmpfs, a signal)
-    needs: str | None = None  # "espeak": skipped where espeak-ng is not installed
+    needs: str | None = None  # "espeak": skipped where espeak-ng is not installed; "chattr": needs root and chattr
+    after: Callable[[Sandbox], object] | None = None  # undoes what the build did outside edgetl's reach (chattr -i)
 
 
 CASES: list[Case] = []
@@ -610,6 +611,63 @@ def _(s):
     return ft(s, s.s("ds"), s.s("ro/run"), "--resume", "--model", "mobilenet_v2")
 
 
+def _immutable(rel: str) -> Callable[[Sandbox], None]:
+    """Make ``rel`` a folder nobody may write into, not even root (chattr +i: EPERM)."""
+    def make(s: Sandbox) -> None:
+        import subprocess
+
+        s.p(rel).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["chattr", "+i", s.s(rel)], check=True)
+    return make
+
+
+def _mutable(rel: str) -> Callable[[Sandbox], None]:
+    def undo(s: Sandbox) -> None:
+        import subprocess
+
+        subprocess.run(["chattr", "-i", s.s(rel)], check=False)
+    return undo
+
+
+@case("finetune --out in a folder nobody may write", "os-fault", error="Operation not permitted", needs="chattr",
+      after=_mutable("locked"))
+def _(s):
+    s.colors()
+    _immutable("locked")(s)
+    return ft(s, s.s("ds"), s.s("locked/run"))
+
+
+@case("data digits --out in a folder nobody may write", "os-fault", error="Operation not permitted", needs="chattr",
+      after=_mutable("locked"))
+def _(s):
+    _immutable("locked")(s)
+    return ["data", "digits", "--out", s.s("locked/digits")]
+
+
+@case("export into a bundle whose export/ nobody may write", "os-fault", error="Operation not permitted", needs="chattr",
+      after=_mutable("bundle/export"))
+def _(s):
+    b = s.image_bundle()
+    _immutable("bundle/export")(s)
+    return ["export", str(b), "--target", "onnx", "--quantize", "fp16"]
+
+
+@case("benchmark --out in a folder nobody may write (refused before running)", "os-fault", error="cannot write the report",
+      needs="chattr", after=_mutable("locked"))
+def _(s):
+    b = s.image_bundle()
+    _immutable("locked")(s)
+    return ["benchmark", str(b), "--out", s.s("locked/rep"), "--runs", "2", "--rounds", "1"]
+
+
+@case("finetune --resume of a run whose folder nobody may write", "os-fault", error="Operation not permitted", needs="chattr",
+      after=_mutable("run"))
+def _(s):
+    _unfinished_run(s)
+    _immutable("run")(s)
+    return _resume_args(s)
+
+
 # --- decompression bombs and bad images ------------------------------------------------------------------
 @case("predict on a decompression bomb (900 megapixels)", "bomb", error="too large")
 def _(s):
@@ -836,7 +894,7 @@ def _bundle_cases() -> None:
 
     splits = {
         "splits.json deleted": (lambda s, b: (b / "splits.json").unlink(), "no splits.json"),
-        "splits.json garbage": (lambda s, b: (b / "splits.json").write_text("[["), "splits.json is damaged"),
+        "splits.json garbage": (lambda s, b: (b / "splits.json").write_text("[["), "splits.json is not valid JSON"),
         "splits.json rows without labels": (lambda s, b: s.edit_json(b / "splits.json", lambda m: [r.pop("label") for v in m.values() for r in v]),
                                             "splits.json is damaged"),
         "splits.json an unknown label": (lambda s, b: s.edit_json(b / "splits.json", lambda m: m["val"][0].update(label="purple")),
@@ -1008,6 +1066,8 @@ case("finetune a .zip file", "options", error="neither a folder nor a .csv")(
     lambda s: ["finetune", str(s.write("d.zip", b"PK")), "--out", s.s("r")])
 case("benchmark --target a broken .toml", "options", error="t.toml")(
     lambda s: ["benchmark", str(s.image_bundle()), "--target", str(s.write("t.toml", "name = [")), "--out", s.s("rep")])
+case("targets with a broken profile in EDGETL_TARGETS", "options", error="bad.toml", env={"EDGETL_TARGETS": "{root}/profiles"})(
+    lambda s: (s.write("profiles/bad.toml", "name = 'bad'\n[runtime\n"), ["targets"])[1])
 case("resume a run that does not exist", "options", error="nothing to resume")(
     lambda s: (s.colors(), ft(s, s.s("ds"), s.s("r"), "--resume"))[1])
 
@@ -1166,13 +1226,19 @@ class Outcome:
 def skip_reason(c: Case) -> str | None:
     if c.needs == "espeak" and not (shutil.which("espeak-ng") or shutil.which("espeak")):
         return "espeak-ng not installed"
-    if (c.shell or c.process) and c.shell and (os.geteuid() != 0 or not shutil.which("unshare")):
+    if c.shell and (os.geteuid() != 0 or not shutil.which("unshare")):
         return "a private tmpfs needs root and unshare"
+    if c.needs == "chattr" and (os.geteuid() != 0 or not shutil.which("chattr")):
+        return "an immutable folder needs root and chattr"
     return None
 
 
 def _cwd(c: Case, s: Sandbox) -> Path:
     return s.p(c.cwd) if c.cwd else s.root
+
+
+def _env(c: Case, s: Sandbox) -> dict[str, str]:
+    return {k: v.replace("{root}", str(s.root)) for k, v in c.env.items()}
 
 
 def run_in_process(c: Case, s: Sandbox, argv: list[str]) -> Outcome:
@@ -1183,7 +1249,7 @@ def run_in_process(c: Case, s: Sandbox, argv: list[str]) -> Outcome:
     old = os.getcwd()
     os.chdir(_cwd(c, s))
     try:
-        r = CliRunner().invoke(app, argv, env=c.env or None)
+        r = CliRunner().invoke(app, argv, env=_env(c, s) or None)
     finally:
         os.chdir(old)
     escaped = r.exception if r.exception is not None and not isinstance(r.exception, SystemExit) else None
@@ -1193,7 +1259,7 @@ def run_in_process(c: Case, s: Sandbox, argv: list[str]) -> Outcome:
 def run_process(c: Case, s: Sandbox, argv: list[str], python: str = sys.executable, timeout: float = 600) -> Outcome:
     import subprocess
 
-    env = {**os.environ, **c.env, "PYTHONPATH": os.pathsep.join([str(HERE / "netblock"), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, **_env(c, s), "PYTHONPATH": os.pathsep.join([str(HERE / "netblock"), os.environ.get("PYTHONPATH", "")])}
     cmd = [python, "-m", "edgetl", *argv]
     listing = s.p(".listing")
     if c.shell:
@@ -1261,10 +1327,14 @@ def build_case(c: Case, root: Path, assets: Assets) -> Built:
 def execute_case(b: Built, in_process: bool = True, python: str = sys.executable) -> tuple[Outcome, list[str]]:
     """Run a built case (a real process: thread-safe) and check it; returns the outcome and its problems."""
     c = b.case
-    if in_process and not (c.process or c.shell):
-        out = run_in_process(c, b.sandbox, b.argv)
-    else:
-        out = run_process(c, b.sandbox, b.argv, python=python)
+    try:
+        if in_process and not (c.process or c.shell):
+            out = run_in_process(c, b.sandbox, b.argv)
+        else:
+            out = run_process(c, b.sandbox, b.argv, python=python)
+    finally:
+        if c.after:
+            c.after(b.sandbox)
     return out, problems(c, b.sandbox, out, b.before)
 
 

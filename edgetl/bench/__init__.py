@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import EdgetlError
-from .harness import BENCH_DIR, BenchmarkOptions, benchmark
+from ..bundle import BENCH_DIR
+from .harness import BenchmarkOptions, benchmark
 from .report import budget_failures, check_report_folder, write_report
 from .targets import Profile, find_profile, list_profiles
 

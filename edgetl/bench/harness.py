@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..atomic import clean_stale
-from ..bundle import BENCH_DIR, EXPORT_DIR, MANIFEST, WEIGHTS, read_manifest
+from ..bundle import EXPORT_DIR, MANIFEST, WEIGHTS, read_manifest
 from ..errors import EdgetlError
 from ..export.parity import compare
 from ..runtime import ARTIFACT_MANIFEST, read_artifact_manifest

@@ -126,15 +126,20 @@ def check_manifest(manifest: dict[str, Any], fields: tuple[tuple[str, tuple[type
         fail("field 'labels' must list the class names")
 
 
+def read_json(path: Path, fix: str) -> Any:
+    """A JSON file edgetl wrote; damaged (not JSON, not UTF-8) is one line saying ``fix``."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EdgetlError(f"{path} is not valid JSON ({exc}); {fix}") from None
+
+
 def read_artifact_manifest(path: str | Path) -> dict[str, Any]:
     """The artifact's manifest, checked field by field (see ``ARTIFACT_FIELDS``)."""
     mfile = Path(path) / ARTIFACT_MANIFEST
     if not mfile.is_file():
         raise EdgetlError(f"{path} is not an edgetl artifact (no {ARTIFACT_MANIFEST}); pass a folder written by `edgetl export`")
-    try:
-        manifest = json.loads(mfile.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EdgetlError(f"{mfile} is not valid JSON ({exc}); re-run `edgetl export`") from None
+    manifest = read_json(mfile, "re-run `edgetl export`")
     if not isinstance(manifest, dict):
         raise EdgetlError(f"{mfile} is not an edgetl artifact manifest; re-run `edgetl export`")
     check_manifest(manifest, ARTIFACT_FIELDS, mfile, "re-run `edgetl export` to rewrite it")
