@@ -23,10 +23,22 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import fault_corpus as corpus  # noqa: E402  (also blocks the network in this process: tests/netblock)
 from common import save_results  # noqa: E402
+
+
+def _load_corpus():
+    """tests/fault_corpus.py (this script has the same name, so it is loaded by path); it also blocks the network
+    in this process (tests/netblock) as the test suite does."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fault_corpus_cases", REPO / "tests" / "fault_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus = _load_corpus()
 
 
 def main() -> None:

@@ -76,7 +76,8 @@ def _as_user_error(exc: BaseException, target: Path) -> BaseException | None:
     if isinstance(exc, (EdgetlError, KeyboardInterrupt, SystemExit)):
         return None
     if isinstance(exc, OSError) and exc.filename and not isinstance(exc, FileNotFoundError):
-        return os_error(exc)
+        ours = any(_TEMP.match(part) for part in Path(str(exc.filename)).parts)
+        return os_error(exc, target if ours else None)  # name the user's target, not edgetl's temp file
     known = write_error(exc, target)
     if known is not None or not isinstance(exc, Exception):
         return known
