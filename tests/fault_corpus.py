@@ -220,6 +220,7 @@ class Case:
     process: bool = False  # needs a real process (a private tmpfs, a signal)
     needs: str | None = None  # "espeak": skipped where espeak-ng is not installed; "chattr": needs root and chattr
     after: Callable[[Sandbox], object] | None = None  # undoes what the build did outside edgetl's reach (chattr -i)
+    suite: bool = True  # False: a slow case close to another, run by benchmarks/fault_corpus.py only
 
 
 CASES: list[Case] = []
@@ -567,7 +568,8 @@ def _(s):
     return ["data", "digits", "--out", s.s("ro/digits")]
 
 
-@case("data digits --out on a full disk", "os-fault", error="disk is full", process=True, shell=_tmpfs("full", "size=64k"))
+@case("data digits --out on a full disk", "os-fault", error="disk is full", process=True, shell=_tmpfs("full", "size=64k"),
+      suite=False)
 def _(s):
     return ["data", "digits", "--out", s.s("full/digits")]
 
@@ -589,7 +591,7 @@ def _(s):
     return ["export", s.s("full/bundle"), "--target", "openvino", "--quantize", "fp16"]
 
 
-@case("export of a bundle on a read-only file system", "os-fault", error="read-only", process=True,
+@case("export of a bundle on a read-only file system", "os-fault", error="read-only", process=True, suite=False,
       absent=("ro/bundle/export/onnx-fp16",),
       shell=lambda s: f"mkdir -p {s.p('ro')} && mount -t tmpfs tmpfs {s.p('ro')} && cp -r {s.p('bundle')} {s.p('ro/bundle')} && "
                       f"mount -o remount,ro {s.p('ro')}")
@@ -598,7 +600,7 @@ def _(s):
     return ["export", s.s("ro/bundle"), "--target", "onnx", "--quantize", "fp16"]
 
 
-@case("finetune --resume of a run on a read-only file system", "os-fault", error="read-only", process=True,
+@case("finetune --resume of a run on a read-only file system", "os-fault", error="read-only", process=True, suite=False,
       shell=lambda s: f"mkdir -p {s.p('ro')} && mount -t tmpfs tmpfs {s.p('ro')} && mkdir {s.p('ro/run')} && "
                       f"cp {s.p('run.json')} {s.p('ro/run/run.json')} && mount -o remount,ro {s.p('ro')}")
 def _(s):
@@ -1107,7 +1109,8 @@ case("benchmark a bundle moved together with its data", "relocation", exit=0, st
     lambda s: ["benchmark", str(_moved(s)), "--runs", "2", "--rounds", "1", "--min-seconds", "0", "--out", s.s("rep")])
 case("export a bundle moved alone (its data stayed)", "relocation", exit=0, stdout="onnx-fp16")(
     lambda s: ["export", str(shutil.copytree(s.assets.image_bundle, s.p("alone"))), "--target", "onnx", "--quantize", "fp16"])
-case("benchmark from another working folder with a relative bundle path", "relocation", exit=0, cwd="elsewhere", stdout="pytorch")(
+case("benchmark from another working folder with a relative bundle path", "relocation", exit=0, cwd="elsewhere", stdout="pytorch",
+     suite=False)(
     lambda s: (s.image_bundle("b"), s.p("elsewhere").mkdir(),
                ["benchmark", "../b", "--runs", "2", "--rounds", "1", "--min-seconds", "0", "--samples", "3", "--out", "rep"])[2])
 

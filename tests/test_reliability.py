@@ -34,7 +34,10 @@ def assets(tmp_path_factory) -> corpus.Assets:
     return corpus.build_assets(tmp_path_factory.mktemp("fault-assets"))
 
 
-@pytest.mark.parametrize("case", corpus.CASES, ids=[c.name for c in corpus.CASES])
+SUITE = [c for c in corpus.CASES if c.suite]  # benchmarks/fault_corpus.py runs all of them, as real processes
+
+
+@pytest.mark.parametrize("case", SUITE, ids=[c.name for c in SUITE])
 def test_fault_corpus(case, assets, tmp_path):
     if reason := corpus.skip_reason(case):
         if case.needs == "espeak" and os.environ.get("EDGETL_REQUIRE_ESPEAK"):
