@@ -1057,6 +1057,10 @@ for _args, _text in DATA_OPTION_CASES:
     case(f"data {' '.join(_args)}", "options", error=_text, absent=("out",), needs="espeak" if _args[0] == "keywords" else None)(
         lambda s, args=_args: ["data", args[0], "--out", s.s("out"), *args[1:]])
 
+case("finetune --weights a garbage .pth", "corrupt", error="cannot read weights file", absent=("r",))(
+    lambda s: (s.colors(), ft(s, s.s("ds"), s.s("r"), "--weights", str(s.write("w.pth", b"garbage"))))[1])
+case("finetune --weights a garbage .safetensors", "corrupt", error="cannot read weights file", absent=("r",))(
+    lambda s: (s.colors(), ft(s, s.s("ds"), s.s("r"), "--weights", str(s.write("w.safetensors", b"\x08\x00" * 9))))[1])
 case("finetune builtin:nothing", "options", error="unknown built-in dataset")(lambda s: ["finetune", "builtin:nothing", "--out", s.s("r")])
 case("finetune a data path that does not exist", "options", error="does not exist")(
     lambda s: ["finetune", s.s("nothing"), "--out", s.s("r")])
