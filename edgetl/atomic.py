@@ -84,18 +84,35 @@ def _as_user_error(exc: BaseException, target: Path) -> BaseException | None:
     try:
         if shutil.disk_usage(target.parent).free < LOW_SPACE_BYTES:
             return write_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), target)
-        if not os.access(target.parent, os.W_OK):
-            return write_error(OSError(errno.EROFS if _read_only(target.parent) else errno.EACCES, "not writable"), target)
     except OSError:
         pass
-    return None
+    code = unwritable(target.parent)
+    return write_error(OSError(code, os.strerror(code)), target) if code else None
 
 
-def _read_only(folder: Path) -> bool:
+def unwritable(folder: Path) -> int | None:
+    """Why new files cannot go into ``folder`` (or the first part of its path that exists): EROFS or EACCES; None
+    when they can."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or os.access(existing, os.W_OK):
+        return None
     try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
     except OSError:
-        return False
+        read_only = False
+    return errno.EROFS if read_only else errno.EACCES
+
+
+@contextmanager
+def _storage_faults(target: Path) -> Iterator[None]:
+    """Inside: a storage fault while writing ``target`` comes out as one ``EdgetlError`` line (``_as_user_error``)."""
+    try:
+        yield
+    except BaseException as exc:
+        err = _as_user_error(exc, target)
+        if err is not None:
+            raise err from None
+        raise
 
 
 @contextmanager
@@ -104,19 +121,15 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     tmp_path: Path | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_prefix(target), suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        tmp_path = Path(tmp)
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, target)
-    except BaseException as exc:
-        err = _as_user_error(exc, target)
-        if err is not None:
-            raise err from None
-        raise
+        with _storage_faults(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=_prefix(target), suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            tmp_path = Path(tmp)
+            yield tmp_path
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp_path, target)
     finally:
         if tmp_path is not None:
             tmp_path.unlink(missing_ok=True)
@@ -130,21 +143,17 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     tmp: Path | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=_prefix(target), suffix=".tmp", dir=target.parent))
-        yield tmp
-        if target.exists() or target.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=_prefix(target), suffix=".tmp", dir=target.parent))
-            os.replace(target, old / target.name)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException as exc:
-        err = _as_user_error(exc, target)
-        if err is not None:
-            raise err from None
-        raise
+        with _storage_faults(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=_prefix(target), suffix=".tmp", dir=target.parent))
+            yield tmp
+            if target.exists() or target.is_symlink():
+                old = Path(tempfile.mkdtemp(prefix=_prefix(target), suffix=".tmp", dir=target.parent))
+                os.replace(target, old / target.name)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -165,6 +165,13 @@ class Bundle(ManifestFacts):
             raise EdgetlError(f"{self.path} is not an audio bundle (modality {self.modality})")
         return features(files, self.preprocess, str(self.path))
 
+    def predict_batched(self, inputs: Any, size: int = 64) -> np.ndarray:
+        """``predict`` over any number of samples, ``size`` at a time (the reference parity and benchmarks compare with)."""
+        from .runtime.base import batch_len, batch_rows
+
+        n = batch_len(inputs)
+        return np.concatenate([self.predict(batch_rows(inputs, i, i + size)) for i in range(0, n, size)])
+
     def predict(self, batch: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
         """Preprocessed float32 (NCHW images, NCT log-mel audio), or a dict of int64 token arrays (text) -> model outputs."""
         if isinstance(batch, dict):

@@ -184,12 +184,9 @@ def info(bundle_dir: str = typer.Argument(..., help="Bundle folder."), as_json: 
 
 def _get(m: dict, dotted: str, default: object = "-") -> object:
     """``m["a"]["b"]`` for "a.b", or ``default`` when a hand-edited manifest lacks it."""
-    value: object = m
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return default
-        value = value[part]
-    return value
+    from .runtime.base import field_of
+
+    return field_of(m, dotted, default)
 
 
 def _info_rows(m: dict) -> list[tuple[str, object]]:

@@ -26,6 +26,20 @@ class Owned:
     entries: frozenset[str]
 
 
+def _is_temp(name: str) -> bool:
+    """A temp file or folder of an atomic write (``atomic.py``): edgetl's own in any of its folders."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def check_parents(path: Path, flag: str = "--out") -> None:
+    """One line when the first part of ``path`` that exists is a file (``--out notes.txt/run``)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise EdgetlError(f"{flag} {path}: {parent} is a file, not a folder; pick another path")
+            return
+
+
 def _shown(names: Iterable[str], limit: int = 3) -> str:
     names = sorted(names)
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
@@ -59,23 +73,18 @@ def guard_data(out: str | os.PathLike, data: Iterable[str | os.PathLike], flag: 
                               f"pick an output folder outside it")
 
 
-def check_folder(path: str | os.PathLike, owned: Owned, flag: str = "--out", replacing: bool = False,
-                 extra: Iterable[str] = ()) -> bool:
+def check_folder(path: str | os.PathLike, owned: Owned, flag: str = "--out", replacing: bool = False) -> bool:
     """Whether ``path`` already holds edgetl's own ``owned`` folder (False: absent or empty).
 
     Raises a one-line error when it is a file, or a non-empty folder without the mark, or (``replacing``)
-    a marked folder that also holds entries edgetl did not write (``extra``: more known entries)."""
+    a marked folder that also holds entries edgetl did not write."""
     path = Path(path)
     if path.is_symlink() and not path.exists():
         raise EdgetlError(f"{flag} {path} is a broken symbolic link; remove it or pick another path")
     if path.exists() and not path.is_dir():
         raise EdgetlError(f"{flag} {path} is a file, not a folder; pick a folder path")
     if not path.exists():
-        for parent in path.parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise EdgetlError(f"{flag} {path}: {parent} is a file, not a folder; pick another path")
-                break
+        check_parents(path, flag)
         return False
     try:
         names = {p.name for p in path.iterdir()}
@@ -87,22 +96,19 @@ def check_folder(path: str | os.PathLike, owned: Owned, flag: str = "--out", rep
         raise EdgetlError(f"{flag} {path} is a non-empty folder that edgetl did not write ({_shown(names)}); "
                           f"pick a new or empty folder: edgetl never writes into or removes other files")
     if replacing:
-        known = owned.entries | set(extra)
-        unknown = {n for n in names if n not in known and not (n.startswith(".") and n.endswith(".tmp"))}
+        unknown = {n for n in names if n not in owned.entries and not _is_temp(n)}
         if unknown:
             raise EdgetlError(f"{flag} {path} is a {owned.what} but also holds files edgetl did not write "
                               f"({_shown(unknown)}); move them out first: they would be removed with it")
     return True
 
 
-def remove_owned(path: str | os.PathLike, owned: Owned, extra: Iterable[str] = ()) -> None:
+def remove_owned(path: str | os.PathLike, owned: Owned) -> None:
     """Empty an edgetl folder that ``check_folder(..., replacing=True)`` accepted: only its known entries go."""
     import shutil
 
-    path = Path(path)
-    known = owned.entries | set(extra)
-    for entry in path.iterdir():
-        if entry.name in known or (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+    for entry in Path(path).iterdir():
+        if entry.name in owned.entries or _is_temp(entry.name):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .bundle import MANIFEST, load_bundle
-from .data.preprocess import ImageRejected, load_image, preprocess_image
+from .data.preprocess import read_images
 from .errors import EdgetlError
 
 
@@ -20,21 +20,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def load_inputs(files: list[str], preprocess: dict[str, Any]) -> np.ndarray:
-    arrays = []
     for f in files:
         if Path(f).is_dir():
             raise EdgetlError(f"{f} is a folder, not a file; pass image files to predict on")
         if not Path(f).is_file():
             raise EdgetlError(f"{f} does not exist; pass image files to predict on")
-        try:
-            arrays.append(preprocess_image(load_image(f), preprocess))
-        except EdgetlError:
-            raise
-        except ImageRejected as exc:
-            raise EdgetlError(f"image {f} is too large ({exc})") from None
-        except Exception as exc:
-            raise EdgetlError(f"cannot read image {f} ({type(exc).__name__}); pass a PNG/JPEG/BMP image") from None
-    return np.stack(arrays)
+    return read_images(files, preprocess, "pass a PNG/JPEG/BMP image")
 
 
 def finite_outputs(outputs: np.ndarray, items: list[str], where: Any) -> np.ndarray:

@@ -122,6 +122,13 @@ class Sandbox:
     def colors(self, rel: str = "ds", per_class: int = 4, classes=("red", "green", "blue")) -> Path:
         return write_color_folder(self.p(rel), per_class=per_class, classes=classes)
 
+    def color_csv(self, csv_rel: str, images_rel: str, header: str = "path,label", bom: bool = False, extra: str = "") -> Path:
+        """The colour images at ``images_rel`` (4 per class) and a CSV at ``csv_rel`` naming them, relative to the CSV."""
+        images = self.colors(images_rel, per_class=4)
+        base = os.path.relpath(images, self.p(csv_rel).parent)
+        rows = [header] + [f"{base}/{c}/{c}_{i:03d}.png,{c}" for c in ("red", "green", "blue") for i in range(4)]
+        return self.write(csv_rel, ("\ufeff" if bom else "") + "\n".join(rows) + "\n" + extra)
+
     def image(self, rel: str, size: int = 32, mode: str = "RGB", fmt: str | None = None) -> Path:
         path = self.p(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -300,9 +307,7 @@ def _(s):
 
 @case("finetune --out the CSV's own folder --overwrite", "data-loss", error="is the data folder", keep=("data",))
 def _(s):
-    s.colors("data/imgs")
-    rows = ["path,label"] + [f"imgs/{c}/{c}_{i:03d}.png,{c}" for c in ("red", "green", "blue") for i in range(4)]
-    s.write("data/list.csv", "\n".join(rows) + "\n")
+    s.color_csv("data/list.csv", "data/imgs")
     return ft(s, s.s("data/list.csv"), s.s("data"), "--overwrite")
 
 
@@ -310,17 +315,13 @@ def _(s):
       keep=("bundle/export/pics",))
 def _(s):
     s.image_bundle()
-    s.colors("bundle/export/pics")
-    rows = ["path,label"] + [f"../bundle/export/pics/{c}/{c}_{i:03d}.png,{c}" for c in ("red", "green", "blue") for i in range(4)]
-    s.write("lists/list.csv", "\n".join(rows) + "\n")
+    s.color_csv("lists/list.csv", "bundle/export/pics")
     return ft(s, s.s("lists/list.csv"), s.s("bundle"), "--overwrite")
 
 
 @case("finetune --out a folder holding images a CSV names --overwrite", "data-loss", error="edgetl did not write", keep=("pics",))
 def _(s):
-    s.colors("pics")
-    rows = ["path,label"] + [f"../pics/{c}/{c}_{i:03d}.png,{c}" for c in ("red", "green", "blue") for i in range(4)]
-    s.write("lists/list.csv", "\n".join(rows) + "\n")
+    s.color_csv("lists/list.csv", "pics")
     return ft(s, s.s("lists/list.csv"), s.s("pics"), "--overwrite")
 
 
@@ -1169,10 +1170,7 @@ def _(s):
 
 # --- input formats -----------------------------------------------------------------------------------------
 def _img_csv(s: Sandbox, header: str = "path,label", bom: bool = False, extra: str = "") -> Path:
-    s.colors("imgs", per_class=4)
-    rows = [header] + [f"imgs/{c}/{c}_{i:03d}.png,{c}" for c in ("red", "green", "blue") for i in range(4)]
-    text = "\n".join(rows) + "\n" + extra
-    return s.write("list.csv", ("\ufeff" if bom else "") + text)
+    return s.color_csv("list.csv", "imgs", header=header, bom=bom, extra=extra)
 
 
 case("image CSV with a UTF-8 byte-order mark", "input-format", exit=0, stdout="bundle:")(

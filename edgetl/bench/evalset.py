@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..bundle import SPLITS, read_splits
-from ..data.preprocess import load_image, preprocess_image
+from ..data.preprocess import read_images
 from ..data.sources import encode_targets, evenly_spaced, scan_images
 from ..errors import EdgetlError
 from ..runtime.audio import features
@@ -78,15 +78,7 @@ def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None
             return features([r["path"] for r in rows], manifest["preprocess"], str(bundle_dir)), targets, origin, []
         except EdgetlError as exc:
             raise EdgetlError(f"{origin}: {exc}; is the data still there?") from None
-    arrays = []
-    for r in rows:
-        try:
-            arrays.append(preprocess_image(load_image(r["path"]), manifest["preprocess"]))
-        except EdgetlError:
-            raise
-        except Exception as exc:
-            raise EdgetlError(f"cannot read {r['path']} ({type(exc).__name__}); is the data still there?") from None
-    return np.stack(arrays).astype(np.float32), targets, origin, []
+    return read_images([r["path"] for r in rows], manifest["preprocess"], "is the data still there?"), targets, origin, []
 
 
 def long_texts(bundle_dir: Path, texts: list[str], length: int, count: int = 16) -> dict[str, np.ndarray]:

@@ -24,7 +24,6 @@ from ..bundle import EXPORT_DIR, MANIFEST, WEIGHTS, read_manifest
 from ..errors import EdgetlError
 from ..export.parity import compare
 from ..runtime import ARTIFACT_MANIFEST, read_artifact_manifest
-from ..runtime.base import Batch, batch_len, batch_rows
 from .evalset import eval_set, long_texts
 from .targets import Profile, find_profile
 from .transport import build_stage, transport_for
@@ -164,7 +163,8 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
     threads = opts.threads or profile.resolved_threads()
     from ..bundle import load_bundle
 
-    load_bundle(bundle_dir).model  # a damaged or diverged bundle: one line now, not after every artifact ran
+    bundle = load_bundle(bundle_dir)
+    bundle.model  # a damaged or diverged bundle: one line now, not after every artifact ran
     entries = _entries(bundle_dir, profile, opts)
     inputs, targets, origin, texts = eval_set(bundle_dir, manifest, opts.data, opts.samples)
     lengths = None
@@ -221,7 +221,7 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
             transport.close()
     machine = next((r["machine"] for e in entries for r in e.results), None)
     torch_entry = next((e for e in entries if e.runtime == "torch" and e.results), None)
-    reference = np.asarray(torch_entry.results[0]["outputs"], np.float32) if torch_entry else _reference(bundle_dir, inputs)
+    reference = np.asarray(torch_entry.results[0]["outputs"], np.float32) if torch_entry else bundle.predict_batched(inputs)
     rows = [_summarise(e, reference, targets, manifest) for e in entries]
     for row in rows:
         row["budgets"] = check_budgets(row, profile.budgets) if row["status"] == "ok" else {}
@@ -240,12 +240,3 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
         "machine": machine,
         "rows": rows,
     }
-
-
-def _reference(bundle_dir: Path, inputs: Batch) -> np.ndarray:
-    """PyTorch outputs computed here when the target cannot run PyTorch itself (SSH devices)."""
-    from ..bundle import load_bundle
-
-    bundle = load_bundle(bundle_dir)
-    n = batch_len(inputs)
-    return np.concatenate([bundle.predict(batch_rows(inputs, i, i + 64)) for i in range(0, n, 64)])

@@ -148,24 +148,22 @@ REPORT_FILES = ("report.json", "report.md", "report.png")
 
 
 def check_report_folder(folder: Path) -> None:
-    """``folder`` can take a report: not a file, not under a file, and no report files there that edgetl did not write."""
+    """``folder`` can take a report: not a file, not under a file, writable, and no report files there that edgetl
+    did not write."""
     import json
+    import os
 
-    from ..errors import EdgetlError
+    from ..atomic import unwritable
+    from ..errors import EdgetlError, os_error
+    from ..ownership import check_parents
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise EdgetlError(f"--out {folder} is a file, not a folder; pick a folder for the report")
-    for parent in folder.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise EdgetlError(f"--out {folder}: {parent} is a file, not a folder; pick another path")
-            break
-    if not folder.is_dir():
-        _check_writable(folder)
-        return
-    _check_writable(folder)
-    present = [n for n in REPORT_FILES if (folder / n).exists()]
+    check_parents(folder)
+    if code := unwritable(folder):
+        raise os_error(OSError(code, os.strerror(code)), folder, "write the report into")
+    present = [n for n in REPORT_FILES if (folder / n).exists()] if folder.is_dir() else []
     if not present:
         return
     try:
@@ -175,24 +173,6 @@ def check_report_folder(folder: Path) -> None:
     if not ours:
         raise EdgetlError(f"--out {folder} holds {', '.join(present)} that edgetl did not write; pick another folder "
                           f"(the report would replace them)")
-
-
-def _check_writable(folder: Path) -> None:
-    """The report can be written there: the folder (or the first part of its path that exists) takes new files."""
-    import errno
-    import os
-
-    from ..errors import os_error
-
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if existing is None or os.access(existing, os.W_OK):
-        return
-    try:
-        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
-    except OSError:
-        read_only = False
-    code = errno.EROFS if read_only else errno.EACCES
-    raise os_error(OSError(code, os.strerror(code), str(existing)), folder, "write the report into")
 
 
 def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:

@@ -140,3 +140,21 @@ def to_rgb(im: Image.Image) -> Image.Image:
 def load_image(path: str) -> Image.Image:
     with open_image(path) as im:
         return to_rgb(im)
+
+
+def read_images(paths: list[str], spec: dict[str, Any], advice: str) -> np.ndarray:
+    """Image files -> the evaluation-preprocessed float32 NCHW batch; a file that cannot be read is one
+    ``EdgetlError`` line naming it (too large, or unreadable with ``advice``)."""
+    from ..errors import EdgetlError
+
+    arrays = []
+    for path in paths:
+        try:
+            arrays.append(preprocess_image(load_image(path), spec))
+        except EdgetlError:
+            raise
+        except ImageRejected as exc:
+            raise EdgetlError(f"image {path} is too large ({exc})") from None
+        except Exception as exc:
+            raise EdgetlError(f"cannot read image {path} ({type(exc).__name__}); {advice}") from None
+    return np.stack(arrays).astype(np.float32)

@@ -252,7 +252,7 @@ def _copy_tokenizer(ctx: ExportContext) -> dict[str, Any]:
 def _parity(bundle: Bundle, folder: Path, opts: ExportOptions, where: str) -> dict[str, Any]:
     inputs, targets = held_out(bundle, opts.parity_samples)
     n = batch_len(inputs)
-    reference = np.concatenate([bundle.predict(batch_rows(inputs, i, i + 64)) for i in range(0, n, 64)])
+    reference = bundle.predict_batched(inputs)
     predictor = load_predictor(folder, DeviceOptions(threads=opts.threads))
     rows = [batch_rows(inputs, i, i + 1) for i in range(n)]
     if bundle.modality == "text":  # each text at its own length; a fixed-length artifact pads it back

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..bundle import SPLITS as SPLITS_FILE, Bundle, read_splits
-from ..data.preprocess import load_image, preprocess_image
+from ..data.preprocess import read_images
 from ..data.sources import IMAGE_SUFFIXES, encode_targets, evenly_spaced
 from ..errors import EdgetlError
 from ..runtime.audio import AUDIO_SUFFIXES, features
@@ -39,15 +39,7 @@ def _load(paths: list[str], bundle: Bundle) -> np.ndarray:
             return features(paths, bundle.preprocess, str(bundle.path))
         except EdgetlError as exc:
             raise EdgetlError(f"cannot read a sample clip ({exc}); is the training data still there?") from None
-    arrays = []
-    for p in paths:
-        try:
-            arrays.append(preprocess_image(load_image(p), bundle.preprocess))
-        except EdgetlError:
-            raise
-        except Exception as exc:
-            raise EdgetlError(f"cannot read sample image {p} ({type(exc).__name__}); is the training data still there?") from None
-    return np.stack(arrays).astype(np.float32)
+    return read_images(paths, bundle.preprocess, "is the training data still there?")
 
 
 def _calibration_texts(bundle: Bundle, source: str | None) -> list[str]:

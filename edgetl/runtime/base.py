@@ -91,11 +91,17 @@ PREPROCESS_FIELDS = {
 TASKS = ("classification", "regression")
 
 
-def _field(manifest: dict[str, Any], dotted: str) -> Any:
+_MISSING = object()
+
+
+def field_of(manifest: dict[str, Any], dotted: str, default: Any = _MISSING) -> Any:
+    """``manifest["a"]["b"]`` for ``"a.b"``; ``default`` (else a KeyError) when a part is missing."""
     value: Any = manifest
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
-            raise KeyError(dotted)
+            if default is _MISSING:
+                raise KeyError(dotted)
+            return default
         value = value[part]
     return value
 
@@ -107,7 +113,7 @@ def check_manifest(manifest: dict[str, Any], fields: tuple[tuple[str, tuple[type
 
     for dotted, types in fields:
         try:
-            value = _field(manifest, dotted)
+            value = field_of(manifest, dotted)
         except KeyError:
             fail(f"field '{dotted}' is missing")
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
