@@ -273,8 +273,12 @@ def export_cmd(
     calibration: Optional[str] = typer.Option(None, help="Folder of calibration images or audio files; text: a file, one text "
                                                          "per line (default: the bundle's training split)."),
     calibration_samples: int = typer.Option(100),
-    parity_samples: int = typer.Option(200, help="Held-out samples (val, then test) for the parity check."),
-    max_accuracy_drop: Optional[float] = typer.Option(None, help="Fail (exit 3) when the metric drops more than this many points."),
+    parity_samples: Optional[int] = typer.Option(None, help="Held-out samples (val, then test) for the parity check and the "
+                                                            "accuracy guard (default: all, up to 1000)."),
+    max_accuracy_drop: str = typer.Option("auto", help="Accuracy budget against PyTorch: points of accuracy (classification) "
+                                                       "or percent of MAE (regression); auto = 1 point / 5%; none = off. "
+                                                       "An int8 artifact that misses it climbs the recovery ladder; one that "
+                                                       "still misses it is kept as NAME.rejected and the export exits 3."),
     dynamic_batch: bool = typer.Option(False, help="Dynamic batch axis (ONNX, OpenVINO)."),
     layout: str = typer.Option("nchw", help="Image input layout: nchw | nhwc (tflite); images only."),
     io: str = typer.Option("float", help="float | int8: int8 input/output for full-int8 tflite (microcontrollers)."),
@@ -283,29 +287,23 @@ def export_cmd(
     """Export a bundle to ONNX / OpenVINO / TFLite in fp32, fp16 and int8, each proven against PyTorch."""
     from .atomic import write_json
     from .export import TARGETS, export_all
+    from .export.guard import parse_budget
+    from .export.report import export_rows
 
     targets = list(TARGETS) if target == "all" else [target]
     precisions = None if quantize == "all" else [quantize]
     done, failed = export_all(bundle_dir, targets, precisions, calibration=calibration, calibration_samples=calibration_samples,
-                              parity_samples=parity_samples, max_accuracy_drop=max_accuracy_drop,
+                              parity_samples=parity_samples, max_accuracy_drop=parse_budget(max_accuracy_drop),
                               dynamic_batch=dynamic_batch, layout=layout, io=io, threads=threads)
+    columns, cells, rows, notes = export_rows(done, failed)
     table = Table(title=f"exports of {bundle_dir}")
-    for col in ("artifact", "size MB", "max |diff|", "top-1 agree", "metric torch -> artifact", "drop", "export s"):
+    for col in columns:
         table.add_column(col, no_wrap=True)
-    rows = []
-    for a in done:
-        p = a.parity
-        metric = p["metric"]
-        drop = p.get("drop_points", p.get("drop"))
-        table.add_row(a.manifest["name"], f"{a.manifest['size_bytes'] / 1e6:.2f}", f"{p['max_abs_diff']:.2e}",
-                      f"{p.get('top1_agreement', float('nan')):.4f}", f"{p['torch'][metric]:.4f} -> {p['artifact'][metric]:.4f}",
-                      f"{drop:+.2f}", f"{a.manifest['export_seconds']:.1f}")
-        rows.append({"artifact": a.manifest["name"], "path": str(a.path), "size_bytes": a.manifest["size_bytes"],
-                     "export_seconds": a.manifest["export_seconds"], "parity": p})
-    for t, prec, exc in failed:
-        table.add_row(f"{t}-{prec}", "-", "-", "-", "FAILED", "-", "-")
-        rows.append({"artifact": f"{t}-{prec}", "error": str(exc)})
+    for row in cells:
+        table.add_row(*row)
     wide_console().print(table)
+    for line in notes:
+        console.print(line)
     summary_file = Path(bundle_dir) / "export" / "summary.json"
     if summary_file.parent.is_dir():  # merged with earlier exports, one row per artifact name
         try:
@@ -344,7 +342,7 @@ def benchmark_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .bench import BudgetFailed, budget_failures, run_benchmark
-    from .bench.report import _budget_cell, cells, columns, machine_line
+    from .bench.report import _budget_cell, cells, columns, deploy_lines, machine_line
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
@@ -366,6 +364,8 @@ def benchmark_cmd(
         table.add_row(*cells(row, report), _budget_cell(row))
     wide_console().print(table)
     console.print(f"machine: {machine_line(report)}")
+    for line in deploy_lines(report):
+        console.print(line)
     skipped = list(dict.fromkeys(r["reason"] for r in report["rows"] if r["status"] == "skipped"))
     if skipped:  # one line: the device is not here, and why, per runtime
         console.print(Text.assemble((f"skipped on {report['target']['name']}:", "yellow"), " " + "; ".join(skipped)))

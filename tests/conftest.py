@@ -139,3 +139,28 @@ def interrupted_after_epoch(monkeypatch, epoch: int):
             yield
     finally:
         monkeypatch.setattr(FinetuneRecipe, "_end_epoch", real_end)
+
+
+@pytest.fixture(scope="session")
+def int8_sensitive_bundle(exportable_bundle, tmp_path_factory) -> Path:
+    """The exportable bundle with one int8-hostile layer: its head gets a weight of +-300 on a pooled feature that
+    is zero on every image of the task. PyTorch computes the same logits; int8 weights of that head (one scale per
+    row, or per tensor) round every real weight to zero, so int8 predicts one class until the head stays float."""
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    import edgetl
+    from edgetl.export.samples import calibration_inputs, held_out
+
+    root = tmp_path_factory.mktemp("sensitive") / "run"
+    shutil.copytree(exportable_bundle, root, ignore=shutil.ignore_patterns("export"))
+    b = edgetl.load_bundle(root)
+    inputs = np.concatenate([held_out(b, 100)[0], calibration_inputs(b, 100)])
+    with torch.no_grad():
+        pooled = b.model.eval().backbone(torch.from_numpy(inputs)).reshape(len(inputs), -1).numpy()
+    dead = int(np.flatnonzero(pooled.max(0) == 0)[0])
+    weights = load_file(root / "model.safetensors")
+    weights["head.1.weight"][:, dead] = torch.tensor([300.0, -300.0, 300.0])
+    save_file(weights, root / "model.safetensors")
+    return root

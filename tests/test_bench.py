@@ -28,7 +28,7 @@ def bench_bundle(exportable_bundle, tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("bench") / "bundle"
     shutil.copytree(exportable_bundle, dest, ignore=shutil.ignore_patterns("export"))
     for target, precision in ARTIFACTS:
-        export(dest, target, precision, calibration_samples=8, parity_samples=12)
+        export(dest, target, precision, calibration_samples=8, parity_samples=12, max_accuracy_drop=None)  # the guard: test_int8_guard
     return dest
 
 

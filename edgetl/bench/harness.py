@@ -68,7 +68,8 @@ def _entries(bundle_dir: Path, profile: Profile, opts: BenchmarkOptions) -> list
     if opts.torch and local and "torch" in profile.runtimes and (not opts.artifacts or TORCH_ROW in opts.artifacts):
         entries.append(Entry(TORCH_ROW, "torch", "fp32", bundle_dir, (bundle_dir / WEIGHTS).stat().st_size))
     export_dir = bundle_dir / EXPORT_DIR
-    found = {p.parent.name: p.parent for p in sorted(export_dir.glob(f"*/{ARTIFACT_MANIFEST}"))} if export_dir.is_dir() else {}
+    found = {p.parent.name: p.parent for p in sorted(export_dir.glob(f"*/{ARTIFACT_MANIFEST}"))
+             if not p.parent.name.endswith(".rejected")} if export_dir.is_dir() else {}  # rejected candidates: never run
     wanted = [a for a in (opts.artifacts or found) if a != TORCH_ROW]
     if missing := [a for a in wanted if a not in found]:
         raise EdgetlError(f"{bundle_dir}: no exported artifact {', '.join(missing)} (have: {', '.join(found) or 'none'}); "
@@ -223,13 +224,15 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
     torch_entry = next((e for e in entries if e.runtime == "torch" and e.results), None)
     reference = np.asarray(torch_entry.results[0]["outputs"], np.float32) if torch_entry else bundle.predict_batched(inputs)
     rows = [_summarise(e, reference, targets, manifest) for e in entries]
+    budgets = profile.budgets_for(manifest.get("modality", "image"))
     for row in rows:
-        row["budgets"] = check_budgets(row, profile.budgets) if row["status"] == "ok" else {}
+        row["budgets"] = check_budgets(row, budgets) if row["status"] == "ok" else {}
+    mark_slower_than_fp32(rows)
     return {
         "format": "edgetl-benchmark", "version": 1,
         "bundle": {"path": str(bundle_dir), "arch": f"{manifest['family']}:{manifest['arch']}", "task": manifest["task"]},
         "target": {"name": profile.name, "profile": str(profile.path), "description": profile.description,
-                   "connection": transport.describe(), "budgets": profile.budgets},
+                   "connection": transport.describe(), "budgets": budgets},
         "protocol": {"threads": threads, "warmup": opts.warmup, "runs": runs_per_round * opts.rounds, "rounds": opts.rounds,
                      "min_seconds_per_round": opts.min_seconds,
                      "batch": opts.batch, "fresh_process_per_round": True, "interleaved": True,
@@ -239,4 +242,41 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
                         if manifest.get("modality") == "audio" else {})},
         "machine": machine,
         "rows": rows,
+        "deploy": choose_deploy(rows, manifest["task"]),
     }
+
+
+def mark_slower_than_fp32(rows: list[dict[str, Any]]) -> None:
+    """An int8 row slower (p50) than the same runtime's fp32 row gets ``slower_than_fp32``: it saves size, not time."""
+    fp32 = {r["runtime"]: r["p50_ms"] for r in rows if r["status"] == "ok" and r["precision"] == "fp32"}
+    for r in rows:
+        if r["status"] == "ok" and r["precision"].startswith("int8") and r["runtime"] in fp32:
+            r["slower_than_fp32"] = r["p50_ms"] > fp32[r["runtime"]]
+
+
+def within_accuracy(row: dict[str, Any], task: str) -> bool:
+    """The artifact's metric on the benchmark's samples is within the default export budget of PyTorch's."""
+    from ..export.guard import DEFAULT_BUDGET
+
+    if task == "classification":
+        return row.get("delta_points") is not None and -row["delta_points"] <= DEFAULT_BUDGET[task]
+    torch_mae = row.get("torch_value") or 0.0
+    return row.get("delta") is not None and -row["delta"] <= DEFAULT_BUDGET[task] / 100.0 * torch_mae
+
+
+def choose_deploy(rows: list[dict[str, Any]], task: str) -> dict[str, Any]:
+    """The fastest artifact (p50) within the accuracy budget that meets every profile budget, overall and per
+    runtime; PyTorch is the reference, not a candidate."""
+    def ok(r: dict[str, Any]) -> bool:
+        return (r["status"] == "ok" and r["runtime"] != "torch" and within_accuracy(r, task)
+                and all(b["pass"] is not False for b in (r.get("budgets") or {}).values()))
+
+    def pick(rs: list[dict[str, Any]]) -> dict[str, Any] | None:
+        best = min(rs, key=lambda r: r["p50_ms"]) if rs else None
+        return None if best is None else {k: best.get(k) for k in ("name", "runtime", "precision", "p50_ms", "p90_ms", "size_mb",
+                                                                   "peak_rss_mb", "metric", "value", "delta_points", "delta")}
+
+    fit = [r for r in rows if ok(r)]
+    runtimes = list(dict.fromkeys(r["runtime"] for r in rows if r["status"] == "ok" and r["runtime"] != "torch"))
+    return {"choice": pick(fit), "per_runtime": {rt: pick([r for r in fit if r["runtime"] == rt]) for rt in runtimes},
+            "rule": "fastest p50 among artifacts within the accuracy budget of PyTorch that meet every profile budget"}

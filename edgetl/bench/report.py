@@ -49,10 +49,30 @@ def cells(row: dict[str, Any], report: dict[str, Any] | None = None) -> list[str
     delta = row.get("delta_points") if row.get("delta_points") is not None else row.get("delta")
     device = str(row.get("device", ""))
     out = [row["name"], DEVICE_NAMES.get(device, device), f"{row['metric'][:3]} {row['value']:.4f}", _fmt(delta, "+.2f"),
-           _fmt(row.get("agreement"), ".4f"), f"{row['p50_ms']:.2f}", f"{row['p90_ms']:.2f}", f"{row['p99_ms']:.2f}"]
+           _fmt(row.get("agreement"), ".4f"), f"{row['p50_ms']:.2f}" + (" SLOWER" if row.get("slower_than_fp32") else ""),
+           f"{row['p90_ms']:.2f}", f"{row['p99_ms']:.2f}"]
     if report and long_tokens(report) is not None:
         out += [_fmt(row.get("p50_long_ms"), ".2f"), _fmt(row.get("p90_long_ms"), ".2f")]
     return out + [f"{row['throughput_per_s']:.1f}", f"{row['load_s']:.2f}", f"{row['size_mb']:.2f}", f"{row['peak_rss_mb']:.0f}"]
+
+
+def deploy_lines(report: dict[str, Any]) -> list[str]:
+    """"deploy: NAME ..." overall and per runtime, and the int8 rows slower than their fp32."""
+    d = report.get("deploy") or {}
+
+    def say(c: dict[str, Any] | None) -> str:
+        if not c:
+            return "nothing meets the accuracy and profile budgets"
+        delta = c.get("delta_points") if c.get("delta_points") is not None else c.get("delta")
+        return (f"{c['name']} (p50 {c['p50_ms']:.2f} ms, p90 {c['p90_ms']:.2f} ms, {c['size_mb']:.2f} MB, "
+                f"{c['metric']} {c['value']:.4f}, {_fmt(delta, '+.2f')} vs PyTorch)")
+
+    lines = [f"deploy on {report['target']['name']}: " + say(d.get("choice"))] if d else []
+    lines += [f"  best {rt}: {say(c)}" for rt, c in (d.get("per_runtime") or {}).items()]
+    slow = [r["name"] for r in report["rows"] if r.get("slower_than_fp32")]
+    if slow:
+        lines.append(f"slower than their fp32 here (int8 saves size, not time): {', '.join(slow)}")
+    return lines
 
 
 def budget_failures(report: dict[str, Any]) -> list[str]:
@@ -100,6 +120,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells(row, report) + [_budget_cell(row)]) + " |")
     if t["budgets"]:
         lines += ["", "Budgets: " + ", ".join(f"{BUDGET_KEYS[k]} ≤ {v:g}" for k, v in t["budgets"].items()) + "."]
+    if deploy := deploy_lines(report):
+        lines += [""] + [f"- {line.strip()}" for line in deploy] + ["", f"Deploy rule: {report['deploy']['rule']}; "
+                                                                        "SLOWER: an int8 artifact slower than its runtime's fp32."]
     versions = {k: v for r in report["rows"] for k, v in (r.get("versions") or {}).items() if v}
     if versions:
         lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."]
@@ -124,6 +147,12 @@ def plot(report: dict[str, Any], path: Path) -> bool:
         c = colors.get(r["runtime"], "tab:gray")
         ax.errorbar(r["p50_ms"], r["value"], xerr=[[0], [r["p90_ms"] - r["p50_ms"]]], fmt="o", color=c, capsize=3)
         ax.annotate(r["name"], (r["p50_ms"], r["value"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    choice = ((report.get("deploy") or {}).get("choice") or {}).get("name")
+    for r in rows:
+        if r["name"] == choice:
+            ax.scatter([r["p50_ms"]], [r["value"]], s=260, marker="*", color="gold", edgecolor="k", zorder=5,
+                       label=f"deploy: {choice}")
+            ax.legend(loc="lower right", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("latency at batch 1, ms (dot p50, whisker to p90; log scale)")
     ax.set_ylabel(rows[0]["metric"])

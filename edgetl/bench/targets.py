@@ -17,6 +17,7 @@ from ..runtime import RUNTIMES, DeviceOptions
 
 BUDGET_KEYS = {"p90_ms": "p90 latency (ms)", "model_mb": "model size (MB)", "ram_mb": "peak RAM (MB)"}
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+MODALITIES = ("image", "text", "audio")
 
 
 @dataclass
@@ -47,6 +48,11 @@ class Profile:
     precisions: list[str] = field(default_factory=lambda: list(PRECISIONS))
     device: DeviceOptions = field(default_factory=DeviceOptions)
     budgets: dict[str, float] = field(default_factory=dict)
+    modality_budgets: dict[str, dict[str, float]] = field(default_factory=dict)  # [budgets.text] etc. override
+
+    def budgets_for(self, modality: str) -> dict[str, float]:
+        """The profile's budgets for a bundle of this modality (image, text, audio)."""
+        return {**self.budgets, **self.modality_budgets.get(modality, {})}
 
     def resolved_threads(self) -> int:
         """0 means every core this process may use (locally); a device's own count otherwise."""
@@ -129,10 +135,13 @@ def load_profile(path: Path) -> Profile:
                            openvino_device=_take(rt, "openvino_device", str, where, "CPU"),
                            torch_device=_take(rt, "torch_device", str, where, "cpu"))
     budgets = _take(data, "budgets", dict, where, {})
-    if bad := set(budgets) - set(BUDGET_KEYS):
-        raise EdgetlError(f"{where}: unknown budget {', '.join(sorted(bad))} (known: {', '.join(BUDGET_KEYS)})")
-    if bad := [k for k, v in budgets.items() if not isinstance(v, (int, float)) or v <= 0]:
-        raise EdgetlError(f"{where}: budget {', '.join(bad)} must be a positive number")
+    per_modality = {m: budgets.pop(m) for m in MODALITIES if isinstance(budgets.get(m), dict)}
+    for section, values in [("budgets", budgets)] + [(f"budgets.{m}", v) for m, v in per_modality.items()]:
+        if bad := set(values) - set(BUDGET_KEYS):
+            raise EdgetlError(f"{where}: unknown budget {', '.join(sorted(bad))} in [{section}] (known: {', '.join(BUDGET_KEYS)}; "
+                              f"per modality: [budgets.{'] / [budgets.'.join(MODALITIES)}])")
+        if bad := [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0]:
+            raise EdgetlError(f"{where}: budget {', '.join(bad)} in [{section}] must be a positive number")
     threads = _take(rt, "threads", int, where, 0)
     if threads < 0:
         raise EdgetlError(f"{where}: runtime.threads must be 0 (all cores) or more")
@@ -140,4 +149,5 @@ def load_profile(path: Path) -> Profile:
                    description=_take(data, "description", str, where, ""),
                    accelerator=bool(_take(data, "accelerator", bool, where, False)), connection=conn,
                    threads=threads, runtimes=runtimes, precisions=precisions, device=device,
-                   budgets={k: float(v) for k, v in budgets.items()})
+                   budgets={k: float(v) for k, v in budgets.items()},
+                   modality_budgets={m: {k: float(v) for k, v in b.items()} for m, b in per_modality.items()})

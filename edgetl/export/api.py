@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,15 +18,17 @@ import numpy as np
 from ..atomic import atomic_dir, clean_stale, write_json
 from ..bundle import EXPORT_DIR, Bundle, library_versions, load_bundle
 from ..errors import EdgetlError
-from ..ownership import Owned, check_folder
+from ..ownership import Owned, check_folder, remove_owned
 from ..runtime import ARTIFACT_MANIFEST, DeviceOptions, load_predictor
-from ..runtime.base import Batch, batch_len, batch_rows, peak_rss_mb
+from ..runtime.base import Batch, batch_len, batch_rows, non_finite, peak_rss_mb
 from ..runtime.text import trim_padding
-from . import TARGETS, Target
+from . import TARGETS, Target, guard
 from .parity import ExportRejected, check, compare
 from .samples import calibration_inputs, held_out
 
 FAMILIES = ("timm", "torchvision", "text", "speech")
+SEQUENCE_BUCKETS = (8, 16, 32, 64, 128, 256, 512)
+PARITY_CAP = 1000  # held-out samples the parity check and the accuracy guard use at most by default
 TOKENIZER_FILE = "tokenizer.json"  # the bundle's fast tokenizer, copied next to every text artifact
 
 
@@ -33,8 +37,9 @@ class ExportOptions:
     precision: str = "fp32"
     calibration: str | None = None  # folder of images or audio files (text: a file, one text per line); default: the training split
     calibration_samples: int = 100
-    parity_samples: int = 200
-    max_accuracy_drop: float | None = None
+    parity_samples: int | None = None  # held-out samples (val, then test) for parity and the guard; None: all, up to PARITY_CAP
+    max_accuracy_drop: float | str | None = "auto"  # the guard's budget: "auto" = the task's default, None = off
+    guard: bool = True  # int8: climb the recovery ladder when the budget is missed
     dynamic_batch: bool = False
     layout: str = "nchw"
     io: str = "float"  # "int8": full-int8 artifacts take and give int8 (tflite)
@@ -56,14 +61,19 @@ class ExportContext:
     """What a target module gets: the bundle, the options, the folder to write, the input contract
     (names, example, dynamic axes, manifest spec) and samples on demand."""
 
-    def __init__(self, bundle: Bundle, options: ExportOptions, out: Path, target: Target | None = None) -> None:
+    def __init__(self, bundle: Bundle, options: ExportOptions, out: Path, target: Target | None = None,
+                 work: Path | None = None) -> None:
         self.bundle = bundle
         self.options = options
-        self.out = out
+        self.out = out  # the folder this attempt writes its model files into
+        self.work = work or out / ".work"  # kept across the guard's attempts: converted fp32 models, calibration caches
+        self.plan = guard.Plan()
+        self.cache: dict[Any, Any] = {}  # what a target computes once per export: calibration ranges, ...
+        self.started = time.time()
         self.target = target or TARGETS["onnx"]
         self.text = bundle.modality == "text"
         self.input_names: list[str] = bundle.input_names
-        self._calibration: Batch | None = None
+        self._calibration: dict[int, Batch] = {}
         self._example: tuple[np.ndarray, ...] | None = None
 
     @property
@@ -72,19 +82,27 @@ class ExportContext:
         return int(self.bundle.preprocess["max_length"]) if self.text and self.target.fixed_sequence else None
 
     @property
+    def sequence_buckets(self) -> list[int] | None:
+        """Text on a fixed-shape target: the lengths it gets a signature for (powers of two from 8 below
+        max_length, and max_length), so that short texts do not pay for the longest."""
+        full = self.sequence_length
+        return None if full is None else sorted({b for b in SEQUENCE_BUCKETS if b < full} | {full})
+
+    @property
     def dynamic_batch(self) -> bool:
         """Images: as asked (--dynamic-batch); text: whenever the target takes dynamic shapes."""
         return self.options.dynamic_batch or (self.text and not self.target.fixed_sequence)
 
-    def calibration(self) -> Batch:
-        if self._calibration is None:
-            self._calibration = calibration_inputs(self.bundle, self.options.calibration_samples, self.options.calibration,
-                                                   length=self.sequence_length)
-        return self._calibration
+    def calibration(self, samples: int | None = None) -> Batch:
+        """``samples`` (default ``--calibration-samples``) preprocessed calibration inputs, read once per count."""
+        n = samples or self.options.calibration_samples
+        if n not in self._calibration:
+            self._calibration[n] = calibration_inputs(self.bundle, n, self.options.calibration, length=self.sequence_length)
+        return self._calibration[n]
 
-    def calibration_feeds(self) -> list[dict[str, np.ndarray]]:
+    def calibration_feeds(self, samples: int | None = None) -> list[dict[str, np.ndarray]]:
         """One named-input dict per calibration sample (batch 1); texts at their own length unless fixed."""
-        calib = self.calibration()
+        calib = self.calibration(samples)
         rows = [batch_rows(calib, i, i + 1) for i in range(batch_len(calib))]
         if not self.text:
             return [{self.input_names[0]: r} for r in rows]
@@ -161,10 +179,11 @@ def validate_request(target: str, options: ExportOptions) -> None:
         raise EdgetlError(f"unknown --io '{options.io}'; choose float or int8")
     if options.io == "int8" and not (t.int8_io and options.precision == "int8"):
         raise EdgetlError(f"--io int8 needs a full-int8 artifact of a target that supports it (tflite --quantize int8), not {target} {options.precision}")
-    if options.calibration_samples < 1 or options.parity_samples < 1:
+    if options.calibration_samples < 1 or (options.parity_samples is not None and options.parity_samples < 1):
         raise EdgetlError("--calibration-samples and --parity-samples must be at least 1")
-    if options.max_accuracy_drop is not None and not (math.isfinite(options.max_accuracy_drop) and options.max_accuracy_drop >= 0):
-        raise EdgetlError(f"--max-accuracy-drop must be 0 or more (points of the metric), not {options.max_accuracy_drop}")
+    drop = options.max_accuracy_drop
+    if drop not in (None, "auto") and not (isinstance(drop, (int, float)) and math.isfinite(drop) and drop >= 0):
+        raise EdgetlError(f"--max-accuracy-drop must be 0 or more (points of the metric), auto or none, not {drop}")
     if options.threads is not None and options.threads < 1:
         raise EdgetlError("--threads must be at least 1")
 
@@ -194,14 +213,14 @@ def validate_bundle(bundle: Bundle, options: ExportOptions) -> None:
             raise EdgetlError(f"{bundle.path}/{folder} has no {TOKENIZER_FILE} (a fast tokenizer); text export needs one")
 
 
-def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32", **options: Any) -> Artifact:
-    """Export a bundle to one target and precision; returns the proven artifact."""
+def export(bundle_dir: str | Path | Bundle, target: str = "onnx", precision: str = "fp32", **options: Any) -> Artifact:
+    """Export a bundle to one target and precision; returns the proven artifact (guarded: see ``guard.py``)."""
     try:
         opts = ExportOptions(precision=precision, **options)
     except TypeError as exc:
         raise EdgetlError(f"export: {exc}") from None
     validate_request(target, opts)
-    bundle = load_bundle(bundle_dir)
+    bundle = bundle_dir if isinstance(bundle_dir, Bundle) else load_bundle(bundle_dir)
     validate_bundle(bundle, opts)
     name = artifact_name(target, opts)
     export_root = bundle.path / EXPORT_DIR
@@ -209,62 +228,150 @@ def export(bundle_dir: str | Path, target: str = "onnx", precision: str = "fp32"
         raise EdgetlError(f"{export_root} is a file; edgetl writes artifacts into that folder: move the file away")
     dest = export_root / name
     check_folder(dest, artifact_owned(dest), flag="artifact folder", replacing=True)
+    rejected = export_root / f"{name}{REJECTED}"
+    check_folder(rejected, artifact_owned(rejected), flag="artifact folder", replacing=True)
     export_root.mkdir(exist_ok=True)
     clean_stale(export_root)  # temp folders of exports that were killed
-    try:
-        with atomic_dir(dest) as tmp:
-            manifest = _export_into(tmp, bundle, target, name, opts)
-    except ExportRejected as exc:
-        rejected = export_root / f"{name}.rejected.json"
-        write_json(rejected, {"error": str(exc), "parity": getattr(exc, "report", None)})
-        raise
-    (export_root / f"{name}.rejected.json").unlink(missing_ok=True)  # an earlier rejection no longer holds
+    with atomic_dir(dest) as tmp:
+        manifest = _export_into(tmp, bundle, target, name, opts, rejected)
+    if rejected.is_dir():  # an earlier rejection no longer holds
+        remove_owned(rejected, artifact_owned(rejected))
+        with contextlib.suppress(OSError):
+            rejected.rmdir()
+    (export_root / f"{name}.rejected.json").unlink(missing_ok=True)  # the record older versions wrote
     return Artifact(dest, manifest)
 
 
-def _export_into(tmp: Path, bundle: Bundle, target: str, name: str, opts: ExportOptions) -> dict[str, Any]:
-    """Convert into ``tmp``, write the manifest, prove parity; returns the manifest."""
-    t0 = time.time()
+REJECTED = ".rejected"  # suffix of a candidate that failed its checks, kept for inspection, never benchmarked
+
+
+class GuardSet:
+    """The held-out samples every attempt of one export is measured on: inputs one row each (texts at their
+    own length), targets, and the PyTorch reference outputs, computed once per bundle and sample count."""
+
+    def __init__(self, bundle: Bundle, n: int | None) -> None:
+        inputs, self.targets = held_out(bundle, n or PARITY_CAP)
+        self.reference = bundle.predict_batched(inputs)
+        count = batch_len(inputs)
+        self.rows = [batch_rows(inputs, i, i + 1) for i in range(count)]
+        if bundle.modality == "text":  # each text at its own length; a fixed-length artifact pads it back
+            self.rows = [trim_padding(r) for r in self.rows]  # type: ignore[arg-type]
+        self.subset = np.unique(np.linspace(0, count - 1, min(count, guard.SENSITIVITY_SAMPLES)).round().astype(int))
+
+    @classmethod
+    def of(cls, bundle: Bundle, n: int | None) -> GuardSet:
+        cache = bundle.__dict__.setdefault("_guard_sets", {})
+        if n not in cache:
+            cache[n] = cls(bundle, n)
+        return cache[n]
+
+    def run(self, folder: Path, threads: int | None, subset: bool = False) -> tuple[np.ndarray, list[float]]:
+        """The artifact's outputs on every row (or the sensitivity subset), and each call's seconds."""
+        predictor = load_predictor(folder, DeviceOptions(threads=threads))
+        outputs, seconds = [], []
+        for i in (self.subset if subset else range(len(self.rows))):
+            t0 = time.perf_counter()
+            outputs.append(predictor.predict(self.rows[i]))
+            seconds.append(time.perf_counter() - t0)
+        return np.concatenate(outputs), seconds
+
+
+def _export_into(tmp: Path, bundle: Bundle, target: str, name: str, opts: ExportOptions, rejected: Path) -> dict[str, Any]:
+    """Convert into ``tmp`` (climbing the guard's ladder for int8), prove it; returns the manifest. A candidate
+    that fails is kept as ``rejected`` and ``ExportRejected`` raised."""
     module = importlib.import_module(TARGETS[target].module)
-    ctx = ExportContext(bundle, opts, tmp, TARGETS[target])
-    info = module.export(ctx)
-    if ctx.text:
-        info["tokenizer"] = _copy_tokenizer(ctx)
-    manifest = _manifest(bundle, target, name, opts, info, tmp, time.time() - t0)
-    write_json(tmp / ARTIFACT_MANIFEST, manifest)
-    manifest["parity"] = _parity(bundle, tmp, opts, f"{target} {name}")
+    work = tmp / ".work"
+    work.mkdir()
+    ctx = ExportContext(bundle, opts, tmp, TARGETS[target], work=work)
+    gset = GuardSet.of(bundle, opts.parity_samples)
+    budget = guard.budget_for(bundle.task, opts.max_accuracy_drop) if opts.precision != "fp32" else None
+    ctx.guard_set, ctx.budget = gset, budget
+    where = f"{target} {name}"
+    attempts: list[Path] = []
+
+    def write(plan: guard.Plan) -> tuple[Path, dict[str, Any]]:
+        t0 = time.time()
+        folder = work / f"attempt-{len(attempts)}"
+        folder.mkdir()
+        attempts.append(folder)
+        ctx.out, ctx.plan = folder, plan
+        info = module.export(ctx)
+        if ctx.text:
+            info["tokenizer"] = _copy_tokenizer(ctx)
+        manifest = _manifest(bundle, target, name, opts, info, folder, time.time() - t0)
+        write_json(folder / ARTIFACT_MANIFEST, manifest)
+        return folder, manifest
+
+    def attempt(plan: guard.Plan, rung: str) -> guard.Attempt:
+        folder, manifest = write(plan)
+        outputs, seconds = gset.run(folder, opts.threads)
+        report = compare(gset.reference, outputs, gset.targets, bundle.task, bundle.manifest["model"]["num_outputs"])
+        report["p50_ms"] = round(1000 * float(np.median(seconds)), 3)  # batch 1, this machine, during the check
+        drop = math.inf
+        if not report.get("non_finite_outputs"):
+            report["guard"] = {**guard.paired_drop(gset.reference, outputs, gset.targets, bundle.task), "budget": budget}
+            drop = report["guard"]["drop"]
+        manifest["parity"] = report
+        return guard.Attempt(plan, rung, folder, manifest, drop)
+
+    def score(plan: guard.Plan) -> float:
+        folder, _ = write(plan)
+        outputs, _ = gset.run(folder, opts.threads, subset=True)
+        shutil.rmtree(folder)
+        return guard.divergence(gset.reference[gset.subset], outputs) if not non_finite(outputs) else math.inf
+
+    ladder = getattr(module, "ladder", None)
+    if budget is not None and opts.guard and opts.precision.startswith("int8") and ladder is not None:
+        chosen, history = guard.climb(attempt, lambda: ladder(ctx), score, budget)
+    else:
+        chosen = attempt(guard.Plan(), "default")
+        history = [chosen.summary()]
+    manifest = chosen.manifest
+    report = manifest["parity"]
+    manifest["guard"] = _guard_record(chosen, history, budget, bundle.task)
+    manifest["export_seconds"] = round(time.time() - ctx.started, 2)
     manifest["export_peak_rss_mb"] = round(peak_rss_mb(), 1)  # of this process so far (conversion + parity)
-    write_json(tmp / ARTIFACT_MANIFEST, manifest)
+    try:
+        check(report, opts.precision, budget, where, unit=guard.UNIT[bundle.task])
+    except ExportRejected as exc:
+        exc.report = report  # type: ignore[attr-defined]
+        manifest["rejected"] = str(exc)
+        _keep_rejected(chosen.folder, rejected, manifest)
+        raise ExportRejected(f"{exc}; the candidate is kept for inspection in {rejected}") from None
+    write_json(chosen.folder / ARTIFACT_MANIFEST, manifest)
+    for f in chosen.folder.iterdir():
+        os.replace(f, tmp / f.name)
+    shutil.rmtree(work)
     return manifest
+
+
+def _guard_record(chosen: guard.Attempt, history: list[dict[str, Any]], budget: float | None, task: str) -> dict[str, Any]:
+    """The manifest's account of the guard: budget, rung, layers kept in float, drop before and after."""
+    first = history[0]
+    floats = list(chosen.plan.float_layers) or list(chosen.manifest.get("converter", {}).get("float_ops", []))
+    return {"budget": budget, "unit": guard.UNIT[task], "rung": chosen.rung, "calibration": chosen.plan.calibration,
+            "float_layers": floats, "drop_before": first["drop"], "drop_after": round(chosen.drop, 3),
+            "ci95": chosen.summary()["ci95"], "p50_ms_before": first["p50_ms"], "size_bytes_before": first["size_bytes"],
+            "attempts": history}
+
+
+def _keep_rejected(folder: Path, rejected: Path, manifest: dict[str, Any]) -> None:
+    """The failed candidate, with its manifest and why, as ``<name>.rejected/``: never a normal artifact."""
+    write_json(folder / ARTIFACT_MANIFEST, manifest)
+    with atomic_dir(rejected) as keep:
+        for f in folder.iterdir():
+            os.replace(f, keep / f.name)
 
 
 def _copy_tokenizer(ctx: ExportContext) -> dict[str, Any]:
     """Copy the bundle's tokenizer.json next to the model and describe how to use it."""
     shutil.copyfile(ctx.bundle.path / ctx.bundle.preprocess.get("files", "encoder") / TOKENIZER_FILE, ctx.out / TOKENIZER_FILE)
-    fixed = ctx.sequence_length is not None
+    fixed = ctx.sequence_length is not None and not ctx.sequence_buckets  # buckets: the predictor pads up to one
     proc = ctx.bundle.processor
     return {"file": TOKENIZER_FILE, "library": "tokenizers", "class": ctx.bundle.preprocess.get("tokenizer"),
             "max_length": int(ctx.bundle.preprocess["max_length"]), "truncation": True,
             "padding": "max_length" if fixed else "longest", "padding_side": "right",
             "pad_token": proc.pad_token, "pad_id": int(proc.pad_token_id or 0), "input_names": ctx.input_names}
-
-
-def _parity(bundle: Bundle, folder: Path, opts: ExportOptions, where: str) -> dict[str, Any]:
-    inputs, targets = held_out(bundle, opts.parity_samples)
-    n = batch_len(inputs)
-    reference = bundle.predict_batched(inputs)
-    predictor = load_predictor(folder, DeviceOptions(threads=opts.threads))
-    rows = [batch_rows(inputs, i, i + 1) for i in range(n)]
-    if bundle.modality == "text":  # each text at its own length; a fixed-length artifact pads it back
-        rows = [trim_padding(r) for r in rows]  # type: ignore[arg-type]
-    outputs = np.concatenate([predictor.predict(r) for r in rows])
-    report = compare(reference, outputs, targets, bundle.task, bundle.manifest["model"]["num_outputs"])
-    try:
-        check(report, opts.precision, opts.max_accuracy_drop, where)
-    except ExportRejected as exc:
-        exc.report = report  # type: ignore[attr-defined]
-        raise
-    return report
 
 
 def _manifest(bundle: Bundle, target: str, name: str, opts: ExportOptions, info: dict[str, Any], folder: Path, seconds: float) -> dict[str, Any]:
@@ -313,7 +420,7 @@ def export_all(bundle_dir: str | Path, targets: list[str] | None = None, precisi
     for target in targets or list(TARGETS):
         for precision in precisions or list(TARGETS[target].precisions):
             try:
-                done.append(export(bundle_dir, target, precision, **options))
+                done.append(export(bundle, target, precision, **options))
             except EdgetlError as exc:
                 failed.append((target, precision, exc))
     return done, failed

@@ -15,12 +15,20 @@ dynamic batch and sequence length for text.
   stays in float: on the digits bundles it alone halves the accuracy drop
   (linear head 5.4 -> 2.2 points, two-phase 0.9 -> 0.6 over 646 held-out images)
   for a layer with 3 input channels, i.e. a small share of the compute.
+
+The accuracy guard (``guard.py``) may ask for other calibration methods (percentile,
+entropy, 3x the samples; MinMax only for text) and for Conv/MatMul/Gemm nodes kept in
+float (``nodes_to_exclude``). Tensor ranges are computed once per method
+(``calibration_cache_path``); the ranking of layers edits the fully quantised QDQ
+model instead of re-quantising (``_float_surgery``), the artifact kept is quantised
+by ORT with ``nodes_to_exclude``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -79,49 +87,145 @@ def _first_conv(model) -> list[str]:
     return [node.name for node in model.graph.node if node.op_type == "Conv"][:1]
 
 
+QUANTISED_OPS = ("Conv", "MatMul", "Gemm")  # the layers the guard may keep in float, in graph order
+CALIBRATIONS = {  # rung a of the guard for static int8: name -> (method, extra options, sample factor)
+    "default": ("MinMax", {}, 1),
+    "percentile": ("Percentile", {"CalibPercentile": 99.999}, 1),
+    "entropy": ("Entropy", {}, 1),
+    "minmax-3x-samples": ("MinMax", {}, 3),
+}
+
+
+def _prepared(ctx) -> Path:
+    """The fp32 model after ORT's quantisation pre-processing (shape inference, fusions), made once per export."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = ctx.work / "pre.onnx"
+    if not pre.is_file():
+        fp32 = ctx.work / "fp32.onnx"
+        _export_fp32(ctx, fp32)
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    return pre
+
+
+def ladder(ctx):
+    """What the guard may try: ORT's other calibration methods (static int8), and every Conv/MatMul/Gemm node."""
+    import onnx
+
+    from .guard import Ladder
+
+    model = onnx.load(str(_prepared(ctx)))
+    nodes = [n.name for n in model.graph.node if n.op_type in QUANTISED_OPS]
+    static = ctx.options.precision == "int8"
+    first = set(_first_conv(model)) if static else set()
+    # texts calibrate at their own lengths: ORT's histogram methods (percentile, entropy) cannot stack those
+    variants = [c for c in CALIBRATIONS if c != "default" and not (ctx.text and CALIBRATIONS[c][0] != "MinMax")]
+    return Ladder(calibrations=variants if static else [],
+                  float_candidates=[n for n in nodes if n not in first])
+
+
+def _float_surgery(qdq, pre, nodes: set[str]) -> None:
+    """Run ``nodes`` of a QDQ model in float: each takes its float inputs again (the tensors before their
+    Quantize/Dequantize pairs, and the float weights of the pre-processed model), and what no longer feeds
+    anything is dropped. The guard ranks layers with this (ORT's ``quantize_static`` spends seconds per call on
+    weights); the model it keeps is made by ``nodes_to_exclude``."""
+    original = {n.name: list(n.input) for n in pre.graph.node if n.name in nodes}
+    present = {o for n in qdq.graph.node for o in n.output} | {i.name for i in qdq.graph.input} | {t.name for t in qdq.graph.initializer}
+    floats = {t.name: t for t in pre.graph.initializer}
+    for node in qdq.graph.node:
+        if node.name in original:
+            del node.input[:]
+            node.input.extend(original[node.name])
+            for name in original[node.name]:
+                if name and name not in present and name in floats:
+                    qdq.graph.initializer.append(floats[name])
+                    present.add(name)
+    while True:  # drop nodes whose outputs nothing reads
+        used = {i for n in qdq.graph.node for i in n.input} | {o.name for o in qdq.graph.output}
+        dead = [n for n in qdq.graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            qdq.graph.node.remove(n)
+    used = {i for n in qdq.graph.node for i in n.input}
+    for t in [t for t in qdq.graph.initializer if t.name not in used]:
+        qdq.graph.initializer.remove(t)
+
+
+def _calibrated(ctx, name: str) -> tuple[Any, Path, int]:
+    """(ORT calibration method, the cache file of its tensor ranges, samples) for a calibration variant: the
+    ranges are computed once and reused by every attempt of the guard's mixed-precision rung."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    method, _, factor = CALIBRATIONS[name]
+    return getattr(CalibrationMethod, method), ctx.work / f"ranges-{name}.json", ctx.options.calibration_samples * factor
+
+
 def export(ctx) -> dict[str, Any]:
     import onnx
-    import onnxruntime
 
     out = ctx.out / MODEL_FILE
     precision = ctx.options.precision
-    work = ctx.out / ".work"
-    work.mkdir()
-    fp32 = work / "fp32.onnx" if precision != "fp32" else out
-    _export_fp32(ctx, fp32)
+    plan = ctx.plan
     converter: dict[str, Any] = {"name": "torch.onnx.export (torchscript)", "opset": ctx.options.opset}
-    if precision == "fp16":
+    if precision == "fp32":
+        _export_fp32(ctx, out)
+    elif precision == "fp16":
         from onnxconverter_common import float16
 
+        fp32 = ctx.work / "fp32.onnx"
+        if not fp32.is_file():
+            _export_fp32(ctx, fp32)
         with warnings.catch_warnings():  # tiny constants clipped to float16's range: expected
             warnings.filterwarnings("ignore", message=".*will be truncated to", category=UserWarning)
             half = float16.convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True)
         _fix_float_casts(half)
         onnx.save(half, str(out))
         converter["quantizer"] = "onnxconverter_common.float16 (keep_io_types)"
-    elif precision in ("int8-dynamic", "int8"):
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
-        from onnxruntime.quantization.shape_inference import quant_pre_process
+    elif precision == "int8-dynamic":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        pre = work / "pre.onnx"
-        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-        if precision == "int8-dynamic":
-            quantize_dynamic(str(pre), str(out), weight_type=QuantType.QUInt8)
-            converter["quantizer"] = "onnxruntime.quantize_dynamic (uint8 weights)"
+        quantize_dynamic(str(_prepared(ctx)), str(out), weight_type=QuantType.QUInt8, nodes_to_exclude=list(plan.float_layers))
+        converter["quantizer"] = "onnxruntime.quantize_dynamic (uint8 weights)"
+        converter["float_nodes"] = list(plan.float_layers)
+    else:
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+        pre = _prepared(ctx)
+        method, cache, samples = _calibrated(ctx, plan.calibration)
+        full = ctx.work / f"qdq-{plan.calibration}.onnx"  # every candidate quantised: what the guard's ranking edits
+        if plan.quick and full.is_file():
+            qdq = onnx.load(str(full))
+            _float_surgery(qdq, onnx.load(str(pre)), set(plan.float_layers))
+            onnx.save(qdq, str(out))
+            return _describe(ctx, out, {**converter, "float_nodes": list(plan.float_layers), "ranking": "float surgery"}, check=False)
+        if cache.is_file():
+            reader, used = None, int(cache.with_suffix(".n").read_text())
         else:
-            calib = ctx.calibration_feeds()
-            keep_float = _first_conv(onnx.load(str(pre)))
-            quantize_static(str(pre), str(out), _Reader(calib), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep_float)
-            converter["quantizer"] = "onnxruntime.quantize_static (QDQ, per-channel int8 weights, uint8 activations, MinMax)"
-            converter["float_nodes"] = keep_float
-            converter.update(ctx.calibration_record(len(calib)))
-    import shutil
+            calib = ctx.calibration_feeds(samples)
+            reader, used = _Reader(calib), len(calib)
+        keep_float = _first_conv(onnx.load(str(pre))) + list(plan.float_layers)
+        quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
+                        nodes_to_exclude=keep_float, calibration_cache_path=str(cache),
+                        extra_options=dict(CALIBRATIONS[plan.calibration][1]))
+        cache.with_suffix(".n").write_text(str(used))
+        if not plan.float_layers and not full.is_file():
+            shutil.copyfile(out, full)
+        converter["quantizer"] = ("onnxruntime.quantize_static (QDQ, per-channel int8 weights, uint8 activations, "
+                                  f"{method.name})")
+        converter["float_nodes"] = keep_float
+        converter.update(ctx.calibration_record(used))
+    return _describe(ctx, out, converter)
 
-    shutil.rmtree(work)
-    model = onnx.load(str(out))
-    onnx.checker.check_model(model, full_check=True)
+
+def _describe(ctx, out: Path, converter: dict[str, Any], check: bool = True) -> dict[str, Any]:
+    """Check the written model (onnx.checker) and describe it for the manifest."""
+    import onnx
+    import onnxruntime
+
+    if check:
+        onnx.checker.check_model(onnx.load(str(out)), full_check=True)
     return {
         "model_file": MODEL_FILE,
         "input": ctx.input_spec(),

@@ -61,22 +61,24 @@ def compare(reference: np.ndarray, outputs: np.ndarray, targets: np.ndarray, tas
     return report
 
 
-def check(report: dict[str, Any], precision: str, max_accuracy_drop: float | None, where: str) -> None:
-    """Raise ``ExportRejected`` when outputs are not finite, fp32 drifts or the metric drops more than allowed."""
+def check(report: dict[str, Any], precision: str, budget: float | None, where: str, unit: str = "points") -> None:
+    """Raise ``ExportRejected`` when outputs are not finite, fp32 drifts or the metric drops more than the budget
+    (``report["guard"]["drop"]``: points of accuracy, or percent of MAE)."""
     if report.get("non_finite_outputs"):
         report["passed"] = False
         raise ExportRejected(f"{where}: the artifact gives nan or inf on {report['non_finite_outputs']} of {report['samples']} "
-                             f"held-out samples; it computes garbage and was not kept")
+                             f"held-out samples; it computes garbage")
     report["tolerance"] = FP32_TOLERANCE * max(1.0, report["reference_max_abs"]) if precision == "fp32" else None
     if precision == "fp32" and report["max_abs_diff"] > report["tolerance"]:
         report["passed"] = False
         raise ExportRejected(f"{where}: fp32 artifact differs from PyTorch by {report['max_abs_diff']:.2e} "
                              f"(tolerance {report['tolerance']:.1e}); the converter changed the computation")
-    drop = report.get("drop_points", report.get("drop"))
-    if max_accuracy_drop is not None and drop is not None and drop > max_accuracy_drop:
+    g = report.get("guard", {})
+    if budget is not None and g.get("drop") is not None and g["drop"] > budget:
         report["passed"] = False
-        unit = " points" if "drop_points" in report else ""
-        raise ExportRejected(f"{where}: {report['metric']} drops {drop:.2f}{unit} against PyTorch "
-                             f"({report['torch'][report['metric']]:.4f} -> {report['artifact'][report['metric']]:.4f}), "
-                             f"more than --max-accuracy-drop {max_accuracy_drop}")
+        lo, hi = g["ci95"]
+        raise ExportRejected(f"{where}: {report['metric']} drops {g['drop']:.2f} {unit} against PyTorch "
+                             f"(95% interval {lo:.2f} to {hi:.2f}, {g['samples']} held-out samples; "
+                             f"{report['torch'][report['metric']]:.4f} -> {report['artifact'][report['metric']]:.4f}), "
+                             f"more than --max-accuracy-drop {budget:g}")
     report["passed"] = True

@@ -12,8 +12,12 @@ then quantised with ai-edge-quantizer.
   inside the graph), or int8 input/output with ``--io int8``: their scale and
   zero point go into the manifest so every predictor can (de)quantise.
 
-Text models convert with a fixed shape [1, max_length] (recorded in the
-manifest; predictors pad to it). Their int8 is static int8 on the
+Text models convert with one signature per sequence-length bucket (8, 16, 32, ...
+up to max_length, sharing one copy of the weights; the manifest lists them and the
+predictor pads a text up to the smallest bucket that holds it), so short texts do
+not pay for max_length. The accuracy guard may ask for OCTAV clipping or 3x the
+calibration samples, and for conv / fully-connected ops kept in float (per-op
+``NO_QUANTIZE`` recipes); calibration ranges are computed once per sample count. Their int8 is static int8 on the
 fully-connected layers only (int8 weights and calibrated int8 activations) plus
 an int8 embedding table, other ops in float: quantising every op
 (``static_wi8_ai8``) cost MiniLM-L6 15 points of accuracy on language ID
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -80,42 +85,68 @@ def _convert_fp32(ctx, path: Path) -> None:
     import litert_torch
     import torch
 
-    if ctx.text:
-        xs = tuple(torch.from_numpy(x) for x in ctx.example_inputs())
-    else:
-        xs = (torch.from_numpy(_to_layout(ctx.example_input(), ctx.options.layout)),)
     notice = _KnownDowncast()
     logging.getLogger().addFilter(notice)
     try:
         with torch.no_grad():
-            litert_torch.convert(_module(ctx), xs).export(str(path))
+            if ctx.text:  # one signature per sequence length bucket, sharing the weights
+                full = ctx.example_inputs()
+                conv = None
+                for length in ctx.sequence_buckets:
+                    xs = tuple(torch.from_numpy(np.ascontiguousarray(x[:, :length])) for x in full)
+                    conv = (litert_torch.signature if conv is None else conv.signature)(bucket_key(length), _module(ctx), xs)
+                conv.convert().export(str(path))
+            else:
+                xs = (torch.from_numpy(_to_layout(ctx.example_input(), ctx.options.layout)),)
+                litert_torch.convert(_module(ctx), xs).export(str(path))
     finally:
         logging.getLogger().removeFilter(notice)
 
 
-def _signature(path: Path) -> tuple[str, list[str]]:
-    """(signature key, its input names in positional order) of a converted model."""
+def bucket_key(length: int) -> str:
+    return f"len{length}"
+
+
+def _signatures(path: Path) -> dict[str, list[str]]:
+    """Each signature key of a converted model and its input names in positional order."""
     from ai_edge_litert.interpreter import Interpreter
 
     sigs = Interpreter(model_path=str(path)).get_signature_list()
-    key = "serving_default" if "serving_default" in sigs else next(iter(sigs))
-    names = sigs[key]["inputs"]
-    return key, sorted(names, key=lambda n: (len(n), n))  # args_0, args_1, ..., args_10
+    return {key: sorted(sig["inputs"], key=lambda n: (len(n), n)) for key, sig in sigs.items()}  # args_0, ..., args_10
 
 
-def _calibration_set(ctx, fp32: Path) -> dict[str, list[dict[str, np.ndarray]]]:
-    """The calibration samples keyed by the converted model's signature input names, in its dtypes."""
+def _calibration_set(ctx, fp32: Path, samples: int | None = None) -> dict[str, list[dict[str, np.ndarray]]]:
+    """The calibration samples keyed by signature and its input names, in its dtypes. Texts go to the smallest
+    length bucket that holds them (a bucket no text falls in gets every text, cut to its length)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    key, names = _signature(fp32)
-    details = Interpreter(model_path=str(fp32)).get_signature_runner(key).get_input_details()
-    rows = []
-    for feed in ctx.calibration_feeds():
-        xs = [feed[n] for n in ctx.input_names]
-        if not ctx.text:
-            xs = [_to_layout(x, ctx.options.layout) for x in xs]
-        rows.append({sig: np.ascontiguousarray(x, dtype=details[sig]["dtype"]) for sig, x in zip(names, xs)})
-    return {key: rows}
+    from ..runtime.text import trim_padding
+
+    it = Interpreter(model_path=str(fp32))
+    sigs = _signatures(fp32)
+    feeds = ctx.calibration_feeds(samples)
+    if not ctx.text:
+        key, names = next(iter(sigs.items()))
+        details = it.get_signature_runner(key).get_input_details()
+        return {key: [{sig: np.ascontiguousarray(_to_layout(f[n], ctx.options.layout), dtype=details[sig]["dtype"])
+                       for sig, n in zip(names, ctx.input_names)} for f in feeds]}
+    rows = [trim_padding(f) for f in feeds]
+    width = [r[ctx.input_names[0]].shape[1] for r in rows]
+    out, lower = {}, 0
+    for length in ctx.sequence_buckets:
+        key = bucket_key(length)
+        details = it.get_signature_runner(key).get_input_details()
+        mine = [r for r, w in zip(rows, width) if lower < w <= length] or rows
+        out[key] = [{sig: np.ascontiguousarray(_pad_to(r[n][:, :length], length, ctx, i), dtype=details[sig]["dtype"])
+                     for i, (sig, n) in enumerate(zip(sigs[key], ctx.input_names))} for r in mine]
+        lower = length
+    return out
+
+
+def _pad_to(x: np.ndarray, length: int, ctx, position: int) -> np.ndarray:
+    """Right-pad token ids (with the pad id) or a mask (with 0) to ``length`` columns."""
+    pad = int(ctx.bundle.processor.pad_token_id or 0) if position == 0 else 0
+    return np.concatenate([x, np.full((len(x), length - x.shape[1]), pad, dtype=x.dtype)], axis=1) if x.shape[1] < length else x
 
 
 def _text_int8_recipe(qt) -> None:
@@ -134,11 +165,54 @@ def _text_int8_recipe(qt) -> None:
                                                explicit_dequantize=False))
 
 
+WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL")  # what the guard may keep in float
+CALIBRATIONS = ("default", "octav", "minmax-3x-samples")  # rung a of the guard for static int8
+
+
+def _weight_op_scopes(path: Path, ops: tuple[str, ...]) -> list[str]:
+    """The scope (output tensor names, as ai-edge-quantizer matches them) of every ``ops`` op, in graph order."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tfl
+
+    model = tfl.read_model(str(path))
+    graph = model.subgraphs[0]
+    return [tfl.get_op_scope(op, graph.tensors) for i, op in enumerate(graph.operators)
+            if tfl.get_op_name_by_index(model, 0, i) in ops]
+
+
+def ladder(ctx):
+    """What the guard may try: OCTAV clipping and more calibration samples (static int8), and every conv,
+    fully-connected and batch-matmul op (text int8: its fully-connected ops) kept in float."""
+    from .guard import Ladder
+
+    ops = ("FULLY_CONNECTED",) if ctx.text else WEIGHT_OPS
+    static = ctx.options.precision == "int8"
+    return Ladder(calibrations=[c for c in CALIBRATIONS if c != "default"] if static and not ctx.text else
+                  (["minmax-3x-samples"] if static else []), float_candidates=_weight_op_scopes(_fp32(ctx), ops))
+
+
+def _fp32(ctx) -> Path:
+    """The fp32 flatbuffer, converted once per export (the guard's attempts re-quantise it)."""
+    path = ctx.work / "fp32.tflite"
+    if not path.is_file():
+        with scoped_env("TORCHINDUCTOR_CACHE_DIR", str(ctx.work / "torchinductor")):
+            _convert_fp32(ctx, path)
+    return path
+
+
+def _keep_float(qt, scopes: tuple[str, ...]) -> None:
+    from ai_edge_quantizer import qtyping, recipe
+
+    for scope in scopes:
+        qt.update_quantization_recipe(regex="^" + re.escape(scope) + "$", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                      algorithm_key=recipe.AlgorithmName.NO_QUANTIZE)
+
+
 def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
     from ai_edge_quantizer import qtyping, recipe
     from ai_edge_quantizer import quantizer as aeq
 
     precision = ctx.options.precision
+    plan = ctx.plan
     qt = aeq.Quantizer(str(fp32))
     if precision == "fp16":
         qt.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
@@ -152,18 +226,42 @@ def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
         converter["quantizer"] = ("ai_edge_quantizer static int8 on FULLY_CONNECTED (int8 weights per channel, calibrated int8 "
                                   "activations), int8 embedding table, other ops float32; float32 I/O")
     else:
-        qt.load_quantization_recipe(recipe.static_wi8_ai8())
+        steps = recipe.static_wi8_ai8()
+        if plan.calibration == "octav":  # OCTAV's clipping of weight and activation ranges instead of min/max
+            steps = [{**step, "algorithm_key": recipe.AlgorithmName.OCTAV.value} for step in steps]
+        qt.load_quantization_recipe(steps)
         io = ctx.options.io
         if io != "int8":
             for op in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
                 qt.update_quantization_recipe(regex=".*", operation_name=op, algorithm_key=recipe.AlgorithmName.NO_QUANTIZE)
         converter["quantizer"] = f"ai_edge_quantizer recipe.static_wi8_ai8 (int8 weights and activations, {io} I/O)"
+    _keep_float(qt, plan.float_layers)
+    if plan.float_layers:
+        converter["float_ops"] = len(plan.float_layers)
+    if plan.calibration != "default":
+        converter["calibration"] = plan.calibration
     result = None
-    if qt.need_calibration:
-        calib = _calibration_set(ctx, fp32)
-        result = qt.calibrate(calib)
-        converter.update(ctx.calibration_record(len(next(iter(calib.values())))))
-    qt.quantize(result).export_model(str(out), overwrite=True)
+    if qt.need_calibration:  # ranges per calibration set, computed once: the guard's attempts share them
+        samples = ctx.options.calibration_samples * (3 if plan.calibration == "minmax-3x-samples" else 1)
+        key = ("tflite-ranges", samples)
+        if key not in ctx.cache:
+            calib = _calibration_set(ctx, fp32, samples)
+            with _quiet():
+                ctx.cache[key] = (qt.calibrate(calib), len(next(iter(calib.values()))))
+        result, used = ctx.cache[key]
+        converter.update(ctx.calibration_record(used))
+    with _quiet():  # its progress bar and size report, once per attempt of the guard
+        qt.quantize(result).export_model(str(out), overwrite=True)
+
+
+def _quiet():
+    import contextlib
+    import io
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    return stack
 
 
 def _spec(detail: dict[str, Any]) -> dict[str, Any]:
@@ -178,29 +276,26 @@ def _spec(detail: dict[str, Any]) -> dict[str, Any]:
 def export(ctx) -> dict[str, Any]:
     precision = ctx.options.precision
     out = ctx.out / MODEL_FILE
-    work = ctx.out / ".work"
-    work.mkdir()
-    fp32 = out if precision == "fp32" else work / "fp32.tflite"
     converter: dict[str, Any] = {"name": "litert_torch.convert"}
     # importing litert_torch makes torch inductor's cache folder ($TMPDIR/torchinductor_$USER):
-    # point it into the work folder so nothing is written outside the artifact
-    with scoped_env("TORCHINDUCTOR_CACHE_DIR", str(work / "torchinductor")):
-        _convert_fp32(ctx, fp32)
-        if precision != "fp32":
-            with warnings.catch_warnings():  # its calibrator keeps intermediate tensors on purpose
-                warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
-                _quantize(ctx, fp32, out, converter)
-    shutil.rmtree(work)
+    # _fp32 points it into the work folder so nothing is written outside the artifact
+    fp32 = _fp32(ctx)
+    if precision == "fp32":
+        shutil.copyfile(fp32, out)
+    else:
+        with warnings.catch_warnings():  # its calibrator keeps intermediate tensors on purpose
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+            _quantize(ctx, fp32, out, converter)
 
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_path=str(out))
     inp, outp = it.get_input_details()[0], it.get_output_details()[0]
     runtime_config: dict[str, Any] = {"num_threads": None}
-    if ctx.text:  # several inputs: the predictor finds each through the signature
-        key, names = _signature(out)
-        runtime_config["signature"] = {"key": key, "inputs": names}
-        input_spec = ctx.input_spec(dtype=str(np.dtype(inp["dtype"])))
+    if ctx.text:  # a signature per length bucket; several inputs, found through each signature's names
+        sigs = _signatures(out)
+        runtime_config["signatures"] = {str(n): {"key": bucket_key(n), "inputs": sigs[bucket_key(n)]} for n in ctx.sequence_buckets}
+        input_spec = ctx.input_spec(dtype=str(np.dtype(inp["dtype"])), shape=[1, "sequence"], buckets=list(ctx.sequence_buckets))
     else:
         nhwc = ctx.options.layout == "nhwc"
         shape = list(ctx.example_input().shape)  # [1, C, H, W] images, [1, n_mels, frames] audio (NCT)

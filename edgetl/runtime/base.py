@@ -210,6 +210,10 @@ def _text_feeds(batch: dict[str, np.ndarray], spec: dict[str, Any]) -> dict[str,
         raise EdgetlError(f"text input lacks {', '.join(missing)}; pass a dict with {', '.join(names)}")
     shape = spec.get("shape") or []
     length = shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None
+    if spec.get("buckets"):  # one signature per length: pad up to the smallest that holds the batch
+        width = np.asarray(batch[names[0]]).shape[-1]
+        fits = [b for b in spec["buckets"] if b >= width]
+        length = fits[0] if fits else spec["buckets"][-1]
     feeds = {}
     for i, name in enumerate(names):
         x = np.asarray(batch[name])

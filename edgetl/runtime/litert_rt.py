@@ -19,8 +19,12 @@ class LiteRtPredictor:
         self.interpreter.allocate_tensors()
         self.input = manifest["input"]
         self.output = manifest["output"]
-        self._in = self._input_indices(manifest.get("runtime_config", {}).get("signature"))
-        self._out = self.interpreter.get_output_details()[0]["index"]
+        config = manifest.get("runtime_config", {})
+        self._runners = {int(n): (self.interpreter.get_signature_runner(s["key"]), s["inputs"])
+                         for n, s in (config.get("signatures") or {}).items()}  # text: one per length bucket
+        if not self._runners:
+            self._in = self._input_indices(config.get("signature"))
+            self._out = self.interpreter.get_output_details()[0]["index"]
         self.device = "CPU/XNNPACK"
 
     def _input_indices(self, signature: dict[str, Any] | None) -> dict[str, int]:
@@ -32,6 +36,10 @@ class LiteRtPredictor:
         return {name: details[sig]["index"] for name, sig in zip(names, signature["inputs"])}
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if self._runners:
+            runner, inputs = self._runners[next(iter(feeds.values())).shape[1]]
+            out = runner(**{sig: feeds[name] for sig, name in zip(inputs, input_names(self.input))})
+            return np.asarray(next(iter(out.values()))).copy()
         for name, x in feeds.items():
             self.interpreter.set_tensor(self._in[name], x)
         self.interpreter.invoke()
