@@ -19,4 +19,5 @@ nice -n 19 .venv/bin/python benchmarks/speech_keywords.py
 nice -n 19 .venv/bin/python benchmarks/speech_keywords.py --train-voices 2 --runs pretrained-linear,pretrained-two-phase,scratch-full --no-latency
 .venv/bin/python benchmarks/export_parity.py --bundle runs/bench-speech/pretrained-two-phase --parity-samples 280 --name speech_export_parity --threads 1
 .venv/bin/edgetl benchmark runs/bench-speech/pretrained-two-phase --target cpu-1t --out benchmarks/results/speech_benchmark-cpu-1t
+bash benchmarks/int8_guard.sh
 .venv/bin/python benchmarks/fault_corpus.py --jobs 2                # as root: the read-only/full tmpfs and chattr cases need it

@@ -268,8 +268,8 @@ def predict(
 @user_errors(interrupted="interrupted; the artifacts finished before it are kept, the unfinished one was not written")
 def export_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder written by `edgetl finetune`."),
-    target: str = typer.Option("onnx", help="onnx | openvino | tflite | all."),
-    quantize: str = typer.Option("fp32", help="fp32 | fp16 | int8-dynamic | int8 | all."),
+    target: str = typer.Option("onnx", help="onnx | openvino | tflite | all, or a comma-separated list."),
+    quantize: str = typer.Option("fp32", help="fp32 | fp16 | int8-dynamic | int8 | all, or a comma-separated list."),
     calibration: Optional[str] = typer.Option(None, help="Folder of calibration images or audio files; text: a file, one text "
                                                          "per line (default: the bundle's training split)."),
     calibration_samples: int = typer.Option(100),
@@ -290,8 +290,8 @@ def export_cmd(
     from .export.guard import parse_budget
     from .export.report import export_rows
 
-    targets = list(TARGETS) if target == "all" else [target]
-    precisions = None if quantize == "all" else [quantize]
+    targets = list(TARGETS) if target == "all" else [t.strip() for t in target.split(",")]
+    precisions = None if quantize == "all" else [q.strip() for q in quantize.split(",")]
     done, failed = export_all(bundle_dir, targets, precisions, calibration=calibration, calibration_samples=calibration_samples,
                               parity_samples=parity_samples, max_accuracy_drop=parse_budget(max_accuracy_drop),
                               dynamic_batch=dynamic_batch, layout=layout, io=io, threads=threads)

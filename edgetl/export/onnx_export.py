@@ -17,7 +17,8 @@ dynamic batch and sequence length for text.
   for a layer with 3 input channels, i.e. a small share of the compute.
 
 The accuracy guard (``guard.py``) may ask for other calibration methods (percentile,
-entropy, 3x the samples; MinMax only for text) and for Conv/MatMul/Gemm nodes kept in
+entropy, 3x the samples; MinMax only for text; only the weight layers quantised,
+attention, norms and adds left in float) and for Conv/MatMul/Gemm nodes kept in
 float (``nodes_to_exclude``). Tensor ranges are computed once per method
 (``calibration_cache_path``); the ranking of layers edits the fully quantised QDQ
 model instead of re-quantising (``_float_surgery``), the artifact kept is quantised
@@ -93,7 +94,14 @@ CALIBRATIONS = {  # rung a of the guard for static int8: name -> (method, extra 
     "percentile": ("Percentile", {"CalibPercentile": 99.999}, 1),
     "entropy": ("Entropy", {}, 1),
     "minmax-3x-samples": ("MinMax", {}, 3),
+    "weight-matmuls-only": ("MinMax", {}, 3),  # only Conv/MatMul/Gemm with weights quantised; attention, norms, adds float
 }
+
+
+def _activation_matmuls(model) -> list[str]:
+    """MatMul nodes with no constant input: attention scores and mixing, whose ranges int8 serves worst."""
+    constants = {t.name for t in model.graph.initializer} | {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and not any(i in constants for i in n.input)]
 
 
 def _prepared(ctx) -> Path:
@@ -119,7 +127,8 @@ def ladder(ctx):
     static = ctx.options.precision == "int8"
     first = set(_first_conv(model)) if static else set()
     # texts calibrate at their own lengths: ORT's histogram methods (percentile, entropy) cannot stack those
-    variants = [c for c in CALIBRATIONS if c != "default" and not (ctx.text and CALIBRATIONS[c][0] != "MinMax")]
+    variants = [c for c in CALIBRATIONS if c != "default" and not (ctx.text and CALIBRATIONS[c][0] != "MinMax")
+                and not (c == "weight-matmuls-only" and not _activation_matmuls(model))]
     return Ladder(calibrations=variants if static else [],
                   float_candidates=[n for n in nodes if n not in first])
 
@@ -204,10 +213,14 @@ def export(ctx) -> dict[str, Any]:
         else:
             calib = ctx.calibration_feeds(samples)
             reader, used = _Reader(calib), len(calib)
-        keep_float = _first_conv(onnx.load(str(pre))) + list(plan.float_layers)
+        pre_model = onnx.load(str(pre))
+        keep_float = _first_conv(pre_model) + list(plan.float_layers)
+        if plan.calibration == "weight-matmuls-only":
+            keep_float += [n for n in _activation_matmuls(pre_model) if n not in keep_float]
+        ops = list(QUANTISED_OPS) if plan.calibration == "weight-matmuls-only" else None  # the recipe of the TFLite text int8
         quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
-                        nodes_to_exclude=keep_float, calibration_cache_path=str(cache),
+                        nodes_to_exclude=keep_float, calibration_cache_path=str(cache), op_types_to_quantize=ops,
                         extra_options=dict(CALIBRATIONS[plan.calibration][1]))
         cache.with_suffix(".n").write_text(str(used))
         if not plan.float_layers and not full.is_file():
