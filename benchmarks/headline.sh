@@ -10,7 +10,7 @@ if [ ! -f runs/demo/edgetl.json ]; then
     .venv/bin/edgetl finetune builtin:digits --out runs/demo --model mobilenet_v2 --strategy two-phase \
         --epochs 5 --image-size 96 --augment crop
 fi
-[ -f runs/demo/export/summary.json ] || .venv/bin/edgetl export runs/demo --target all --quantize all
+[ -d runs/demo/export/tflite-int8-dynamic ] || .venv/bin/edgetl export runs/demo --target all --quantize all  # make demo skips int8-dynamic
 for target in cpu cpu-1t; do
     .venv/bin/edgetl benchmark runs/demo --target "$target" --runs 300 --rounds 3 --out "benchmarks/results/headline-$target"
 done

@@ -42,7 +42,8 @@ def main() -> None:
     md = [f"# int8 guard: {m['family']}:{m['arch']} fine-tuned on {m['data']['source'].rsplit('/', 1)[-1]}", "", "{{machine}}",
           f"Command: `.venv/bin/python benchmarks/int8_guard.py --bundle {a.bundle} --name {a.name}"
           f"{'' if a.target == 'all' else ' --target ' + a.target}{'' if a.quantize == 'all' else ' --quantize ' + a.quantize}` "
-          f"(all artifacts in {total:.0f} s, exit status {proc.returncode}; runtimes on {a.threads} thread(s))", "",
+          + ("(table rebuilt from the artifacts' manifests; each manifest's export time is its own)" if a.table_only else
+             f"(all artifacts in {total:.0f} s, exit status {proc.returncode}; runtimes on {a.threads} thread(s))"), "",
           "| artifact | metric torch | drop before [95% CI] | rung | float layers | drop after [95% CI] | p50 ms before -> after | fp32 p50 ms | size MB before -> after |",
           "|---|---|---|---|---|---|---|---|---|"]
     for name, man in arts.items():

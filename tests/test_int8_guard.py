@@ -58,6 +58,19 @@ def test_ladder_stops_at_the_first_rung_that_holds():
     assert best.rung == "a: calibration" and best.plan.calibration == "entropy" and len(history) == 3
 
 
+def test_a_variant_the_converter_cannot_apply_is_recorded_and_skipped():
+    t = FakeTarget(sensitive=["conv3"], calibration_fixes="entropy")
+    real = t.attempt
+
+    def attempt(plan, rung):
+        if plan.calibration == "octav":
+            raise ValueError("Unsupported symmetry: False")
+        return real(plan, rung)
+
+    best, history = guard.climb(attempt, lambda: guard.Ladder(["octav", "entropy"], LAYERS), t.score, 1.0)
+    assert best.plan.calibration == "entropy" and "Unsupported symmetry" in history[1]["error"]
+
+
 def test_ladder_keeps_the_fewest_sensitive_layers_in_float():
     t = FakeTarget(sensitive=["conv3", "conv11", "conv17"])
     best, history = guard.climb(t.attempt, lambda: guard.Ladder(["percentile"], LAYERS), t.score, 1.0)

@@ -149,14 +149,13 @@ def plot(report: dict[str, Any], path: Path) -> bool:
         ax.annotate(r["name"], (r["p50_ms"], r["value"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     choice = ((report.get("deploy") or {}).get("choice") or {}).get("name")
     for r in rows:
-        if r["name"] == choice:
-            ax.scatter([r["p50_ms"]], [r["value"]], s=260, marker="*", color="gold", edgecolor="k", zorder=5,
-                       label=f"deploy: {choice}")
-            ax.legend(loc="lower right", fontsize=8)
+        if r["name"] == choice:  # the deploy choice: a gold star under its dot, named in the title
+            ax.scatter([r["p50_ms"]], [r["value"]], s=320, marker="*", color="gold", edgecolor="k", zorder=1)
     ax.set_xscale("log")
     ax.set_xlabel("latency at batch 1, ms (dot p50, whisker to p90; log scale)")
     ax.set_ylabel(rows[0]["metric"])
-    ax.set_title(f"{report['bundle']['arch']} on {report['target']['name']}")
+    ax.set_title(f"{report['bundle']['arch']} on {report['target']['name']}" +
+                 (f"\n\u2605 deploy: {choice}" if choice else "\nno artifact meets every budget"))
     ax.grid(alpha=0.3, which="both")
     names = [r["name"] for r in rows]
     bx.barh(names, [r["size_mb"] for r in rows], color=[colors.get(r["runtime"], "tab:gray") for r in rows])

@@ -81,6 +81,18 @@ class ExportContext:
         """Text: the fixed sequence length of this target's artifacts (the bundle's max_length), else None."""
         return int(self.bundle.preprocess["max_length"]) if self.text and self.target.fixed_sequence else None
 
+    def converted(self, path: Path, build: Any, *key: Any) -> Path:
+        """``path`` written by ``build(path)`` once per bundle and ``key`` in this process: the fp32 conversion
+        every precision of a target starts from is reused by the next precision (export_all), not redone."""
+        cache = self.bundle.__dict__.setdefault("_converted", {})
+        k = (self.target.name, self.options.layout, self.dynamic_batch, self.options.opset, path.name, *key)
+        if k in cache:
+            path.write_bytes(cache[k])
+        else:
+            build(path)
+            cache[k] = path.read_bytes()
+        return path
+
     @property
     def sequence_buckets(self) -> list[int] | None:
         """Text on a fixed-shape target: the lengths it gets a signature for (powers of two from 8 below

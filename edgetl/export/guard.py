@@ -133,7 +133,11 @@ def climb(attempt: Callable[[Plan, str], Attempt], ladder: Callable[[], Ladder],
     offer = ladder()
     for calibration in offer.calibrations:  # rung a
         log(f"drop {best.drop:.2f} > {budget}: calibration {calibration}")
-        a = attempt(Plan(calibration=calibration), "a: calibration")
+        try:
+            a = attempt(Plan(calibration=calibration), "a: calibration")
+        except Exception as exc:  # a variant the converter cannot apply to this model: recorded, and the next one tried
+            history.append({"rung": "a: calibration", "calibration": calibration, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            continue
         history.append(a.summary())
         if a.drop < best.drop:
             best = a

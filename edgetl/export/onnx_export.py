@@ -110,10 +110,17 @@ def _prepared(ctx) -> Path:
 
     pre = ctx.work / "pre.onnx"
     if not pre.is_file():
-        fp32 = ctx.work / "fp32.onnx"
-        _export_fp32(ctx, fp32)
-        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+        def build(path: Path) -> None:
+            quant_pre_process(str(_fp32(ctx)), str(path), skip_symbolic_shape=True)
+
+        ctx.converted(pre, build)
     return pre
+
+
+def _fp32(ctx) -> Path:
+    """The fp32 model, exported from PyTorch once per bundle and options in this process."""
+    fp32 = ctx.work / "fp32.onnx"
+    return fp32 if fp32.is_file() else ctx.converted(fp32, lambda path: _export_fp32(ctx, path))
 
 
 def ladder(ctx):
@@ -178,13 +185,11 @@ def export(ctx) -> dict[str, Any]:
     plan = ctx.plan
     converter: dict[str, Any] = {"name": "torch.onnx.export (torchscript)", "opset": ctx.options.opset}
     if precision == "fp32":
-        _export_fp32(ctx, out)
+        shutil.copyfile(_fp32(ctx), out)
     elif precision == "fp16":
         from onnxconverter_common import float16
 
-        fp32 = ctx.work / "fp32.onnx"
-        if not fp32.is_file():
-            _export_fp32(ctx, fp32)
+        fp32 = _fp32(ctx)
         with warnings.catch_warnings():  # tiny constants clipped to float16's range: expected
             warnings.filterwarnings("ignore", message=".*will be truncated to", category=UserWarning)
             half = float16.convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True)

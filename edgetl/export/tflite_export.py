@@ -149,16 +149,19 @@ def _pad_to(x: np.ndarray, length: int, ctx, position: int) -> np.ndarray:
     return np.concatenate([x, np.full((len(x), length - x.shape[1]), pad, dtype=x.dtype)], axis=1) if x.shape[1] < length else x
 
 
-def _text_int8_recipe(qt) -> None:
-    """Static int8 for the matrix multiplies of a transformer, int8 weights for its embedding table."""
+def _text_int8_recipe(qt, ops: tuple[str, ...] = ("FULLY_CONNECTED",), embedding: bool = True) -> None:
+    """Static int8 for the matrix multiplies (``ops``) of a transformer, int8 weights for its embedding table."""
     from ai_edge_quantizer import qtyping, recipe
 
     int8_weights = qtyping.TensorQuantizationConfig(num_bits=8, symmetric=True, granularity=qtyping.QuantGranularity.CHANNELWISE)
     int8_activations = qtyping.TensorQuantizationConfig(num_bits=8, symmetric=False)
-    qt.update_quantization_recipe(
-        regex=".*", operation_name=qtyping.TFLOperationName.FULLY_CONNECTED, algorithm_key=recipe.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
-        op_config=qtyping.OpQuantizationConfig(activation_tensor_config=int8_activations, weight_tensor_config=int8_weights,
-                                               compute_precision=qtyping.ComputePrecision.INTEGER, explicit_dequantize=False))
+    for op in ops:
+        qt.update_quantization_recipe(
+            regex=".*", operation_name=getattr(qtyping.TFLOperationName, op), algorithm_key=recipe.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
+            op_config=qtyping.OpQuantizationConfig(activation_tensor_config=int8_activations, weight_tensor_config=int8_weights,
+                                                   compute_precision=qtyping.ComputePrecision.INTEGER, explicit_dequantize=False))
+    if not embedding:
+        return
     qt.update_quantization_recipe(
         regex=".*", operation_name=qtyping.TFLOperationName.EMBEDDING_LOOKUP, algorithm_key=recipe.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
         op_config=qtyping.OpQuantizationConfig(weight_tensor_config=int8_weights, compute_precision=qtyping.ComputePrecision.INTEGER,
@@ -166,7 +169,7 @@ def _text_int8_recipe(qt) -> None:
 
 
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL")  # what the guard may keep in float
-CALIBRATIONS = ("default", "octav", "minmax-3x-samples")  # rung a of the guard for static int8
+CALIBRATIONS = ("default", "octav", "minmax-3x-samples", "weight-ops-only")  # rung a of the guard for static int8
 
 
 def _weight_op_scopes(path: Path, ops: tuple[str, ...]) -> list[str]:
@@ -180,7 +183,8 @@ def _weight_op_scopes(path: Path, ops: tuple[str, ...]) -> list[str]:
 
 
 def ladder(ctx):
-    """What the guard may try: OCTAV clipping and more calibration samples (static int8), and every conv,
+    """What the guard may try: OCTAV clipping, more calibration samples and int8 on the weight ops alone (static
+    int8), and every conv,
     fully-connected and batch-matmul op (text int8: its fully-connected ops) kept in float."""
     from .guard import Ladder
 
@@ -194,8 +198,11 @@ def _fp32(ctx) -> Path:
     """The fp32 flatbuffer, converted once per export (the guard's attempts re-quantise it)."""
     path = ctx.work / "fp32.tflite"
     if not path.is_file():
-        with scoped_env("TORCHINDUCTOR_CACHE_DIR", str(ctx.work / "torchinductor")):
-            _convert_fp32(ctx, path)
+        def build(p: Path) -> None:
+            with scoped_env("TORCHINDUCTOR_CACHE_DIR", str(ctx.work / "torchinductor")):
+                _convert_fp32(ctx, p)
+
+        ctx.converted(path, build, tuple(ctx.sequence_buckets or ()))
     return path
 
 
@@ -221,10 +228,15 @@ def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
     elif precision == "int8-dynamic":
         qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
         converter["quantizer"] = "ai_edge_quantizer recipe.dynamic_wi8_afp32 (int8 weights, dynamic-range activations)"
-    elif ctx.text:
-        _text_int8_recipe(qt)
-        converter["quantizer"] = ("ai_edge_quantizer static int8 on FULLY_CONNECTED (int8 weights per channel, calibrated int8 "
-                                  "activations), int8 embedding table, other ops float32; float32 I/O")
+    elif ctx.text or plan.calibration == "weight-ops-only":
+        if ctx.text:
+            _text_int8_recipe(qt)
+            converter["quantizer"] = ("ai_edge_quantizer static int8 on FULLY_CONNECTED (int8 weights per channel, calibrated int8 "
+                                      "activations), int8 embedding table, other ops float32; float32 I/O")
+        else:  # a ladder variant: int8 convolutions and matmuls, everything between them float
+            _text_int8_recipe(qt, WEIGHT_OPS, embedding=False)
+            converter["quantizer"] = ("ai_edge_quantizer static int8 on conv / fully-connected / batch-matmul ops (int8 weights per "
+                                      "channel, calibrated int8 activations), other ops float32; float32 I/O")
     else:
         steps = recipe.static_wi8_ai8()
         if plan.calibration == "octav":  # OCTAV's clipping of weight and activation ranges instead of min/max
