@@ -42,3 +42,23 @@ def telemetry_opt_out():
     ~/intel on import and on every tool call; it opts out when ``CI`` is true.
     ``CI`` is set only inside this block, so nothing else sees it."""
     return scoped_env("CI", "true")
+
+
+@contextmanager
+def quiet(*loggers: str) -> Iterator[None]:
+    """Converter chatter (progress bars, tables, size reports on stdout/stderr, and the named loggers below
+    WARNING) goes nowhere: the accuracy guard may quantise several times per export."""
+    import contextlib
+    import io
+    import logging
+
+    logs = [logging.getLogger(name) for name in loggers]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for log, level in zip(logs, levels):
+            log.setLevel(level)

@@ -33,6 +33,8 @@ import json
 import warnings
 from typing import Any
 
+from ..offline import quiet
+
 MODEL_FILE = "model.xml"
 OUTPUT = "logits"
 
@@ -92,18 +94,13 @@ def _weight_source(op):
 
 
 def _keep_float(model, fp32, names: set[str]) -> None:
-    """Run ``names`` in float in a quantised model: their inputs bypass FakeQuantize (static int8), and compressed
-    weights are replaced by the fp32 model's constants (weight-only int8)."""
+    """Run ``names`` in float in a weight-compressed model: their weights become the fp32 model's constants."""
     import openvino as ov
 
     originals = {op.get_friendly_name(): op for op in fp32.get_ordered_ops() if op.get_friendly_name() in names}
     for op in model.get_ordered_ops():
         if op.get_friendly_name() not in names:
             continue
-        for i in range(op.get_input_size()):
-            source = op.input_value(i)
-            if source.get_node().get_type_name() == "FakeQuantize":
-                op.input(i).replace_source_output(source.get_node().input_value(0))
         weight = _weight_source(originals[op.get_friendly_name()])
         if weight is not None and op.input_value(1).get_node().get_type_name() != "Constant":
             op.input(1).replace_source_output(ov.opset13.constant(weight.get_data()).output(0))
@@ -140,7 +137,7 @@ def _accuracy_control(ctx, model, items, extra):
             return float(np.mean(outputs.argmax(1) == targets.astype(np.int64))), None
         return -float(np.mean(np.abs(outputs.reshape(len(pairs), -1) - targets.reshape(len(pairs), -1)))) / max(ref_mae, 1e-12), None
 
-    with _quiet():
+    with quiet("nncf"):
         return nncf.quantize_with_accuracy_control(
             model, nncf.Dataset(items), nncf.Dataset(items_with_targets, lambda pair: pair[0]), validate,
             max_drop=ctx.budget / 100.0,
@@ -170,7 +167,7 @@ def _quantized(ctx, model, converter: dict[str, Any]):
     import nncf
 
     if ctx.options.precision == "int8-dynamic":
-        with _quiet():
+        with quiet("nncf"):
             model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
         converter["quantizer"] = "nncf.compress_weights INT8_ASYM (weight-only)"
         return model
@@ -185,28 +182,13 @@ def _quantized(ctx, model, converter: dict[str, Any]):
         converter["float_ops"] = _float_ops(model)
         converter["mixed_precision"] = "nncf.quantize_with_accuracy_control on the held-out samples"
     else:
-        with _quiet():
+        with quiet("nncf"):
             model = nncf.quantize(model, nncf.Dataset(items), subset_size=len(calib), **extra)
     converter["quantizer"] = ("nncf.quantize (PTQ, " + ("mixed" if "preset" in options else "performance") + " preset, " +
                               ("fast" if extra["fast_bias_correction"] else "full") + " bias correction" +
                               (", transformer model type)" if ctx.text else ")"))
     converter.update(ctx.calibration_record(len(calib)))
     return model
-
-
-@contextlib.contextmanager
-def _quiet():
-    """NNCF's progress bars and tables go nowhere: the guard may quantise several times per export."""
-    import logging
-
-    log = logging.getLogger("nncf")
-    level = log.level
-    log.setLevel(logging.WARNING)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            yield
-    finally:
-        log.setLevel(level)
 
 
 def _export(ctx) -> dict[str, Any]:
@@ -217,11 +199,11 @@ def _export(ctx) -> dict[str, Any]:
     plan = ctx.plan
     model = _converted(ctx)
     converter: dict[str, Any] = {"name": "openvino.convert_model (PyTorch frontend)"}
-    if precision in ("int8-dynamic", "int8"):
-        full = ctx.work / f"{precision}-{plan.calibration}.xml"  # every layer quantised, once per calibration variant
-        if plan.accuracy_control:
-            model = _quantized(ctx, model, converter)
-        elif full.is_file():
+    if precision == "int8":
+        model = _quantized(ctx, model, converter)
+    elif precision == "int8-dynamic":
+        full = ctx.work / "int8-dynamic.xml"  # every weight compressed, once per export: the guard's attempts edit it
+        if full.is_file():
             converter.update(json.loads(full.with_suffix(".json").read_text()))
             model = ov.Core().read_model(str(full))
         else:
@@ -231,7 +213,7 @@ def _export(ctx) -> dict[str, Any]:
         if plan.float_layers:
             _keep_float(model, _converted(ctx), set(plan.float_layers))
             converter["float_ops"] = list(plan.float_layers)
-            converter["mixed_precision"] = "the fully quantised model with these ops' FakeQuantize inputs bypassed / float weights restored"
+            converter["mixed_precision"] = "the compressed model with these ops' fp32 weights restored"
     _stable_names(model)
     ov.save_model(model, str(ctx.out / MODEL_FILE), compress_to_fp16=(precision == "fp16"))
     return {

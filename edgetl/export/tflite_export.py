@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..offline import scoped_env
+from ..offline import quiet, scoped_env
 
 MODEL_FILE = "model.tflite"
 
@@ -258,22 +258,12 @@ def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
         key = ("tflite-ranges", samples)
         if key not in ctx.cache:
             calib = _calibration_set(ctx, fp32, samples)
-            with _quiet():
+            with quiet():
                 ctx.cache[key] = (qt.calibrate(calib), len(next(iter(calib.values()))))
         result, used = ctx.cache[key]
         converter.update(ctx.calibration_record(used))
-    with _quiet():  # its progress bar and size report, once per attempt of the guard
+    with quiet():  # its progress bar and size report, once per attempt of the guard
         qt.quantize(result).export_model(str(out), overwrite=True)
-
-
-def _quiet():
-    import contextlib
-    import io
-
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-    return stack
 
 
 def _spec(detail: dict[str, Any]) -> dict[str, Any]:
