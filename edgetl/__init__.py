@@ -12,15 +12,31 @@ Python API (the CLI is a thin layer over these):
     edgetl.predict_audio(speech, ["clip.wav"])
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
 from .offline import enforce_offline
 
 enforce_offline()  # before any hub client is imported
 
-from .bundle import Bundle, load_bundle  # noqa: E402
-from .errors import EdgetlError  # noqa: E402
-from .predict import predict_audio, predict_files, predict_texts  # noqa: E402
-from .train.config import FinetuneConfig  # noqa: E402
-from .train.finetune import finetune  # noqa: E402
-
 __version__ = "0.1.0"
-__all__ = ["Bundle", "EdgetlError", "FinetuneConfig", "finetune", "load_bundle", "predict_audio", "predict_files", "predict_texts", "__version__"]
+# public name -> the module that defines it, imported on first use: ``import edgetl.x`` pays only for x
+_LAZY = {
+    "Bundle": "bundle", "load_bundle": "bundle", "EdgetlError": "errors", "FinetuneConfig": "train.config",
+    "finetune": "train.finetune", "predict_audio": "predict", "predict_files": "predict", "predict_texts": "predict",
+}
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'edgetl' has no attribute {name!r}")
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

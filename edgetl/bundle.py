@@ -13,16 +13,19 @@ import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from .atomic import atomic_path, write_json
 from .errors import EdgetlError
 from .family.hf import BUNDLE_SUBDIR
-from .model import ModelSpec, TransferModel, build_model
-from .runtime.base import ManifestFacts, check_manifest, read_json
+from edgetl_runtime.base import ManifestFacts, check_manifest, read_json
+
+if TYPE_CHECKING:  # torch is imported only where a model is built or run: reading a manifest needs none
+    import torch
+
+    from .model import TransferModel
 
 MANIFEST = "edgetl.json"
 WEIGHTS = "model.safetensors"
@@ -151,7 +154,7 @@ class Bundle(ManifestFacts):
     def encode_texts(self, texts: list[str], length: int | None = None) -> dict[str, np.ndarray]:
         """Raw texts -> int64 token ids and attention mask with the bundle's own tokenizer, truncated at
         max_length and right-padded to ``length`` (default: the longest text)."""
-        from .runtime.text import pad_ids
+        from edgetl_runtime.text import pad_ids
 
         ids = self.processor(list(texts), truncation=True, max_length=self.preprocess["max_length"])["input_ids"]
         width = length or max(len(i) for i in ids)
@@ -159,7 +162,7 @@ class Bundle(ManifestFacts):
 
     def encode_audio(self, files: list[str]) -> np.ndarray:
         """Audio files -> log-mel features float32 [B, n_mels, frames], computed as in training (``runtime/audio.py``)."""
-        from .runtime.audio import features
+        from edgetl_runtime.audio import features
 
         if self.modality != "audio":
             raise EdgetlError(f"{self.path} is not an audio bundle (modality {self.modality})")
@@ -167,13 +170,15 @@ class Bundle(ManifestFacts):
 
     def predict_batched(self, inputs: Any, size: int = 64) -> np.ndarray:
         """``predict`` over any number of samples, ``size`` at a time (the reference parity and benchmarks compare with)."""
-        from .runtime.base import batch_len, batch_rows
+        from edgetl_runtime.base import batch_len, batch_rows
 
         n = batch_len(inputs)
         return np.concatenate([self.predict(batch_rows(inputs, i, i + size)) for i in range(0, n, size)])
 
     def predict(self, batch: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
         """Preprocessed float32 (NCHW images, NCT log-mel audio), or a dict of int64 token arrays (text) -> model outputs."""
+        import torch
+
         if isinstance(batch, dict):
             inputs = [torch.from_numpy(np.ascontiguousarray(batch[n], dtype=np.int64)) for n in self.input_names]
         else:
@@ -184,7 +189,10 @@ class Bundle(ManifestFacts):
 
 def _load_model(path: Path, manifest: dict[str, Any]) -> tuple[TransferModel, Any]:
     """Rebuild the model from the manifest and load its weights; a damaged bundle is one line, never a traceback."""
+    import torch
     from safetensors.torch import load_file
+
+    from .model import ModelSpec, build_model
 
     wfile = path / WEIGHTS
     if not wfile.is_file():

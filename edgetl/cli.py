@@ -184,7 +184,7 @@ def info(bundle_dir: str = typer.Argument(..., help="Bundle folder."), as_json: 
 
 def _get(m: dict, dotted: str, default: object = "-") -> object:
     """``m["a"]["b"]`` for "a.b", or ``default`` when a hand-edited manifest lacks it."""
-    from .runtime.base import field_of
+    from edgetl_runtime.base import field_of
 
     return field_of(m, dotted, default)
 

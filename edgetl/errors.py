@@ -5,6 +5,10 @@ from __future__ import annotations
 import errno
 import os
 
+from edgetl_runtime.errors import EdgetlError
+
+__all__ = ["EdgetlError", "os_error", "storage_errno", "write_error"]
+
 # what to do about an OS error, by errno
 _ADVICE = {
     errno.EACCES: "check its permissions or pick another location",
@@ -24,19 +28,6 @@ _STORAGE_WORDS = (("no space left", errno.ENOSPC), ("storagefull", errno.ENOSPC)
                   ("read-only file system", errno.EROFS), ("readonlyfilesystem", errno.EROFS), ("os error 30", errno.EROFS),
                   ("permission denied", errno.EACCES), ("os error 13", errno.EACCES),
                   ("file write failed", errno.EIO), ("disk quota", errno.EDQUOT))
-
-
-class EdgetlError(Exception):
-    """A problem with the user's input or environment, stated in one line.
-
-    The CLI prints ``error: <message>`` and exits with ``exit_code``; library code
-    raises it instead of letting a deep traceback reach the user.
-    """
-
-    exit_code = 2
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
 
 
 def os_error(exc: OSError, path: str | os.PathLike | None = None, action: str = "") -> EdgetlError:

@@ -9,14 +9,9 @@ from typing import Any
 import numpy as np
 
 from .bundle import MANIFEST, load_bundle
-from .data.preprocess import read_images
+from edgetl_runtime.image import read_images
 from .errors import EdgetlError
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+from edgetl_runtime.predict import decode
 
 
 def load_inputs(files: list[str], preprocess: dict[str, Any]) -> np.ndarray:
@@ -28,18 +23,9 @@ def load_inputs(files: list[str], preprocess: dict[str, Any]) -> np.ndarray:
     return read_images(files, preprocess, "pass a PNG/JPEG/BMP image")
 
 
-def finite_outputs(outputs: np.ndarray, items: list[str], where: Any) -> np.ndarray:
-    """The model's outputs, or one line naming the first input it gave nan or inf for."""
-    bad = [item for item, row in zip(items, np.asarray(outputs, dtype=np.float64)) if not np.isfinite(row).all()]
-    if bad:
-        raise EdgetlError(f"{where} gives nan or inf for {bad[0]}{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}; "
-                          f"the model is broken: re-run `edgetl finetune` (or `edgetl export` for an artifact)")
-    return outputs
-
-
 def open_model(path: str | Path, threads: int | None = None) -> Any:
     """A bundle folder (PyTorch) or an exported artifact folder (its own runtime)."""
-    from .runtime import ARTIFACT_MANIFEST, LoadedArtifact
+    from edgetl_runtime import ARTIFACT_MANIFEST, LoadedArtifact
 
     p = Path(path)
     if (p / ARTIFACT_MANIFEST).is_file() and not (p / MANIFEST).is_file():
@@ -48,18 +34,7 @@ def open_model(path: str | Path, threads: int | None = None) -> Any:
 
 
 def _results(bundle: Any, key: str, items: list[str], outputs: np.ndarray, top_k: int) -> list[dict[str, Any]]:
-    if top_k < 1:
-        raise EdgetlError("--top-k must be at least 1")
-    finite_outputs(outputs, items, bundle.path)
-    results = []
-    for item, out in zip(items, outputs):
-        if bundle.task == "classification":
-            probs = softmax(out)
-            top = np.argsort(-probs)[:top_k]
-            results.append({key: item, "top": [(bundle.labels[i], float(probs[i])) for i in top]})
-        else:
-            results.append({key: item, "value": float(out[0])})
-    return results
+    return decode(bundle.task, bundle.labels, key, items, outputs, top_k, bundle.path)
 
 
 def predict_files(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[str, Any]]:

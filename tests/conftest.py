@@ -111,12 +111,12 @@ def exportable_bundle(tmp_path_factory) -> Path:
 
 
 def run_beside_runtime(tmp_path: Path, code: str) -> dict:
-    """Run ``code`` in a fresh Python next to a copy of ``edgetl/runtime`` named ``edgetl_runtime`` (as the
-    benchmark stages it on devices, without edgetl); returns the JSON of its last output line."""
-    import edgetl.runtime
+    """Run ``code`` in a fresh Python with the ``edgetl-runtime`` wheel first on its path (as the benchmark ships it
+    to devices, without edgetl); returns the JSON of its last output line."""
+    from edgetl.runtime_wheel import build_wheel
 
-    shutil.copytree(edgetl.runtime.__path__[0], tmp_path / "edgetl_runtime", ignore=shutil.ignore_patterns("__pycache__"))
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(build_wheel())}
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 

@@ -18,7 +18,7 @@ from edgetl.data.audio_augment import augment_audio, change_speed, coloured_nois
 from edgetl.data.builtin import resolve_builtin
 from edgetl.data.keywords import MISSING, SILENCE, UNKNOWN, espeak_binary, write_keywords
 from edgetl.errors import EdgetlError
-from edgetl.runtime.audio import load_audio, log_mel, mel_filters, read_wav, resample
+from edgetl_runtime.audio import load_audio, log_mel, mel_filters, read_wav, resample
 
 runner = CliRunner()
 SR = 16000

@@ -200,20 +200,21 @@ def test_ssh_device_errors_name_what_is_missing(bench_bundle, sshd, tmp_path):
 
 
 def test_runner_needs_no_torch_or_edgetl(bench_bundle, tmp_path):
-    """The runner copied to devices imports only numpy and the artifact's runtime."""
+    """The runner shipped to devices (the runtime wheel) imports only numpy and the artifact's runtime."""
     from edgetl.bench.transport import build_stage
 
-    build_stage(tmp_path)
+    wheel = build_stage(tmp_path)
     import numpy as np
 
     np.save(tmp_path / "inputs.npy", np.zeros((2, 3, 32, 32), np.float32))
-    code = ("import runpy, sys; sys.argv = ['runner.py', '--artifact', sys.argv[1], '--inputs', 'inputs.npy', '--runs', '2'];"
-            "\ntry: runpy.run_path('runner.py', run_name='__main__')\nexcept SystemExit: pass\n"
+    code = ("import runpy, sys; sys.argv = ['bench', '--artifact', sys.argv[1], '--inputs', 'inputs.npy', '--runs', '2'];"
+            "\ntry: runpy.run_module('edgetl_runtime.bench', run_name='__main__')\nexcept SystemExit: pass\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'edgetl', 'timm', 'transformers', 'tensorflow')]\n"
-            "print('FORBIDDEN', bad)")
+            "print('FORBIDDEN', bad); import edgetl_runtime; print(edgetl_runtime.__file__)")
     proc = subprocess.run([sys.executable, "-c", code, str(bench_bundle / "export" / "onnx-fp32")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": ""})
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path / wheel)})
     assert '"ok": true' in proc.stdout, proc.stdout + proc.stderr
+    assert f"{wheel}/edgetl_runtime/__init__.py" in proc.stdout
     assert "FORBIDDEN []" in proc.stdout
 
 

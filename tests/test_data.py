@@ -6,7 +6,8 @@ from PIL import Image
 from conftest import write_color_folder
 from edgetl.data.augment import augment_image
 from edgetl.data.builtin import resolve_builtin
-from edgetl.data.preprocess import preprocess_image, resolve_preprocess
+from edgetl.data.preprocess import resolve_preprocess
+from edgetl_runtime.image import preprocess_image
 from edgetl.data.sources import scan_images, split_train_val
 from edgetl.errors import EdgetlError
 

@@ -11,7 +11,7 @@ from conftest import write_color_folder
 from edgetl.cli import app
 from edgetl.errors import EdgetlError
 from edgetl.export import TARGETS, Artifact, export
-from edgetl.runtime import load_predictor
+from edgetl_runtime import load_predictor
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ import edgetl
 from edgetl.cli import app
 from edgetl.errors import EdgetlError
 from edgetl.export import TARGETS, export
-from edgetl.runtime import LoadedArtifact, load_predictor
+from edgetl_runtime import LoadedArtifact, load_predictor
 from conftest import run_beside_runtime
 from test_text import TFAST, _tiny, write_sentiment_csv
 

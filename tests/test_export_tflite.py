@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgetl.export import export
-from edgetl.runtime import load_predictor
+from edgetl_runtime import load_predictor
 
 
 @pytest.fixture

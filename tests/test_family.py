@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgetl.data.preprocess import preprocess_image, resolve_preprocess
+from edgetl.data.preprocess import resolve_preprocess
+from edgetl_runtime.image import preprocess_image
 from edgetl.errors import EdgetlError
 from edgetl.family import get_family, resolve_model
 from edgetl.family.vision import TIMM_CHECKED, TORCHVISION_CHECKED

@@ -1,7 +1,7 @@
 import numpy as np
 from sklearn.metrics import f1_score
 
-from edgetl.train.metrics import classification_metrics, is_better, regression_metrics
+from edgetl_runtime.metrics import classification_metrics, is_better, regression_metrics
 
 
 def test_classification_metrics_match_sklearn():

@@ -144,7 +144,7 @@ def test_other_options_still_may_not_change_on_resume(tmp_path):
 
 # ------------------------------------------------------------------ images
 def test_16_bit_png_is_scaled_not_clipped(tmp_path):
-    from edgetl.data.preprocess import load_image
+    from edgetl_runtime.image import load_image
 
     ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
     path = tmp_path / "deep.png"

@@ -17,7 +17,7 @@ from edgetl.data.keywords import write_keywords
 from edgetl.data.modality import clip_window
 from edgetl.errors import EdgetlError
 from edgetl.export import TARGETS, export
-from edgetl.runtime import LoadedArtifact
+from edgetl_runtime import LoadedArtifact
 from test_audio_data import require_espeak, tone, write_pcm
 from test_speech_family import tiny_config
 
@@ -97,7 +97,7 @@ def test_predict_wav_files_bundle_and_cli(speech_bundle, keywords, tmp_path):
     assert correct >= 6, res  # of 8 clips by a voice never heard in training
     assert res == edgetl.predict_audio(edgetl.load_bundle(speech_bundle), clips)
     # the same clip as a 44.1 kHz stereo 24-bit WAV: decoded, resampled and mixed down to the same prediction
-    from edgetl.runtime.audio import load_audio, resample
+    from edgetl_runtime.audio import load_audio, resample
 
     x = load_audio(clips[0])
     write_pcm(tmp_path / "stereo.wav", np.stack([resample(x, 16000, 44100)] * 2, axis=1), 44100, 24)

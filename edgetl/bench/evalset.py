@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from ..bundle import SPLITS, read_splits
-from ..data.preprocess import read_images
+from edgetl_runtime.image import read_images
 from ..data.sources import encode_targets, evenly_spaced, scan_images
 from ..errors import EdgetlError
-from ..runtime.audio import features
-from ..runtime.base import Batch
+from edgetl_runtime.audio import features
+from edgetl_runtime.base import Batch
 
 
 def _rows_from_bundle(bundle_dir: Path, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:

@@ -22,8 +22,8 @@ import numpy as np
 from ..atomic import clean_stale
 from ..bundle import EXPORT_DIR, MANIFEST, WEIGHTS, read_manifest
 from ..errors import EdgetlError
-from ..export.parity import compare
-from ..runtime import ARTIFACT_MANIFEST, read_artifact_manifest
+from edgetl_runtime.parity import compare
+from edgetl_runtime import ARTIFACT_MANIFEST, read_artifact_manifest
 from .evalset import eval_set, long_texts
 from .targets import Profile, find_profile
 from .transport import build_stage, transport_for
@@ -256,7 +256,7 @@ def mark_slower_than_fp32(rows: list[dict[str, Any]]) -> None:
 
 def within_accuracy(row: dict[str, Any], task: str) -> bool:
     """The artifact's metric on the benchmark's samples is within the default export budget of PyTorch's."""
-    from ..export.guard import DEFAULT_BUDGET
+    from edgetl_runtime.metrics import DEFAULT_BUDGET
 
     if task == "classification":
         return row.get("delta_points") is not None and -row["delta_points"] <= DEFAULT_BUDGET[task]

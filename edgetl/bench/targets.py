@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgetlError
-from ..runtime import RUNTIMES, DeviceOptions
+from edgetl_runtime import RUNTIMES, DeviceOptions
 
 BUDGET_KEYS = {"p90_ms": "p90 latency (ms)", "model_mb": "model size (MB)", "ram_mb": "peak RAM (MB)"}
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")

@@ -1,8 +1,10 @@
 """Run the staged runner on a target: here (a fresh local process) or on an SSH device.
 
-The stage is a folder with ``runner.py``, ``edgetl_runtime/`` (a copy of
-``edgetl/runtime``), ``inputs.npy`` and, for devices, the artifacts. Each
-measurement is its own process: memory is its own and no thread pool is shared.
+The stage is a folder with the ``edgetl-runtime`` wheel (the torch-free package a device
+installs; its ``edgetl_runtime.bench`` measures), ``inputs.npy`` and, for devices, the
+artifacts. The wheel runs straight from ``PYTHONPATH`` (a pure-Python wheel is a zip
+Python imports from), here and on devices alike, so nothing is installed on the device.
+Each measurement is its own process: memory is its own and no thread pool is shared.
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from edgetl_runtime.bench import RESULT_MARK
+
 from ..errors import EdgetlError
-from .runner import RESULT_MARK
+from ..runtime_wheel import build_wheel
 from .targets import Profile
 
-RUNTIME_PACKAGE = "edgetl_runtime"
+RUNNER = ["-m", "edgetl_runtime.bench"]
 
 
-def build_stage(stage: Path) -> None:
-    """Copy the runner and the self-contained runtime package into ``stage``."""
-    here = Path(__file__).resolve().parent
-    shutil.copy2(here / "runner.py", stage / "runner.py")
-    shutil.copytree(here.parent / "runtime", stage / RUNTIME_PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+def build_stage(stage: Path) -> str:
+    """Put the runtime wheel into ``stage``; returns its file name (what goes on ``PYTHONPATH``)."""
+    wheel = build_wheel()
+    shutil.copy2(wheel, stage / wheel.name)
+    return wheel.name
 
 
 def parse_result(stdout: str, where: str) -> dict[str, Any]:
@@ -57,9 +61,10 @@ class LocalTransport:
 
     def run(self, args: list[str], timeout: float) -> dict[str, Any]:
         assert self.stage is not None
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        wheels = sorted(str(w) for w in self.stage.glob("edgetl_runtime-*.whl"))
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join(wheels)}
         try:
-            proc = subprocess.run([sys.executable, str(self.stage / "runner.py"), *args], capture_output=True,
+            proc = subprocess.run([sys.executable, *RUNNER, *args], capture_output=True,
                                   text=True, timeout=timeout, env=env, cwd=self.stage)
         except subprocess.TimeoutExpired:
             raise EdgetlError(f"the benchmark runner took more than {timeout:.0f} s; lower --runs") from None
@@ -132,7 +137,8 @@ class SshTransport:
         return {name: f"artifacts/{name}" for name in artifacts}
 
     def run(self, args: list[str], timeout: float) -> dict[str, Any]:
-        cmd = f"cd {_remote_path(self.remote)} && {_remote_path(self.conn.python)} runner.py {shlex.join(args)}"
+        cmd = (f"cd {_remote_path(self.remote)} && PYTHONPATH=\"$(ls edgetl_runtime-*.whl)\" "
+               f"{_remote_path(self.conn.python)} {shlex.join(RUNNER + args)}")
         proc = self._ssh(cmd, timeout=timeout)
         return parse_result(proc.stdout.decode(errors="replace"), f"{self.profile.name} ({self.describe()})")
 

@@ -9,7 +9,7 @@ Every clip is decoded once, whatever its sample rate and channel count, to 16 kH
 mono float32 and kept in memory (keyword and sound-event datasets are small).
 Missing, unreadable, empty or all-zero files are skipped and listed in
 ``skipped``; more than ``max_bad_fraction`` of them is a one-line error.
-Features come from ``edgetl.runtime.audio.log_mel``: the numpy code that
+Features come from ``edgetl_runtime.audio.log_mel``: the numpy code that
 deployed artifacts run too.
 """
 
@@ -25,7 +25,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import EdgetlError
-from ..runtime.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio, log_mel, window_samples
+from edgetl_runtime.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio, log_mel, window_samples
 from .audio_augment import audio_preset, augment_audio, load_noise_folder
 from .dataset import FixedShapeDataset
 from .sources import IMAGE_SUFFIXES, ImageSource, Sample, _scan_csv, _scan_folder, check_labels

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgetlError
-from ..runtime.audio import AUDIO_SUFFIXES, SAMPLE_RATE, fit_length, load_audio, resample
+from edgetl_runtime.audio import AUDIO_SUFFIXES, SAMPLE_RATE, fit_length, load_audio, resample
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from .preprocess import image_size, normalize, resample
+from edgetl_runtime.image import image_size, normalize, resample
 
 # name -> (random-resized-crop scale range, horizontal flip, colour jitter strength)
 AUGMENT_PRESETS: dict[str, tuple[tuple[float, float], bool, float]] = {

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset, default_collate
 
 from ..errors import EdgetlError
 from .augment import augment_image
-from .preprocess import load_image, preprocess_image
+from edgetl_runtime.image import load_image, preprocess_image
 from .sources import Sample, encode_targets
 
 

@@ -34,7 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..atomic import atomic_dir
 from ..errors import EdgetlError
-from ..runtime.audio import SAMPLE_RATE, resample, write_wav
+from edgetl_runtime.audio import SAMPLE_RATE, resample, write_wav
 from .audio_augment import coloured_noise
 from .builtin import check_dataset_out, mark_dataset
 

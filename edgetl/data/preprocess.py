@@ -1,9 +1,10 @@
-"""Image preprocessing as plain data plus a numpy implementation.
+"""The image preprocessing spec, resolved from the model's pretrained config.
 
 The spec is a dict (also written to the bundle manifest), resolved like timm's
 ``resolve_data_config``: explicit overrides beat the model's pretrained config,
-which beats the defaults. Evaluation preprocessing uses only Pillow and numpy,
-so an exported artifact can be fed exactly what the PyTorch model saw.
+which beats the defaults. Evaluation preprocessing lives in ``edgetl_runtime.image``
+(Pillow and numpy only), so an exported artifact on a device is fed exactly what the
+PyTorch model saw.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-from PIL import Image
+from edgetl_runtime.image import RESAMPLE
 
 DEFAULT_PREPROCESS: dict[str, Any] = {
     "input_size": [3, 224, 224],
@@ -23,14 +23,6 @@ DEFAULT_PREPROCESS: dict[str, Any] = {
     "layout": "NCHW",
     "color": "RGB",
 }
-
-_RESAMPLE = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
-
 
 def resolve_preprocess(pretrained: dict[str, Any] | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Merge defaults < pretrained config < overrides into a complete spec.
@@ -46,115 +38,9 @@ def resolve_preprocess(pretrained: dict[str, Any] | None, overrides: dict[str, A
                 spec["input_size"] = [3, int(value), int(value)]
             elif key in spec:
                 spec[key] = list(value) if isinstance(value, (tuple, list)) else value
-    if spec["interpolation"] not in _RESAMPLE:
+    if spec["interpolation"] not in RESAMPLE:
         spec["interpolation"] = "bilinear"
     spec["resize"] = int(math.floor(spec["input_size"][-1] / float(spec["crop_pct"])))
     return spec
 
 
-def image_size(spec: dict[str, Any]) -> tuple[int, int]:
-    _, h, w = spec["input_size"]
-    return int(h), int(w)
-
-
-def resample(spec: dict[str, Any]) -> Image.Resampling:
-    return _RESAMPLE[spec["interpolation"]]
-
-
-def normalize(img: Image.Image, spec: dict[str, Any]) -> np.ndarray:
-    """An RGB image already at input size -> float32 CHW, normalised by mean/std."""
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    arr = (arr - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
-
-
-def preprocess_image(img: Image.Image, spec: dict[str, Any]) -> np.ndarray:
-    """Evaluation transform: resize the shorter side, centre-crop, normalise."""
-    img = img.convert("RGB")
-    h, w = image_size(spec)
-    short = spec["resize"]
-    iw, ih = img.size
-    scale = short / min(iw, ih)
-    new_w, new_h = max(w, round(iw * scale)), max(h, round(ih * scale))
-    img = img.resize((new_w, new_h), resample(spec))
-    left, top = (new_w - w) // 2, (new_h - h) // 2
-    img = img.crop((left, top, left + w, top + h))
-    return normalize(img, spec)
-
-
-DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # 50 megapixels: every phone camera; a decompression bomb is far above
-
-
-class ImageRejected(ValueError):
-    """An image edgetl will not decode (above the pixel limit)."""
-
-
-def max_image_pixels() -> int:
-    """The largest image (width x height) edgetl decodes: ``EDGETL_MAX_IMAGE_PIXELS``, else 50 megapixels."""
-    import os
-
-    value = os.environ.get("EDGETL_MAX_IMAGE_PIXELS", "")
-    try:
-        return int(value) if value.strip() else DEFAULT_MAX_IMAGE_PIXELS
-    except ValueError:
-        from ..errors import EdgetlError
-
-        raise EdgetlError(f"EDGETL_MAX_IMAGE_PIXELS={value!r} is not a whole number of pixels; unset it or set e.g. 100000000") from None
-
-
-def open_image(path: str) -> Image.Image:
-    """``Image.open`` with the pixel limit checked before anything is decoded (decompression bombs)."""
-    import warnings
-
-    limit = max_image_pixels()
-    Image.MAX_IMAGE_PIXELS = max(limit, 1)  # Pillow's own guard refuses at twice this; ours below at once
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(path)
-        except Image.DecompressionBombError:
-            raise ImageRejected(f"more than {limit} pixels (EDGETL_MAX_IMAGE_PIXELS)") from None
-    w, h = im.size
-    if w * h > limit:
-        im.close()
-        raise ImageRejected(f"{w}x{h} is more than {limit} pixels (EDGETL_MAX_IMAGE_PIXELS raises the limit)")
-    return im
-
-
-def to_rgb(im: Image.Image) -> Image.Image:
-    """8-bit RGB; 16- and 32-bit greyscale (16-bit PNG, TIFF) and float images are scaled to 0..255, not clipped."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        if im.mode.startswith("I;16"):
-            top = 65535.0
-        elif im.mode == "F":
-            top = 1.0 if float(np.nanmax(arr, initial=0.0)) <= 1.0 else 255.0
-        else:  # 32-bit integers: 16-bit data in practice, 8-bit when nothing exceeds it
-            peak = float(arr.max(initial=0.0))
-            top = 255.0 if peak <= 255 else (65535.0 if peak <= 65535 else peak)
-        arr = np.clip(np.nan_to_num(arr) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        im = Image.fromarray(arr, mode="L")
-    return im.convert("RGB")
-
-
-def load_image(path: str) -> Image.Image:
-    with open_image(path) as im:
-        return to_rgb(im)
-
-
-def read_images(paths: list[str], spec: dict[str, Any], advice: str) -> np.ndarray:
-    """Image files -> the evaluation-preprocessed float32 NCHW batch; a file that cannot be read is one
-    ``EdgetlError`` line naming it (too large, or unreadable with ``advice``)."""
-    from ..errors import EdgetlError
-
-    arrays = []
-    for path in paths:
-        try:
-            arrays.append(preprocess_image(load_image(path), spec))
-        except EdgetlError:
-            raise
-        except ImageRejected as exc:
-            raise EdgetlError(f"image {path} is too large ({exc})") from None
-        except Exception as exc:
-            raise EdgetlError(f"cannot read image {path} ({type(exc).__name__}); {advice}") from None
-    return np.stack(arrays).astype(np.float32)

@@ -18,11 +18,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import EdgetlError
-from .preprocess import ImageRejected, open_image
+from edgetl_runtime.image import IMAGE_SUFFIXES, ImageRejected, open_image
 
 csv.field_size_limit(2**31 - 1)  # long texts in one field are data, not an error (the csv module stops at 128 KiB)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 

@@ -19,10 +19,12 @@ from ..atomic import atomic_dir, clean_stale, write_json
 from ..bundle import EXPORT_DIR, Bundle, library_versions, load_bundle
 from ..errors import EdgetlError
 from ..ownership import Owned, check_folder, remove_owned
-from ..runtime import ARTIFACT_MANIFEST, DeviceOptions, load_predictor
-from ..runtime.base import Batch, batch_len, batch_rows, non_finite, peak_rss_mb
-from ..runtime.text import trim_padding
-from . import TARGETS, Target, guard
+from edgetl_runtime import ARTIFACT_MANIFEST, DeviceOptions, load_predictor
+from edgetl_runtime.base import Batch, batch_len, batch_rows, peak_rss_mb
+from edgetl_runtime.parity import non_finite
+from edgetl_runtime.text import trim_padding
+from . import guard
+from .targets import TARGETS, Target
 from .parity import ExportRejected, check, compare
 from .samples import calibration_inputs, held_out
 

@@ -24,10 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgetl_runtime.metrics import DEFAULT_BUDGET, UNIT
+
 from ..errors import EdgetlError
 
-DEFAULT_BUDGET = {"classification": 1.0, "regression": 5.0}
-UNIT = {"classification": "points", "regression": "% of MAE"}
 MAX_FLOAT_SHARE = 0.5  # rung b gives up rather than keep more than this share of the layers in float
 SENSITIVITY_SAMPLES = 32  # held-out samples each sensitivity measurement runs on
 MAX_RANKED = 32  # more layers than this are ranked in contiguous groups (MobileNetV2: 26 pairs)

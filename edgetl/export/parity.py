@@ -1,4 +1,5 @@
-"""Parity: run an artifact in its real runtime and the PyTorch bundle on the same inputs.
+"""Parity at export: an artifact's comparison against the PyTorch bundle (``edgetl_runtime.parity``) turned into
+a pass or an ``ExportRejected``.
 
 fp32 artifacts must match tightly (``FP32_TOLERANCE``, relative to the size of the
 reference outputs); lower precisions report what they lose, and
@@ -12,53 +13,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgetlError
-from ..runtime.base import non_finite
-from ..train.metrics import PRIMARY, task_metrics
+from edgetl_runtime.parity import FP32_TOLERANCE, compare
 
-# max |artifact - torch| <= FP32_TOLERANCE * max(1, max |torch|)
-FP32_TOLERANCE = 1e-3
+__all__ = ["FP32_TOLERANCE", "ExportRejected", "check", "compare"]
+
 
 
 class ExportRejected(EdgetlError):
     """The artifact was written and run, but does not compute what the bundle computes."""
 
     exit_code = 3
-
-
-def compare(reference: np.ndarray, outputs: np.ndarray, targets: np.ndarray, task: str, num_outputs: int) -> dict[str, Any]:
-    """Differences and task metrics of ``outputs`` against the PyTorch ``reference``. Outputs with a nan or an
-    infinity get no metrics, only ``non_finite_outputs`` (a failure wherever it is read); a non-finite
-    reference means the bundle itself is broken."""
-    bad_ref = non_finite(reference)
-    if bad_ref:
-        raise EdgetlError(f"the PyTorch bundle itself gives nan or inf on {bad_ref} of {len(reference)} samples; its weights "
-                          f"are broken: fine-tune again with lower learning rates")
-    bad = non_finite(outputs)
-    if bad:
-        return {"samples": int(len(reference)), "non_finite_outputs": bad, "metric": PRIMARY[task][0]}
-    ref = reference.astype(np.float64)
-    out = outputs.astype(np.float64)
-    diff = np.abs(out - ref)
-    scale = float(np.max(np.abs(ref))) or 1.0
-    report: dict[str, Any] = {
-        "samples": int(len(ref)),
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-        "max_rel_diff": float(diff.max() / scale),
-        "reference_max_abs": scale,
-    }
-    metric, higher_better = PRIMARY[task]
-    m_ref = task_metrics(task, reference, targets, num_outputs)
-    m_out = task_metrics(task, outputs, targets, num_outputs)
-    report["metric"] = metric
-    report["torch"] = m_ref
-    report["artifact"] = m_out
-    if task == "classification":
-        report["top1_agreement"] = float(np.mean(ref.argmax(1) == out.argmax(1)))
-        report["drop_points"] = 100.0 * (m_ref[metric] - m_out[metric])
-    else:
-        report["drop"] = (m_out[metric] - m_ref[metric]) if not higher_better else (m_ref[metric] - m_out[metric])
-    return report
 
 
 def check(report: dict[str, Any], precision: str, budget: float | None, where: str, unit: str = "points") -> None:

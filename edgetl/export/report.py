@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgetlError
-from ..runtime import ARTIFACT_MANIFEST
+from edgetl_runtime import ARTIFACT_MANIFEST
 
 COLUMNS = ("artifact", "size MB", "max |diff|", "top-1 agree", "metric torch -> artifact", "drop [95% CI]", "guard", "p50 ms",
            "export s")

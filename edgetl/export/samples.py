@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 from ..bundle import SPLITS as SPLITS_FILE, Bundle, read_splits
-from ..data.preprocess import read_images
+from edgetl_runtime.image import read_images
 from ..data.sources import IMAGE_SUFFIXES, encode_targets, evenly_spaced
 from ..errors import EdgetlError
-from ..runtime.audio import AUDIO_SUFFIXES, features
-from ..runtime.base import Batch
+from edgetl_runtime.audio import AUDIO_SUFFIXES, features
+from edgetl_runtime.base import Batch
 
 
 def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:

@@ -120,7 +120,7 @@ def _calibration_set(ctx, fp32: Path, samples: int | None = None) -> dict[str, l
     length bucket that holds them (a bucket no text falls in gets every text, cut to its length)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from ..runtime.text import trim_padding
+    from edgetl_runtime.text import trim_padding
 
     it = Interpreter(model_path=str(fp32))
     sigs = _signatures(fp32)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from torch import nn
+if TYPE_CHECKING:  # the registry and the facts need no torch; building a backbone does
+    from torch import nn
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,10 @@ from ..errors import EdgetlError
 from ..family import resolve_model
 from ..model import ModelSpec, build_model
 from ..ownership import Owned, check_folder, guard_data, remove_owned
-from ..runtime.base import peak_rss_mb
+from edgetl_runtime.base import peak_rss_mb
 from . import strategy
 from .config import FinetuneConfig
-from .metrics import PRIMARY, is_better, task_metrics
+from edgetl_runtime.metrics import PRIMARY, is_better, task_metrics
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"

@@ -1,10 +1,12 @@
 """Measure one artifact in this (fresh) process; print one JSON result line.
 
-Self-contained: stdlib + numpy + the ``edgetl_runtime`` package staged beside this
-file (a copy of ``edgetl/runtime``) + the artifact's runtime library. The same
-file runs locally and on SSH devices that have nothing but Python and a runtime.
+Needs only this package, numpy and the artifact's runtime library (numpy is imported
+late, so a device without it gets a result line that says so). The benchmark harness
+runs it locally with ``python -m edgetl_runtime.bench`` and on SSH devices from the
+``edgetl-runtime`` wheel it ships (``PYTHONPATH=edgetl_runtime-*.whl``);
+``edgetl-run bench`` is the same measurement for people.
 
-    python runner.py --artifact DIR --inputs inputs.npy [--runtime torch] [--eval]
+    python -m edgetl_runtime.bench --artifact DIR --inputs inputs.npy [--runtime torch] [--eval]
                      [--warmup 10] [--runs 100] [--min-seconds 1] [--batch 8] [--threads 2] [--device '{}']
                      [--inputs-long long.npz]
 
@@ -30,8 +32,8 @@ ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "
 RUNTIME_MODULES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino", "litert": "ai_edge_litert"}
 
 
-def _parse() -> argparse.Namespace:
-    ap = argparse.ArgumentParser()
+def _parse(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m edgetl_runtime.bench")
     ap.add_argument("--artifact", required=True)
     ap.add_argument("--inputs", required=True)
     ap.add_argument("--runtime", default=None, help="torch: the folder is a bundle")
@@ -43,7 +45,7 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="{}", help="JSON of edgetl_runtime.DeviceOptions fields")
     ap.add_argument("--inputs-long", default=None, help="text: a second latency series on these inputs (.npz)")
-    return ap.parse_args()
+    return ap.parse_args(argv)
 
 
 def machine() -> dict:
@@ -96,7 +98,7 @@ def _load_inputs(path: str):
 def _rows(inputs, index) -> object:
     """The samples ``index`` of ``inputs`` as one batch; texts without columns that are padding in every row."""
     if isinstance(inputs, dict):
-        from edgetl_runtime.text import trim_padding
+        from .text import trim_padding
 
         names = list(inputs)
         return trim_padding({k: v[index] for k, v in inputs.items()}, names[1])
@@ -113,8 +115,8 @@ def _latency(predict, one: list, runs: int, min_seconds: float) -> list:
 def measure(args: argparse.Namespace) -> dict:
     import numpy as np
 
-    from edgetl_runtime import DeviceOptions, load_predictor
-    from edgetl_runtime.base import batch_len, peak_rss_mb
+    from .artifact import load_predictor
+    from .base import DeviceOptions, batch_len, peak_rss_mb
 
     inputs = _load_inputs(args.inputs)
     rss_before = peak_rss_mb()
@@ -149,12 +151,11 @@ def measure(args: argparse.Namespace) -> dict:
             "rss_before_load_mb": rss_before, "device": getattr(predictor, "device", None)}
 
 
-def main() -> int:
-    args = _parse()
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
     if args.threads:  # before numpy or a runtime starts its thread pools
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(args.threads)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     info = {"machine": machine(), "pid": os.getpid()}
     try:
         result = measure(args)

@@ -1,7 +1,8 @@
 """PyTorch predictor for a bundle: the reference the artifacts are measured against.
 
-Unlike the other runtimes this one needs edgetl itself (and torch), so it runs
-only where edgetl is installed, never on a runtime-only device.
+Unlike the runtimes in ``edgetl_runtime`` this one needs edgetl itself (and torch), so it
+runs only where edgetl is installed, never on a runtime-only device; ``edgetl_runtime``
+names it in its ``RUNTIMES`` table and imports it only when asked for ``runtime="torch"``.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from .base import Batch, DeviceOptions, DeviceUnavailable, input_names
+from edgetl_runtime.base import Batch, DeviceOptions, DeviceUnavailable, input_names
 
 
 class TorchPredictor:
     def __init__(self, path: Path, manifest: dict[str, Any], options: DeviceOptions) -> None:
         import torch
 
-        from edgetl.bundle import load_bundle
+        from .bundle import load_bundle
 
         if options.threads:
             torch.set_num_threads(options.threads)

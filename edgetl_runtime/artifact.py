@@ -1,10 +1,5 @@
-"""Runtimes: one small predictor interface over torch, onnxruntime, OpenVINO and LiteRT.
+"""An artifact folder opened for prediction: its manifest, its predictor, and raw inputs -> canonical batches."""
 
-Everything here imports numpy and one runtime library only (never torch, timm or
-transformers, except the torch predictor for bundles; text artifacts add the
-``tokenizers`` library; audio artifacts compute their log-mel features with numpy,
-``audio.py``), so the same code can run on a device that has just its runtime installed.
-"""
 
 from __future__ import annotations
 
@@ -15,11 +10,12 @@ import numpy as np
 from .base import (ARTIFACT_MANIFEST, Batch, DeviceOptions, DeviceUnavailable, EdgetlError, ManifestFacts, Predictor,
                    check_artifact_files, read_artifact_manifest)
 
+# runtime name -> (module, class); the torch predictor needs edgetl and torch, so it is named, never imported here
 RUNTIMES = {
-    "torch": ("torch_rt", "TorchPredictor"),
-    "onnxruntime": ("onnxruntime_rt", "OnnxRuntimePredictor"),
-    "openvino": ("openvino_rt", "OpenVinoPredictor"),
-    "litert": ("litert_rt", "LiteRtPredictor"),
+    "torch": ("edgetl.torch_predictor", "TorchPredictor"),
+    "onnxruntime": ("edgetl_runtime.onnxruntime_rt", "OnnxRuntimePredictor"),
+    "openvino": ("edgetl_runtime.openvino_rt", "OpenVinoPredictor"),
+    "litert": ("edgetl_runtime.litert_rt", "LiteRtPredictor"),
 }
 
 
@@ -48,8 +44,44 @@ class LoadedArtifact(ManifestFacts):
             raise EdgetlError(f"{self.path} is not an audio artifact (modality {self.modality})")
         return features(files, self.preprocess, str(self.path))
 
-    def predict(self, batch: Batch):
+    def encode_images(self, images: list) -> "np.ndarray":
+        """Image files (or PIL images) -> the evaluation-preprocessed float32 NCHW batch."""
+        from .image import preprocess_image, read_images
+
+        if self.modality != "image":
+            raise EdgetlError(f"{self.path} is not an image artifact (modality {self.modality})")
+        if all(isinstance(x, (str, Path)) for x in images):
+            return read_images([str(x) for x in images], self.preprocess, "pass a PNG/JPEG/BMP image")
+        return np.stack([preprocess_image(im, self.preprocess) for im in images]).astype(np.float32)
+
+    def encode(self, raw: list) -> Batch:
+        """Raw inputs of this artifact's modality -> its canonical batch."""
+        if not isinstance(raw, (list, tuple)) or not raw:
+            raise EdgetlError(f"pass a non-empty list of inputs to {self.path}")
+        return {"image": self.encode_images, "text": self.encode_texts, "audio": self.encode_audio}[self.modality](list(raw))
+
+    def predict(self, batch: Batch) -> "np.ndarray":
+        """Canonical batch -> float32 outputs (logits or values)."""
         return self.predictor.predict(batch)
+
+
+class Model(LoadedArtifact):
+    """``load(artifact_dir)``: raw inputs in, results out (top-k labels or a value per input)."""
+
+    def predict(self, raw: list, top_k: int = 3) -> list[dict]:  # type: ignore[override]
+        from .predict import decode
+
+        items = [str(x) if isinstance(x, (str, Path)) else f"#{i}" for i, x in enumerate(raw)]
+        return decode(self.task, self.labels, "input", items, self.run(self.encode(raw)), top_k, self.path)
+
+    def run(self, batch: Batch) -> "np.ndarray":
+        """Canonical batch -> float32 outputs."""
+        return self.predictor.predict(batch)
+
+
+def load(path: str | Path, threads: int | None = None) -> Model:
+    """Open an artifact folder written by ``edgetl export`` for prediction on raw inputs."""
+    return Model(path, threads)
 
 
 def load_predictor(path: str | Path, options: DeviceOptions | None = None, runtime: str | None = None) -> Predictor:
@@ -65,9 +97,9 @@ def load_predictor(path: str | Path, options: DeviceOptions | None = None, runti
         raise EdgetlError(f"{path}/{ARTIFACT_MANIFEST} names runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
     module, cls = RUNTIMES[runtime]
     try:
-        mod = importlib.import_module(f"{__name__}.{module}")
+        mod = importlib.import_module(module)
     except ImportError as exc:
-        if (exc.name or "").startswith(__name__):
+        if (exc.name or "").startswith(("edgetl_runtime", "edgetl.")):
             raise  # our own bug, not a missing runtime
         raise EdgetlError(f"runtime {runtime} is not installed here (cannot import {exc.name}); install it to run {path}") from None
     if runtime == "torch":
@@ -81,6 +113,3 @@ def load_predictor(path: str | Path, options: DeviceOptions | None = None, runti
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
         raise EdgetlError(f"{Path(path) / manifest['model_file']} cannot be loaded by {runtime} ({reason}); the artifact is "
                           f"damaged: re-run `edgetl export`") from None
-
-
-__all__ = ["Batch", "DeviceOptions", "DeviceUnavailable", "RUNTIMES", "LoadedArtifact", "Predictor", "load_predictor", "read_artifact_manifest", "ARTIFACT_MANIFEST"]

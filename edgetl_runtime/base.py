@@ -18,16 +18,7 @@ from typing import Any, Callable, Dict, Protocol, Union
 
 import numpy as np
 
-try:  # inside edgetl; on a device the package travels alone
-    from ..errors import EdgetlError
-except ImportError:  # pragma: no cover - exercised on SSH devices
-    class EdgetlError(Exception):
-        """A problem the user can fix, reported in one line."""
-
-
-
-class DeviceUnavailable(EdgetlError):
-    """The runtime is installed but the requested device or provider is not here."""
+from .errors import DeviceUnavailable, EdgetlError
 
 
 ARTIFACT_MANIFEST = "manifest.json"
@@ -165,12 +156,6 @@ def check_artifact_files(path: str | Path, manifest: dict[str, Any]) -> None:
                               f"re-run `edgetl export` to rewrite the artifact")
     if manifest["model_file"] not in manifest["files"] and not (path / manifest["model_file"]).is_file():
         raise EdgetlError(f"{path} is damaged: {manifest['model_file']} is missing; re-run `edgetl export`")
-
-
-def non_finite(outputs: np.ndarray) -> int:
-    """How many output rows hold a nan or an infinity."""
-    out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1) if len(outputs) else np.zeros((0, 1))
-    return int((~np.isfinite(out)).any(axis=1).sum())
 
 
 def to_artifact_input(batch: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
