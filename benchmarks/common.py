@@ -8,7 +8,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,9 @@ def machine_info() -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": mem_gib,
-        "isa": sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}),
+        "isa": sorted(
+            f for f in flags if f in {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}
+        ),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "versions": library_versions(),
@@ -62,17 +64,26 @@ def run_finetune(data: str, out: Path, args: list[str]) -> dict[str, Any]:
 def run_row(manifest: dict[str, Any], args: list[str], train_key: str) -> dict[str, Any]:
     """What a pretrained-vs-scratch table keeps of one fine-tuning run (its bundle manifest)."""
     m = manifest["metrics"]
-    return {"val": m["val"], "test": m["test"], "wall_time_s": m["wall_time_s"], "peak_rss_mb": m["peak_rss_mb"],
-            "epochs": m["epochs_run"], "weights": manifest["weights_source"]["kind"], "args": args,
-            train_key: manifest["data"]["splits"]["train"]}
+    return {
+        "val": m["val"],
+        "test": m["test"],
+        "wall_time_s": m["wall_time_s"],
+        "peak_rss_mb": m["peak_rss_mb"],
+        "epochs": m["epochs_run"],
+        "weights": manifest["weights_source"]["kind"],
+        "args": args,
+        train_key: manifest["data"]["splits"]["train"],
+    }
 
 
 def save_results(name: str, payload: dict[str, Any], markdown: str) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(), **payload}
+    payload = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine_info(), **payload}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     m = payload["machine"]
-    header = (f"_{payload['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
-              f"torch {m['versions'].get('torch')}, {m['torch_threads']} threads._\n\n")
+    header = (
+        f"_{payload['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"torch {m['versions'].get('torch')}, {m['torch_threads']} threads._\n\n"
+    )
     (RESULTS / f"{name}.md").write_text(markdown.replace("{{machine}}", header))
     return RESULTS / f"{name}.json"

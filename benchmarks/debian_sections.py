@@ -71,8 +71,10 @@ def main() -> None:
         w = csv.writer(f)
         w.writerow(["text", "label"])
         w.writerows(rows)
-    print(f"{out}: {len(rows)} texts, {len(SECTIONS)} sections, " +
-          ", ".join(f"{s} {min(len(t), a.per_class)}" for s, t in by.items()))
+    print(
+        f"{out}: {len(rows)} texts, {len(SECTIONS)} sections, "
+        + ", ".join(f"{s} {min(len(t), a.per_class)}" for s, t in by.items())
+    )
 
 
 if __name__ == "__main__":

@@ -60,9 +60,15 @@ def main() -> None:
             started = time.time()
             out, found = corpus.execute_case(built, in_process=False)
             shutil.rmtree(built.sandbox.root, ignore_errors=True)
-            row = {"name": built.case.name, "class": built.case.klass, "status": "pass" if not found else "FAIL",
-                   "exit": out.code, "seconds": round(time.time() - started, 2), "problems": found,
-                   "error": next((line for line in out.stderr.splitlines() if line.startswith("error:")), "")}
+            row = {
+                "name": built.case.name,
+                "class": built.case.klass,
+                "status": "pass" if not found else "FAIL",
+                "exit": out.code,
+                "seconds": round(time.time() - started, 2),
+                "problems": found,
+                "error": next((line for line in out.stderr.splitlines() if line.startswith("error:")), ""),
+            }
             print(f"[{index + 1}/{len(cases)}] {row['status']:4} {built.case.name}" + (f"  {found}" if found else ""), flush=True)
             return row
 
@@ -81,14 +87,22 @@ def main() -> None:
     passed = sum(r["status"] == "pass" for r in results)
     ran = sum(r["status"] != "skipped" for r in results)
     wall = round(time.time() - t0, 1)
-    lines = ["# Fault corpus: bad inputs and faults across the whole CLI", "", "{{machine}}",
-             f"Command: `.venv/bin/python benchmarks/fault_corpus.py --jobs {args.jobs}`"
-             + (f" `--only {' '.join(args.only)}`" if args.only else "") + f" ({wall} s).", "",
-             f"**{passed} of {ran} cases pass** ({len(results)} in the corpus, {len(results) - ran} skipped). "
-             "Each case is a real `edgetl` process; it passes when the exit code is the expected one, no Python traceback "
-             "is printed, a failure is exactly one `error:` line with the expected words, the user's files are unchanged "
-             "(sha256) and nothing complete-looking is left.", "",
-             "| class | cases | pass | fail | skipped |", "|---|---|---|---|---|"]
+    lines = [
+        "# Fault corpus: bad inputs and faults across the whole CLI",
+        "",
+        "{{machine}}",
+        f"Command: `.venv/bin/python benchmarks/fault_corpus.py --jobs {args.jobs}`"
+        + (f" `--only {' '.join(args.only)}`" if args.only else "")
+        + f" ({wall} s).",
+        "",
+        f"**{passed} of {ran} cases pass** ({len(results)} in the corpus, {len(results) - ran} skipped). "
+        "Each case is a real `edgetl` process; it passes when the exit code is the expected one, no Python traceback "
+        "is printed, a failure is exactly one `error:` line with the expected words, the user's files are unchanged "
+        "(sha256) and nothing complete-looking is left.",
+        "",
+        "| class | cases | pass | fail | skipped |",
+        "|---|---|---|---|---|",
+    ]
     for klass in sorted(by_class):
         c = by_class[klass]
         lines.append(f"| {klass} | {sum(c.values())} | {c['pass']} | {c['FAIL']} | {c['skipped']} |")
@@ -98,12 +112,21 @@ def main() -> None:
     skipped = [r for r in results if r["status"] == "skipped"]
     if skipped:
         lines += ["", "## Skipped", ""] + [f"- {r['name']}: {r['reason']}" for r in skipped]
-    lines += ["", "## Every case (the error line it printed)", "", "| case | class | exit | status | error line |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Every case (the error line it printed)",
+        "",
+        "| case | class | exit | status | error line |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         err = r.get("error", "").replace("|", "\\|")
         lines.append(f"| {r['name'].replace('|', '/')} | {r['class']} | {r.get('exit', '-')} | {r['status']} | {err[:160]} |")
-    path = save_results(args.name, {"command": " ".join(sys.argv), "wall_s": wall, "cases": len(results), "ran": ran,
-                                    "passed": passed, "results": results}, "\n".join(lines) + "\n")
+    path = save_results(
+        args.name,
+        {"command": " ".join(sys.argv), "wall_s": wall, "cases": len(results), "ran": ran, "passed": passed, "results": results},
+        "\n".join(lines) + "\n",
+    )
     print(f"{passed}/{ran} passed; wrote {path} and {path.with_suffix('.md')}")
     sys.exit(0 if passed == ran else 1)
 

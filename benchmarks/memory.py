@@ -45,11 +45,21 @@ def main() -> None:
     rows = {}
     for i, (name, args) in enumerate(RUNS.items()):
         m = run_finetune(str(data), Path(a.out) / f"run{i}", common + args)
-        rows[name] = {"peak_rss_mb": m["metrics"]["peak_rss_mb"], "wall_time_s": m["metrics"]["wall_time_s"],
-                      "within_budget": m["metrics"]["peak_rss_mb"] < BUDGET_MB, "args": common + args}
-    md = ["# Peak memory of fine-tuning (batch 32, 224 px)", "", "{{machine}}",
-          "Command: `.venv/bin/python benchmarks/memory.py` (280 train + 40 val real digits images, 1 epoch)", "",
-          f"| run | peak RSS (MB) | budget {BUDGET_MB} MB | wall time (s) |", "|---|---|---|---|"]
+        rows[name] = {
+            "peak_rss_mb": m["metrics"]["peak_rss_mb"],
+            "wall_time_s": m["metrics"]["wall_time_s"],
+            "within_budget": m["metrics"]["peak_rss_mb"] < BUDGET_MB,
+            "args": common + args,
+        }
+    md = [
+        "# Peak memory of fine-tuning (batch 32, 224 px)",
+        "",
+        "{{machine}}",
+        "Command: `.venv/bin/python benchmarks/memory.py` (280 train + 40 val real digits images, 1 epoch)",
+        "",
+        f"| run | peak RSS (MB) | budget {BUDGET_MB} MB | wall time (s) |",
+        "|---|---|---|---|",
+    ]
     for name, r in rows.items():
         md.append(f"| {name} | {r['peak_rss_mb']:.0f} | {'ok' if r['within_budget'] else 'OVER'} | {r['wall_time_s']:.1f} |")
     save_results("memory_finetune", {"budget_mb": BUDGET_MB, "runs": rows}, "\n".join(md) + "\n")

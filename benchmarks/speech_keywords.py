@@ -37,10 +37,35 @@ COMMON = ["--model", "whisper-tiny.en", "--patience", "0", "--seed", "0", "--thr
 LINEAR = ["--strategy", "linear", "--augment", "none", "--epochs", "20", "--batch-size", "8", "--lr-head", "1e-2"]
 RUNS = {
     "pretrained-linear": LINEAR,
-    "pretrained-two-phase": ["--strategy", "two-phase", "--epochs", "8", "--head-epochs", "2", "--batch-size", "16",
-                             "--augment", "light", "--lr-backbone", "1e-4"],
-    "scratch-full": ["--strategy", "full", "--epochs", "8", "--batch-size", "16", "--augment", "light", "--no-pretrained",
-                     "--lr-backbone", "1e-3", "--lr-head", "1e-3"],
+    "pretrained-two-phase": [
+        "--strategy",
+        "two-phase",
+        "--epochs",
+        "8",
+        "--head-epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--augment",
+        "light",
+        "--lr-backbone",
+        "1e-4",
+    ],
+    "scratch-full": [
+        "--strategy",
+        "full",
+        "--epochs",
+        "8",
+        "--batch-size",
+        "16",
+        "--augment",
+        "light",
+        "--no-pretrained",
+        "--lr-backbone",
+        "1e-3",
+        "--lr-head",
+        "1e-3",
+    ],
     "pretrained-linear-30s": LINEAR + ["--max-audio-seconds", "30"],
 }
 LATENCY = ("pretrained-linear", "pretrained-linear-30s")
@@ -55,17 +80,47 @@ def _edgetl(*args: str) -> None:
 def _latency(bundle: Path, samples: int, runs: int) -> dict:
     """ONNX fp32 export (parity on ``samples`` held-out clips), then the benchmark of PyTorch and it on one thread."""
     if not (bundle / "export" / "onnx-fp32" / "manifest.json").is_file():
-        _edgetl("export", str(bundle), "--target", "onnx", "--quantize", "fp32", "--parity-samples", str(samples), "--threads", "1")
+        _edgetl(
+            "export", str(bundle), "--target", "onnx", "--quantize", "fp32", "--parity-samples", str(samples), "--threads", "1"
+        )
     out = bundle / "benchmark" / "cpu-1t"
-    _edgetl("benchmark", str(bundle), "--target", "cpu-1t", "--artifacts", "pytorch", "--artifacts", "onnx-fp32",
-            "--samples", str(samples), "--runs", str(runs), "--rounds", "3", "--warmup", "3", "--min-seconds", "0",
-            "--batch", "4", "--out", str(out))
+    _edgetl(
+        "benchmark",
+        str(bundle),
+        "--target",
+        "cpu-1t",
+        "--artifacts",
+        "pytorch",
+        "--artifacts",
+        "onnx-fp32",
+        "--samples",
+        str(samples),
+        "--runs",
+        str(runs),
+        "--rounds",
+        "3",
+        "--warmup",
+        "3",
+        "--min-seconds",
+        "0",
+        "--batch",
+        "4",
+        "--out",
+        str(out),
+    )
     report = json.loads((out / "report.json").read_text())
     parity = json.loads((bundle / "export" / "onnx-fp32" / "manifest.json").read_text())["parity"]
-    rows = {r["name"]: {k: r.get(k) for k in ("p50_ms", "p90_ms", "throughput_per_s", "value", "agreement", "peak_rss_mb",
-                                               "size_mb", "runs")} for r in report["rows"]}
-    return {"rows": rows, "onnx_parity": {k: parity[k] for k in ("samples", "max_abs_diff", "top1_agreement")},
-            "report": str(out / "report.md")}
+    rows = {
+        r["name"]: {
+            k: r.get(k) for k in ("p50_ms", "p90_ms", "throughput_per_s", "value", "agreement", "peak_rss_mb", "size_mb", "runs")
+        }
+        for r in report["rows"]
+    }
+    return {
+        "rows": rows,
+        "onnx_parity": {k: parity[k] for k in ("samples", "max_abs_diff", "top1_agreement")},
+        "report": str(out / "report.md"),
+    }
 
 
 def main() -> None:
@@ -87,40 +142,65 @@ def main() -> None:
             m = json.loads((out / "edgetl.json").read_text())
         else:
             m = run_finetune(data, out, args)
-        rows[name] = {**run_row(m, args, "train_clips"), "best_epoch": m["metrics"]["best_epoch"],
-                      "window_s": m["preprocess"]["max_audio_seconds"], "test_clips": m["data"]["splits"]["test"],
-                      "feature_cache": m["training"]["feature_cache_used"]}
+        rows[name] = {
+            **run_row(m, args, "train_clips"),
+            "best_epoch": m["metrics"]["best_epoch"],
+            "window_s": m["preprocess"]["max_audio_seconds"],
+            "test_clips": m["data"]["splits"]["test"],
+            "feature_cache": m["training"]["feature_cache_used"],
+        }
     for name in LATENCY:  # after every training run, so the timings share a quieter machine
         if name in rows and not a.no_latency:
             rows[name]["latency"] = _latency(Path(a.out) / f"{name}{tag}", a.latency_samples, 30)
     voices = f"{a.train_voices} of 34 training voices" if a.train_voices else "all 34 training voices"
     cmd = f"--runs {a.runs}" + (f" --train-voices {a.train_voices}" if a.train_voices else "")
-    md = [f"# Speech keywords: whisper-tiny.en on builtin:keywords, {voices} (test = 7 voices never heard in training)", "",
-          "{{machine}}", f"Command: `nice -n 19 .venv/bin/python benchmarks/speech_keywords.py {cmd}`", "",
-          "| run | weights | window (s) | train clips | test accuracy | test macro-F1 | val accuracy | epochs (best) | "
-          "wall time (s) | peak RSS (MB) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    md = [
+        f"# Speech keywords: whisper-tiny.en on builtin:keywords, {voices} (test = 7 voices never heard in training)",
+        "",
+        "{{machine}}",
+        f"Command: `nice -n 19 .venv/bin/python benchmarks/speech_keywords.py {cmd}`",
+        "",
+        "| run | weights | window (s) | train clips | test accuracy | test macro-F1 | val accuracy | epochs (best) | "
+        "wall time (s) | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
-        md.append(f"| {name} | {r['weights']} | {r['window_s']:g} | {r['train_clips']} | {r['test']['accuracy']:.4f} | "
-                  f"{r['test']['macro_f1']:.4f} | {r['val']['accuracy']:.4f} | {r['epochs']} ({r['best_epoch']}) | "
-                  f"{r['wall_time_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+        md.append(
+            f"| {name} | {r['weights']} | {r['window_s']:g} | {r['train_clips']} | {r['test']['accuracy']:.4f} | "
+            f"{r['test']['macro_f1']:.4f} | {r['val']['accuracy']:.4f} | {r['epochs']} ({r['best_epoch']}) | "
+            f"{r['wall_time_s']:.1f} | {r['peak_rss_mb']:.0f} |"
+        )
     speed: dict[str, float] = {}
     timed = {n: rows[n]["latency"] for n in LATENCY if n in rows and "latency" in rows[n]}
     if timed:
-        md += ["", "Batch-1 latency on one thread (`edgetl benchmark --target cpu-1t`: fresh process per round, 3 interleaved "
-               f"rounds; accuracy on {a.latency_samples} test clips):", "",
-               "| bundle | window (s) | runtime | p50 ms | p90 ms | items/s (batch 4) | accuracy | agreement | peak RSS (MB) |",
-               "|---|---|---|---|---|---|---|---|---|"]
+        md += [
+            "",
+            "Batch-1 latency on one thread (`edgetl benchmark --target cpu-1t`: fresh process per round, 3 interleaved "
+            f"rounds; accuracy on {a.latency_samples} test clips):",
+            "",
+            "| bundle | window (s) | runtime | p50 ms | p90 ms | items/s (batch 4) | accuracy | agreement | peak RSS (MB) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for name, lat in timed.items():
             for art, r in lat["rows"].items():
-                md.append(f"| {name} | {rows[name]['window_s']:g} | {art} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
-                          f"{r['throughput_per_s']:.1f} | {r['value']:.4f} | {r['agreement']:.4f} | {r['peak_rss_mb']:.0f} |")
+                md.append(
+                    f"| {name} | {rows[name]['window_s']:g} | {art} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+                    f"{r['throughput_per_s']:.1f} | {r['value']:.4f} | {r['agreement']:.4f} | {r['peak_rss_mb']:.0f} |"
+                )
         if len(timed) == 2:
             short, full = (timed[n]["rows"] for n in LATENCY)
             speed = {art: full[art]["p50_ms"] / short[art]["p50_ms"] for art in short if art in full}
-            md += ["", "Trimmed (1 s) vs full (30 s) encoder, batch-1 p50 speed-up: "
-                   + ", ".join(f"{art} {v:.1f}x" for art, v in speed.items()) + "."]
-    save_results(f"speech_keywords{tag}", {"dataset": "builtin:keywords", "train_voices": a.train_voices or 34, "runs": rows,
-                                           "speedup_p50": speed}, "\n".join(md) + "\n")
+            md += [
+                "",
+                "Trimmed (1 s) vs full (30 s) encoder, batch-1 p50 speed-up: "
+                + ", ".join(f"{art} {v:.1f}x" for art, v in speed.items())
+                + ".",
+            ]
+    save_results(
+        f"speech_keywords{tag}",
+        {"dataset": "builtin:keywords", "train_voices": a.train_voices or 34, "runs": rows, "speedup_p50": speed},
+        "\n".join(md) + "\n",
+    )
     print("\n".join(md))
 
 

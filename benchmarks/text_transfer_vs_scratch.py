@@ -45,16 +45,26 @@ def main() -> None:
         rows[name] = run_row(m, common + args, "train_texts")
     tag = f"_{a.per_class}pc" if a.per_class else ""
     cmd = f"--epochs {a.epochs}" + (f" --per-class {a.per_class}" if a.per_class else "")
-    md = [f"# Pretrained vs scratch: MiniLM-L6 on language identification of real sentences "
-          f"({a.per_class or 'all'} training texts per language)",
-          "", "{{machine}}", f"Command: `.venv/bin/python benchmarks/text_transfer_vs_scratch.py {cmd}`", "",
-          "| run | weights | train texts | test accuracy | test macro-F1 | val accuracy | wall time (s) | peak RSS (MB) |",
-          "|---|---|---|---|---|---|---|---|"]
+    md = [
+        f"# Pretrained vs scratch: MiniLM-L6 on language identification of real sentences "
+        f"({a.per_class or 'all'} training texts per language)",
+        "",
+        "{{machine}}",
+        f"Command: `.venv/bin/python benchmarks/text_transfer_vs_scratch.py {cmd}`",
+        "",
+        "| run | weights | train texts | test accuracy | test macro-F1 | val accuracy | wall time (s) | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
-        md.append(f"| {name} | {r['weights']} | {r['train_texts']} | {r['test']['accuracy']:.4f} | {r['test']['macro_f1']:.4f} | "
-                  f"{r['val']['accuracy']:.4f} | {r['wall_time_s']:.1f} | {r['peak_rss_mb']:.0f} |")
-    save_results(f"text_transfer_vs_scratch{tag}", {"dataset": "builtin:fortunes-lang", "per_class": a.per_class or None,
-                                                    "epochs": a.epochs, "runs": rows}, "\n".join(md) + "\n")
+        md.append(
+            f"| {name} | {r['weights']} | {r['train_texts']} | {r['test']['accuracy']:.4f} | {r['test']['macro_f1']:.4f} | "
+            f"{r['val']['accuracy']:.4f} | {r['wall_time_s']:.1f} | {r['peak_rss_mb']:.0f} |"
+        )
+    save_results(
+        f"text_transfer_vs_scratch{tag}",
+        {"dataset": "builtin:fortunes-lang", "per_class": a.per_class or None, "epochs": a.epochs, "runs": rows},
+        "\n".join(md) + "\n",
+    )
     print("\n".join(md))
 
 
@@ -72,7 +82,7 @@ def _subset(out: Path, per_class: int, val_per_class: int = 20, seed: int = 0) -
         train = [r for r in rows if r["label"] == label and r["split"] == "train"]
         order = rng.permutation(len(train))
         chosen += [train[i] | {"split": "train"} for i in order[:per_class]]
-        chosen += [train[i] | {"split": "val"} for i in order[per_class:per_class + val_per_class]]
+        chosen += [train[i] | {"split": "val"} for i in order[per_class : per_class + val_per_class]]
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"fortunes_lang_{per_class}_per_class.csv"
     with open(path, "w", encoding="utf-8", newline="") as f:

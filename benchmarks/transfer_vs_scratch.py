@@ -35,23 +35,51 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "runs" / "bench-transfer"))
     a = ap.parse_args()
     data = "builtin:digits" if not a.per_class else str(_subset(Path(a.out), a.per_class))
-    common = ["--model", "mobilenet_v2", "--image-size", str(a.image_size), "--epochs", str(a.epochs),
-              "--batch-size", "32", "--patience", "0", "--seed", "0"]
+    common = [
+        "--model",
+        "mobilenet_v2",
+        "--image-size",
+        str(a.image_size),
+        "--epochs",
+        str(a.epochs),
+        "--batch-size",
+        "32",
+        "--patience",
+        "0",
+        "--seed",
+        "0",
+    ]
     rows = {}
     for name, args in RUNS.items():
         m = run_finetune(data, Path(a.out) / f"{name}-{a.per_class or 'all'}", common + args)
         rows[name] = run_row(m, common + args, "train_images")
     tag = f"_{a.per_class}pc" if a.per_class else ""
     cmd = f"--epochs {a.epochs} --image-size {a.image_size}" + (f" --per-class {a.per_class}" if a.per_class else "")
-    md = [f"# Pretrained vs scratch: MobileNetV2 on real handwritten digits ({a.per_class or 'all'} training images per class)",
-          "", "{{machine}}", f"Command: `.venv/bin/python benchmarks/transfer_vs_scratch.py {cmd}`", "",
-          "| run | weights | train images | test accuracy | test macro-F1 | val accuracy | wall time (s) | peak RSS (MB) |",
-          "|---|---|---|---|---|---|---|---|"]
+    md = [
+        f"# Pretrained vs scratch: MobileNetV2 on real handwritten digits ({a.per_class or 'all'} training images per class)",
+        "",
+        "{{machine}}",
+        f"Command: `.venv/bin/python benchmarks/transfer_vs_scratch.py {cmd}`",
+        "",
+        "| run | weights | train images | test accuracy | test macro-F1 | val accuracy | wall time (s) | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
-        md.append(f"| {name} | {r['weights']} | {r['train_images']} | {r['test']['accuracy']:.4f} | {r['test']['macro_f1']:.4f} | "
-                  f"{r['val']['accuracy']:.4f} | {r['wall_time_s']:.1f} | {r['peak_rss_mb']:.0f} |")
-    save_results(f"transfer_vs_scratch{tag}", {"dataset": "builtin:digits", "per_class": a.per_class or None, "epochs": a.epochs,
-                                               "image_size": a.image_size, "runs": rows}, "\n".join(md) + "\n")
+        md.append(
+            f"| {name} | {r['weights']} | {r['train_images']} | {r['test']['accuracy']:.4f} | {r['test']['macro_f1']:.4f} | "
+            f"{r['val']['accuracy']:.4f} | {r['wall_time_s']:.1f} | {r['peak_rss_mb']:.0f} |"
+        )
+    save_results(
+        f"transfer_vs_scratch{tag}",
+        {
+            "dataset": "builtin:digits",
+            "per_class": a.per_class or None,
+            "epochs": a.epochs,
+            "image_size": a.image_size,
+            "runs": rows,
+        },
+        "\n".join(md) + "\n",
+    )
     _plot(rows, tag)
     print("\n".join(md))
 
@@ -69,7 +97,7 @@ def _subset(out: Path, per_class: int, val_per_class: int = 20, seed: int = 0) -
         files = sorted((root / "train" / str(label)).glob("*.png"))
         order = rng.permutation(len(files))
         rows += [f"{files[i]},{label},train" for i in order[:per_class]]
-        rows += [f"{files[i]},{label},val" for i in order[per_class:per_class + val_per_class]]
+        rows += [f"{files[i]},{label},val" for i in order[per_class : per_class + val_per_class]]
         rows += [f"{f},{label},test" for f in sorted((root / "test" / str(label)).glob("*.png"))]
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"digits_{per_class}_per_class.csv"
@@ -82,7 +110,6 @@ def _plot(rows: dict, tag: str = "") -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from common import RESULTS
 
     names = list(rows)

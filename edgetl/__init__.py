@@ -24,8 +24,14 @@ enforce_offline()  # before any hub client is imported
 __version__ = "0.1.0"
 # public name -> the module that defines it, imported on first use: ``import edgetl.x`` pays only for x
 _LAZY = {
-    "Bundle": "bundle", "load_bundle": "bundle", "EdgetlError": "errors", "FinetuneConfig": "train.config",
-    "finetune": "train.finetune", "predict_audio": "predict", "predict_files": "predict", "predict_texts": "predict",
+    "Bundle": "bundle",
+    "load_bundle": "bundle",
+    "EdgetlError": "errors",
+    "FinetuneConfig": "train.config",
+    "finetune": "train.finetune",
+    "predict_audio": "predict",
+    "predict_files": "predict",
+    "predict_texts": "predict",
 }
 __all__ = [*_LAZY, "__version__"]
 

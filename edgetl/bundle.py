@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgetl_runtime.base import ManifestFacts, check_manifest, read_json
+
 from .atomic import atomic_path, write_json
 from .errors import EdgetlError
 from .family.hf import BUNDLE_SUBDIR
-from edgetl_runtime.base import ManifestFacts, check_manifest, read_json
 
 if TYPE_CHECKING:  # torch is imported only where a model is built or run: reading a manifest needs none
     import torch
@@ -35,10 +36,23 @@ EXPORT_DIR, BENCH_DIR = "export", "benchmark"  # what `edgetl export` and `edget
 BUNDLE_ENTRIES = frozenset({MANIFEST, WEIGHTS, SPLITS, BUNDLE_SUBDIR, EXPORT_DIR, BENCH_DIR})
 # what export, predict and benchmark read from a bundle manifest: (dotted key, allowed types)
 BUNDLE_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
-    ("family", (str,)), ("arch", (str,)), ("task", (str,)), ("model", (dict,)), ("model.family", (str,)),
-    ("model.arch", (str,)), ("model.task", (str,)), ("model.num_outputs", (int,)), ("preprocess", (dict,)),
-    ("input", (dict,)), ("input.name", (str, list)), ("input.shape", (list,)), ("input.dtype", (str,)),
-    ("output", (dict,)), ("data", (dict,)), ("metrics", (dict,)), ("training", (dict,)),
+    ("family", (str,)),
+    ("arch", (str,)),
+    ("task", (str,)),
+    ("model", (dict,)),
+    ("model.family", (str,)),
+    ("model.arch", (str,)),
+    ("model.task", (str,)),
+    ("model.num_outputs", (int,)),
+    ("preprocess", (dict,)),
+    ("input", (dict,)),
+    ("input.name", (str, list)),
+    ("input.shape", (list,)),
+    ("input.dtype", (str,)),
+    ("output", (dict,)),
+    ("data", (dict,)),
+    ("metrics", (dict,)),
+    ("training", (dict,)),
 )
 
 
@@ -79,8 +93,10 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 def relative_paths(splits: dict[str, list[dict[str, Any]]], bundle_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """``splits`` with each sample's ``path`` relative to the bundle folder (POSIX separators)."""
     base = os.path.abspath(bundle_dir)
-    return {name: [{**r, "path": Path(os.path.relpath(os.path.abspath(r["path"]), base)).as_posix()} for r in rows]
-            for name, rows in splits.items()}
+    return {
+        name: [{**r, "path": Path(os.path.relpath(os.path.abspath(r["path"]), base)).as_posix()} for r in rows]
+        for name, rows in splits.items()
+    }
 
 
 def _sample_base(path: Path, manifest: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
@@ -104,8 +120,9 @@ def read_splits(path: str | Path, manifest: dict[str, Any] | None = None) -> dic
     if not sfile.is_file():
         raise EdgetlError(f"{path} has no {SPLITS}; re-run `edgetl finetune` (or pass your own samples: --data, --calibration)")
     splits = read_json(sfile, "it is damaged: re-run `edgetl finetune` to rewrite it")
-    if not isinstance(splits, dict) or not all(isinstance(v, list) and all(isinstance(r, dict) for r in v)
-                                               for v in splits.values()):
+    if not isinstance(splits, dict) or not all(
+        isinstance(v, list) and all(isinstance(r, dict) for r in v) for v in splits.values()
+    ):
         raise EdgetlError(f"{sfile} is damaged (expected {{split: [samples]}}); re-run `edgetl finetune` to rewrite it")
     manifest = manifest if manifest is not None else read_manifest(path)
     rows = [r for v in splits.values() for r in v]
@@ -113,11 +130,15 @@ def read_splits(path: str | Path, manifest: dict[str, Any] | None = None) -> dic
     value = "label" if manifest.get("task") == "classification" else "target"
     for r in rows:
         if not isinstance(r.get(key), str) or r.get(value) is None:
-            raise EdgetlError(f"{sfile} is damaged (a sample without its {key} or {value}); re-run `edgetl finetune` to rewrite it")
+            raise EdgetlError(
+                f"{sfile} is damaged (a sample without its {key} or {value}); re-run `edgetl finetune` to rewrite it"
+            )
         if value == "target" and not (isinstance(r[value], (int, float)) and math.isfinite(r[value])):
             raise EdgetlError(f"{sfile} is damaged (target {r[value]!r} is not a finite number); re-run `edgetl finetune`")
         if value == "label" and r[value] not in manifest.get("labels", []):
-            raise EdgetlError(f"{sfile} is damaged (label {r[value]!r} is not one of the bundle's labels); re-run `edgetl finetune`")
+            raise EdgetlError(
+                f"{sfile} is damaged (label {r[value]!r} is not one of the bundle's labels); re-run `edgetl finetune`"
+            )
     if key != "path" or not rows:
         return splits
     base = _sample_base(path, manifest, rows)
@@ -143,7 +164,7 @@ class Bundle(ManifestFacts):
     def processor(self) -> Any:
         """The text tokenizer saved in the bundle (None for images and audio)."""
         if self._model is None:
-            self.model
+            _ = self.model  # loading it sets the processor
         return self._processor
 
     @property
@@ -207,17 +228,22 @@ def _load_model(path: Path, manifest: dict[str, Any]) -> tuple[TransferModel, An
         raise
     except Exception as exc:  # e.g. the encoder/ folder of a text or speech bundle is missing or damaged
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        raise EdgetlError(f"{path}: cannot rebuild the model from the bundle ({reason}); the bundle is damaged or "
-                          f"incomplete, re-run `edgetl finetune`") from None
+        raise EdgetlError(
+            f"{path}: cannot rebuild the model from the bundle ({reason}); the bundle is damaged or "
+            f"incomplete, re-run `edgetl finetune`"
+        ) from None
     try:
         state = load_file(str(wfile))
     except Exception as exc:
-        raise EdgetlError(f"{wfile} is not a readable safetensors file ({type(exc).__name__}); the bundle is damaged, "
-                          f"re-run `edgetl finetune`") from None
+        raise EdgetlError(
+            f"{wfile} is not a readable safetensors file ({type(exc).__name__}); the bundle is damaged, re-run `edgetl finetune`"
+        ) from None
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise EdgetlError(f"{wfile} holds non-finite weights (nan or inf in {', '.join(bad[:3])}); the run that wrote it "
-                          f"diverged: fine-tune again with lower learning rates")
+        raise EdgetlError(
+            f"{wfile} holds non-finite weights (nan or inf in {', '.join(bad[:3])}); the run that wrote it "
+            f"diverged: fine-tune again with lower learning rates"
+        )
     try:
         model.load_state_dict(state, strict=True)
     except Exception as exc:

@@ -8,8 +8,9 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.console import Console
@@ -20,8 +21,12 @@ from . import offline
 
 offline.enforce_offline()
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Fine-tune, export and benchmark edge models, offline.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Fine-tune, export and benchmark edge models, offline.",
+)
 data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help="Write built-in datasets to disk.")
 app.add_typer(data_app, name="data")
 # markup=False: paths, labels and texts with [brackets] print as they are
@@ -32,8 +37,13 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False
 def wide_console() -> Console:
     """Wide tables: the terminal's width when it is wider, else 200 columns (a pipe or file gets whole rows,
     not one character per line)."""
-    return console if console.is_terminal and console.width >= 160 else Console(highlight=False, soft_wrap=True, width=200,
-                                                                                markup=False)
+    return (
+        console
+        if console.is_terminal and console.width >= 160
+        else Console(highlight=False, soft_wrap=True, width=200, markup=False)
+    )
+
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -89,8 +99,10 @@ def user_errors(interrupted: str = "interrupted; nothing was left half-written")
                     raise
                 log = _crash_log(exc)
                 first = (str(exc).strip().splitlines() or [""])[0][:160]
-                print_error(f"internal error ({type(exc).__name__}: {first}); this is a bug in edgetl, please report it"
-                            + (f" with {log}" if log else ""))
+                print_error(
+                    f"internal error ({type(exc).__name__}: {first}); this is a bug in edgetl, please report it"
+                    + (f" with {log}" if log else "")
+                )
                 raise typer.Exit(1) from None
 
         return wrapper  # type: ignore[return-value]
@@ -106,47 +118,65 @@ def _default_out(data: str) -> str:
 @app.command()
 @user_errors(interrupted="interrupted; continue later with the same command and --resume")
 def finetune(
-    data: str = typer.Argument(..., help="Image folder, CSV of path,label|target, builtin:digits; or texts: CSV/TSV/JSONL of "
-                                         "text,label|target, a folder of <class>/*.txt, builtin:fortunes-lang; or audio: a folder "
-                                         "of <class>/*.wav|flac|ogg, a CSV of path,label|target, builtin:keywords."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="Run/bundle folder (default runs/<data name>)."),
-    model: Optional[str] = typer.Option(None, help="timm or torchvision name (prefix tv: or timm: to choose), default mobilenet_v2; "
-                                                   "text: minilm-l6 (default), a Hugging Face folder or a cached model id; "
-                                                   "audio: whisper-tiny.en (default), a Whisper folder or a cached model id."),
-    weights: Optional[str] = typer.Option(None, help="Pretrained weights file (.safetensors or .pth)."),
+    data: str = typer.Argument(
+        ...,
+        help="Image folder, CSV of path,label|target, builtin:digits; or texts: CSV/TSV/JSONL of "
+        "text,label|target, a folder of <class>/*.txt, builtin:fortunes-lang; or audio: a folder "
+        "of <class>/*.wav|flac|ogg, a CSV of path,label|target, builtin:keywords.",
+    ),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run/bundle folder (default runs/<data name>)."),
+    model: str | None = typer.Option(
+        None,
+        help="timm or torchvision name (prefix tv: or timm: to choose), default mobilenet_v2; "
+        "text: minilm-l6 (default), a Hugging Face folder or a cached model id; "
+        "audio: whisper-tiny.en (default), a Whisper folder or a cached model id.",
+    ),
+    weights: str | None = typer.Option(None, help="Pretrained weights file (.safetensors or .pth)."),
     pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained", help="Start from pretrained weights."),
     strategy: str = typer.Option("two-phase", help="linear | partial | full | gradual | two-phase."),
     epochs: int = typer.Option(6),
-    head_epochs: Optional[int] = typer.Option(None, help="two-phase: epochs with the backbone frozen."),
+    head_epochs: int | None = typer.Option(None, help="two-phase: epochs with the backbone frozen."),
     unfreeze: int = typer.Option(2, help="partial: number of top layer groups to train."),
     gradual_every: int = typer.Option(1, help="gradual: unfreeze one more group every K epochs."),
     batch_size: int = typer.Option(32),
     lr_head: float = typer.Option(3e-3, help="Learning rate of the new head."),
     lr_backbone: float = typer.Option(1e-4, help="Learning rate of the backbone."),
-    layer_decay: Optional[float] = typer.Option(None, help="Layer-wise LR decay per group (e.g. 0.8)."),
+    layer_decay: float | None = typer.Option(None, help="Layer-wise LR decay per group (e.g. 0.8)."),
     weight_decay: float = typer.Option(0.01),
     warmup_epochs: float = typer.Option(0.5),
     dropout: float = typer.Option(0.2, help="Dropout before the head."),
-    train_bn: Optional[bool] = typer.Option(None, "--train-bn/--freeze-bn", help="Update BatchNorm statistics in unfrozen groups (default: only from scratch)."),
+    train_bn: bool | None = typer.Option(
+        None, "--train-bn/--freeze-bn", help="Update BatchNorm statistics in unfrozen groups (default: only from scratch)."
+    ),
     label_smoothing: float = typer.Option(0.1),
-    augment: Optional[str] = typer.Option(None, help="none | crop | crop-flip (default for images) | strong; text: none; "
-                                                     "audio: none | light (default) | strong."),
+    augment: str | None = typer.Option(
+        None, help="none | crop | crop-flip (default for images) | strong; text: none; audio: none | light (default) | strong."
+    ),
     patience: int = typer.Option(3, help="Early stopping patience in epochs (0: off)."),
     val_fraction: float = typer.Option(0.2),
     seed: int = typer.Option(0),
-    image_size: Optional[int] = typer.Option(None, help="Override the pretrained input size."),
-    max_length: Optional[int] = typer.Option(None, help="Text: tokens per text, longer ones are truncated (default 128)."),
-    max_audio_seconds: Optional[float] = typer.Option(None, help="Audio: seconds of audio the encoder hears, a multiple of 0.02 "
-                                                                 "(default: the clips' length when all are alike, else 2)."),
-    noise_dir: Optional[str] = typer.Option(None, help="Audio: folder of background recordings for augmentation (default: synthetic noise)."),
+    image_size: int | None = typer.Option(None, help="Override the pretrained input size."),
+    max_length: int | None = typer.Option(None, help="Text: tokens per text, longer ones are truncated (default 128)."),
+    max_audio_seconds: float | None = typer.Option(
+        None,
+        help="Audio: seconds of audio the encoder hears, a multiple of 0.02 "
+        "(default: the clips' length when all are alike, else 2).",
+    ),
+    noise_dir: str | None = typer.Option(
+        None, help="Audio: folder of background recordings for augmentation (default: synthetic noise)."
+    ),
     text_column: str = typer.Option("text", help="Text data: the text column."),
     label_column: str = typer.Option("label", help="Text data: the label column (classification)."),
     target_column: str = typer.Option("target", help="Text data: the numeric target column (regression)."),
-    labels: Optional[str] = typer.Option(None, help="Comma-separated label names (fixes order; others are errors)."),
-    max_bad_fraction: float = typer.Option(0.1, help="Fail when more than this fraction of images (or audio clips) is unreadable."),
-    feature_cache: bool = typer.Option(True, "--feature-cache/--no-feature-cache", help="linear + no augmentation: run the backbone once."),
+    labels: str | None = typer.Option(None, help="Comma-separated label names (fixes order; others are errors)."),
+    max_bad_fraction: float = typer.Option(
+        0.1, help="Fail when more than this fraction of images (or audio clips) is unreadable."
+    ),
+    feature_cache: bool = typer.Option(
+        True, "--feature-cache/--no-feature-cache", help="linear + no augmentation: run the backbone once."
+    ),
     workers: int = typer.Option(0, help="DataLoader worker processes."),
-    threads: Optional[int] = typer.Option(None, help="torch intra-op threads."),
+    threads: int | None = typer.Option(None, help="torch intra-op threads."),
     resume: bool = typer.Option(False, help="Continue an interrupted run in --out."),
     overwrite: bool = typer.Option(False, help="Replace the edgetl run or bundle in --out (never other files, never the data)."),
 ) -> None:
@@ -196,18 +226,28 @@ def _info_rows(m: dict) -> list[tuple[str, object]]:
         ("model", f"{m['family']}:{m['arch']}"),
         ("task", m["task"]),
         ("labels", ", ".join(m.get("labels") or []) or "-"),
-        ("weights", f"{_get(m, 'weights_source.kind')} {_get(m, 'weights_source.path', '')} "
-                    f"{('sha256 ' + str(sha)[:16] + '...') if sha else ''}"),
+        (
+            "weights",
+            f"{_get(m, 'weights_source.kind')} {_get(m, 'weights_source.path', '')} "
+            f"{('sha256 ' + str(sha)[:16] + '...') if sha else ''}",
+        ),
         ("input", f"{_get(m, 'input.name')} {_get(m, 'input.shape')} {_get(m, 'input.dtype')} {_get(m, 'input.layout')}"),
         ("preprocess", _preprocess_line(m)),
-        ("strategy", f"{_get(m, 'training.strategy')} epochs {_get(m, 'metrics.epochs_run')}/{_get(m, 'training.epochs')} "
-                     f"(best {_get(m, 'metrics.best_epoch')})"),
+        (
+            "strategy",
+            f"{_get(m, 'training.strategy')} epochs {_get(m, 'metrics.epochs_run')}/{_get(m, 'training.epochs')} "
+            f"(best {_get(m, 'metrics.best_epoch')})",
+        ),
         ("data", f"{_get(m, 'data.source')} {_get(m, 'data.splits')}"),
     ]
     for split, values in (m.get("metrics") or {}).items():
         if isinstance(values, dict):
-            rows.append((f"{split} metrics", "  ".join(f"{k} {v:.4f}" if isinstance(v, (int, float)) else f"{k} {v}"
-                                                       for k, v in values.items())))
+            rows.append(
+                (
+                    f"{split} metrics",
+                    "  ".join(f"{k} {v:.4f}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in values.items()),
+                )
+            )
     versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
     rows += [
         ("wall time", f"{_get(m, 'metrics.wall_time_s')} s"),
@@ -227,18 +267,24 @@ def _preprocess_line(m: dict) -> str:
     if m.get("modality") == "text":
         return f"{g('tokenizer', '-')} max_length {g('max_length', '-')} ({g('files', '-')}/), {g('pooling', '-')} pooling"
     if m.get("modality") == "audio":
-        return (f"{g('features', '-')} {g('n_mels', '-')} mels, {g('max_audio_seconds', '-')} s window ({g('frames', '-')} frames) "
-                f"at {g('sample_rate', '-')} Hz ({g('files', '-')}/), {g('pooling', '-')} pooling")
+        return (
+            f"{g('features', '-')} {g('n_mels', '-')} mels, {g('max_audio_seconds', '-')} s window ({g('frames', '-')} frames) "
+            f"at {g('sample_rate', '-')} Hz ({g('files', '-')}/), {g('pooling', '-')} pooling"
+        )
     size = g("input_size")
-    return (f"resize {g('resize', '-')} crop {size[1:] if isinstance(size, list) else '-'} {g('interpolation', '-')} "
-            f"mean {g('mean', '-')} std {g('std', '-')}")
+    return (
+        f"resize {g('resize', '-')} crop {size[1:] if isinstance(size, list) else '-'} {g('interpolation', '-')} "
+        f"mean {g('mean', '-')} std {g('std', '-')}"
+    )
 
 
 @app.command()
 @user_errors()
 def predict(
     bundle_dir: str = typer.Argument(..., help="Bundle folder or exported artifact folder."),
-    files: list[str] = typer.Argument(..., help="Image files, texts for a text bundle, or audio files (WAV/FLAC/OGG) for a speech bundle."),
+    files: list[str] = typer.Argument(
+        ..., help="Image files, texts for a text bundle, or audio files (WAV/FLAC/OGG) for a speech bundle."
+    ),
     top_k: int = typer.Option(3, "--top-k", "-k"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -270,19 +316,26 @@ def export_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder written by `edgetl finetune`."),
     target: str = typer.Option("onnx", help="onnx | openvino | tflite | all, or a comma-separated list."),
     quantize: str = typer.Option("fp32", help="fp32 | fp16 | int8-dynamic | int8 | all, or a comma-separated list."),
-    calibration: Optional[str] = typer.Option(None, help="Folder of calibration images or audio files; text: a file, one text "
-                                                         "per line (default: the bundle's training split)."),
+    calibration: str | None = typer.Option(
+        None,
+        help="Folder of calibration images or audio files; text: a file, one text "
+        "per line (default: the bundle's training split).",
+    ),
     calibration_samples: int = typer.Option(100),
-    parity_samples: Optional[int] = typer.Option(None, help="Held-out samples (val, then test) for the parity check and the "
-                                                            "accuracy guard (default: all, up to 1000)."),
-    max_accuracy_drop: str = typer.Option("auto", help="Accuracy budget against PyTorch: points of accuracy (classification) "
-                                                       "or percent of MAE (regression); auto = 1 point / 5%; none = off. "
-                                                       "An int8 artifact that misses it climbs the recovery ladder; one that "
-                                                       "still misses it is kept as NAME.rejected and the export exits 3."),
+    parity_samples: int | None = typer.Option(
+        None, help="Held-out samples (val, then test) for the parity check and the accuracy guard (default: all, up to 1000)."
+    ),
+    max_accuracy_drop: str = typer.Option(
+        "auto",
+        help="Accuracy budget against PyTorch: points of accuracy (classification) "
+        "or percent of MAE (regression); auto = 1 point / 5%; none = off. "
+        "An int8 artifact that misses it climbs the recovery ladder; one that "
+        "still misses it is kept as NAME.rejected and the export exits 3.",
+    ),
     dynamic_batch: bool = typer.Option(False, help="Dynamic batch axis (ONNX, OpenVINO)."),
     layout: str = typer.Option("nchw", help="Image input layout: nchw | nhwc (tflite); images only."),
     io: str = typer.Option("float", help="float | int8: int8 input/output for full-int8 tflite (microcontrollers)."),
-    threads: Optional[int] = typer.Option(None, help="Runtime threads for the parity run."),
+    threads: int | None = typer.Option(None, help="Runtime threads for the parity run."),
 ) -> None:
     """Export a bundle to ONNX / OpenVINO / TFLite in fp32, fp16 and int8, each proven against PyTorch."""
     from .atomic import write_json
@@ -292,9 +345,19 @@ def export_cmd(
 
     targets = list(TARGETS) if target == "all" else [t.strip() for t in target.split(",")]
     precisions = None if quantize == "all" else [q.strip() for q in quantize.split(",")]
-    done, failed = export_all(bundle_dir, targets, precisions, calibration=calibration, calibration_samples=calibration_samples,
-                              parity_samples=parity_samples, max_accuracy_drop=parse_budget(max_accuracy_drop),
-                              dynamic_batch=dynamic_batch, layout=layout, io=io, threads=threads)
+    done, failed = export_all(
+        bundle_dir,
+        targets,
+        precisions,
+        calibration=calibration,
+        calibration_samples=calibration_samples,
+        parity_samples=parity_samples,
+        max_accuracy_drop=parse_budget(max_accuracy_drop),
+        dynamic_batch=dynamic_batch,
+        layout=layout,
+        io=io,
+        threads=threads,
+    )
     columns, cells, rows, notes = export_rows(done, failed)
     table = Table(title=f"exports of {bundle_dir}")
     for col in columns:
@@ -324,18 +387,24 @@ def export_cmd(
 def benchmark_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder; its exported artifacts are found under BUNDLE/export."),
     target: str = typer.Option("cpu", help="Target profile name (see `edgetl targets`) or a .toml path."),
-    artifacts: Optional[list[str]] = typer.Option(None, "--artifacts", "-a", help="Artifact names (e.g. onnx-int8, pytorch); default all the target runs."),
-    data: Optional[str] = typer.Option(None, help="Labelled images (texts, audio clips) to measure accuracy on (default: the bundle's test split)."),
-    samples: Optional[int] = typer.Option(None, help="Use at most this many evaluation samples."),
-    long_tokens: Optional[int] = typer.Option(None, help="Text: also time inputs of this many tokens (default 128, or max_length if less)."),
+    artifacts: list[str] | None = typer.Option(
+        None, "--artifacts", "-a", help="Artifact names (e.g. onnx-int8, pytorch); default all the target runs."
+    ),
+    data: str | None = typer.Option(
+        None, help="Labelled images (texts, audio clips) to measure accuracy on (default: the bundle's test split)."
+    ),
+    samples: int | None = typer.Option(None, help="Use at most this many evaluation samples."),
+    long_tokens: int | None = typer.Option(
+        None, help="Text: also time inputs of this many tokens (default 128, or max_length if less)."
+    ),
     runs: int = typer.Option(100, help="Timed batch-1 runs per artifact (at least), spread over the rounds."),
     min_seconds: float = typer.Option(1.0, help="Per round, keep timing fast models at least this many seconds."),
     warmup: int = typer.Option(10, help="Untimed runs in each fresh process before timing."),
     rounds: int = typer.Option(3, help="Interleaved repetitions, each in a fresh process."),
-    threads: Optional[int] = typer.Option(None, help="Threads per runtime (default: the profile's)."),
+    threads: int | None = typer.Option(None, help="Threads per runtime (default: the profile's)."),
     batch: int = typer.Option(8, help="Batch size for the throughput measurement."),
     torch: bool = typer.Option(True, "--torch/--no-torch", help="Include the PyTorch bundle as a row (local targets)."),
-    out: Optional[str] = typer.Option(None, help="Report folder (default BUNDLE/benchmark/<target>)."),
+    out: str | None = typer.Option(None, help="Report folder (default BUNDLE/benchmark/<target>)."),
     strict: bool = typer.Option(False, help="Exit 4 when an artifact misses one of the target's budgets."),
 ) -> None:
     """Accuracy, latency percentiles, throughput, size and peak memory of every artifact on a target."""
@@ -344,19 +413,41 @@ def benchmark_cmd(
     from .bench import BudgetFailed, budget_failures, run_benchmark
     from .bench.report import _budget_cell, cells, columns, deploy_lines, machine_line
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("benchmark", total=None)
 
         def progress(msg: str, done: int, total: int) -> None:
             bar.update(task, description=msg, completed=done - 1, total=total)
 
-        report = run_benchmark(bundle_dir, out=out, progress=progress, target=target, artifacts=artifacts, data=data,
-                               samples=samples, runs=runs, min_seconds=min_seconds, warmup=warmup, rounds=rounds, threads=threads, batch=batch,
-                               torch=torch, long_tokens=long_tokens)
+        report = run_benchmark(
+            bundle_dir,
+            out=out,
+            progress=progress,
+            target=target,
+            artifacts=artifacts,
+            data=data,
+            samples=samples,
+            runs=runs,
+            min_seconds=min_seconds,
+            warmup=warmup,
+            rounds=rounds,
+            threads=threads,
+            batch=batch,
+            torch=torch,
+            long_tokens=long_tokens,
+        )
     p = report["protocol"]
-    table = Table(title=f"{report['bundle']['arch']} on {report['target']['name']}: {p['threads']} threads, "
-                        f"{p['runs']} runs in {p['rounds']} rounds, {p['eval_samples']} eval samples")
+    table = Table(
+        title=f"{report['bundle']['arch']} on {report['target']['name']}: {p['threads']} threads, "
+        f"{p['runs']} runs in {p['rounds']} rounds, {p['eval_samples']} eval samples"
+    )
     names = columns(report)
     for col in names + ("budgets",):
         table.add_column(col, no_wrap=True)
@@ -393,7 +484,9 @@ def targets() -> None:
     for p in list_profiles():
         reach = "local" if p.connection.kind == "local" else f"ssh {p.connection.address}:{p.connection.port}"
         budgets = ", ".join(f"{k.split('_')[0]} {v:g}" for k, v in p.budgets.items() if k in BUDGET_KEYS)
-        table.add_row(p.name, reach, str(p.threads or "all"), " ".join(p.runtimes), " ".join(p.precisions), budgets, p.description)
+        table.add_row(
+            p.name, reach, str(p.threads or "all"), " ".join(p.runtimes), " ".join(p.precisions), budgets, p.description
+        )
     wide_console().print(table)
 
 
@@ -414,8 +507,10 @@ def models() -> None:
 
 @data_app.command("digits")
 @user_errors()
-def data_digits(out: str = typer.Option(..., "--out", "-o", help="Folder to write train/ and test/ into (new or empty)."),
-                overwrite: bool = typer.Option(False, help="Replace a digits dataset edgetl wrote there before.")) -> None:
+def data_digits(
+    out: str = typer.Option(..., "--out", "-o", help="Folder to write train/ and test/ into (new or empty)."),
+    overwrite: bool = typer.Option(False, help="Replace a digits dataset edgetl wrote there before."),
+) -> None:
     """Write scikit-learn's real handwritten digits as an image folder."""
     from .data.builtin import write_digits
 
@@ -425,9 +520,11 @@ def data_digits(out: str = typer.Option(..., "--out", "-o", help="Folder to writ
 
 @data_app.command("fortunes-lang")
 @user_errors()
-def data_fortunes_lang(out: str = typer.Option(..., "--out", "-o", help="Folder to write fortunes-lang.csv into."),
-                       per_language: int = typer.Option(300, help="Texts per language (at most)."),
-                       overwrite: bool = typer.Option(False, help="Replace fortunes-lang.csv if it is there.")) -> None:
+def data_fortunes_lang(
+    out: str = typer.Option(..., "--out", "-o", help="Folder to write fortunes-lang.csv into."),
+    per_language: int = typer.Option(300, help="Texts per language (at most)."),
+    overwrite: bool = typer.Option(False, help="Replace fortunes-lang.csv if it is there."),
+) -> None:
     """Write a language-identification CSV (text,label,split) from Debian's installed fortunes packages."""
     from .data.fortunes import write_fortunes_lang
 
@@ -436,20 +533,31 @@ def data_fortunes_lang(out: str = typer.Option(..., "--out", "-o", help="Folder 
 
 @data_app.command("keywords")
 @user_errors()
-def data_keywords(out: str = typer.Option(..., "--out", "-o", help="Folder to write train/, val/, test/ and voices.json into."),
-                  words: str = typer.Option("yes,no,up,down", help="Comma-separated keywords, one class each."),
-                  voices: int = typer.Option(48, help="How many espeak-ng voices (accent+variant) to draw; split by voice."),
-                  takes: int = typer.Option(5, help="Takes per word and voice, each at a random speed and pitch."),
-                  clip_seconds: float = typer.Option(1.0, help="Length of every clip."),
-                  unknown: str = typer.Option("", help="Comma-separated other words for an _unknown_ class (default: none)."),
-                  silence: bool = typer.Option(False, "--silence", help="Add a _silence_ class of background noise."),
-                  seed: int = typer.Option(0, help="Seed: the same seed gives byte-identical files."),
-                  overwrite: bool = typer.Option(False, help="Replace a keyword dataset edgetl wrote there before.")) -> None:
+def data_keywords(
+    out: str = typer.Option(..., "--out", "-o", help="Folder to write train/, val/, test/ and voices.json into."),
+    words: str = typer.Option("yes,no,up,down", help="Comma-separated keywords, one class each."),
+    voices: int = typer.Option(48, help="How many espeak-ng voices (accent+variant) to draw; split by voice."),
+    takes: int = typer.Option(5, help="Takes per word and voice, each at a random speed and pitch."),
+    clip_seconds: float = typer.Option(1.0, help="Length of every clip."),
+    unknown: str = typer.Option("", help="Comma-separated other words for an _unknown_ class (default: none)."),
+    silence: bool = typer.Option(False, "--silence", help="Add a _silence_ class of background noise."),
+    seed: int = typer.Option(0, help="Seed: the same seed gives byte-identical files."),
+    overwrite: bool = typer.Option(False, help="Replace a keyword dataset edgetl wrote there before."),
+) -> None:
     """Synthesise a keyword-spotting dataset (16 kHz WAV) offline with espeak-ng, split by voice."""
     from .data.keywords import write_keywords
 
-    path = write_keywords(Path(out), words=words.split(","), voices=voices, takes=takes, clip_seconds=clip_seconds,
-                          unknown_words=unknown.split(",") if unknown else (), silence=silence, seed=seed, overwrite=overwrite)
+    path = write_keywords(
+        Path(out),
+        words=words.split(","),
+        voices=voices,
+        takes=takes,
+        clip_seconds=clip_seconds,
+        unknown_words=unknown.split(",") if unknown else (),
+        silence=silence,
+        seed=seed,
+        overwrite=overwrite,
+    )
     console.print(f"wrote {path}")
 
 

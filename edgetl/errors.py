@@ -24,10 +24,18 @@ _ADVICE = {
     errno.EIO: "the device reported an I/O error: check the disk",
 }
 # how storage faults read when a library wraps them in its own exception (safetensors, torch.save)
-_STORAGE_WORDS = (("no space left", errno.ENOSPC), ("storagefull", errno.ENOSPC), ("os error 28", errno.ENOSPC),
-                  ("read-only file system", errno.EROFS), ("readonlyfilesystem", errno.EROFS), ("os error 30", errno.EROFS),
-                  ("permission denied", errno.EACCES), ("os error 13", errno.EACCES),
-                  ("file write failed", errno.EIO), ("disk quota", errno.EDQUOT))
+_STORAGE_WORDS = (
+    ("no space left", errno.ENOSPC),
+    ("storagefull", errno.ENOSPC),
+    ("os error 28", errno.ENOSPC),
+    ("read-only file system", errno.EROFS),
+    ("readonlyfilesystem", errno.EROFS),
+    ("os error 30", errno.EROFS),
+    ("permission denied", errno.EACCES),
+    ("os error 13", errno.EACCES),
+    ("file write failed", errno.EIO),
+    ("disk quota", errno.EDQUOT),
+)
 
 
 def os_error(exc: OSError, path: str | os.PathLike | None = None, action: str = "") -> EdgetlError:

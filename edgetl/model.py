@@ -61,8 +61,9 @@ class TransferModel(nn.Module):
         return self.forward_head(self.backbone(*inputs))
 
 
-def build_model(spec: ModelSpec, weights: str | None = None, pretrained: bool = True,
-                bundle_dir: str | None = None, **options: Any) -> tuple[TransferModel, Backbone]:
+def build_model(
+    spec: ModelSpec, weights: str | None = None, pretrained: bool = True, bundle_dir: str | None = None, **options: Any
+) -> tuple[TransferModel, Backbone]:
     """Build the backbone through its family and put a fresh head on it (``bundle_dir``: rebuild a bundle's).
 
     ``options``: family-specific architecture options passed on to ``build`` (speech: ``max_audio_seconds``);

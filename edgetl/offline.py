@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 _OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",

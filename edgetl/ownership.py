@@ -10,9 +10,9 @@ folder that is or contains the data) is refused with one line before any work.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from .errors import EdgetlError
 
@@ -50,8 +50,9 @@ def _resolved(path: str | os.PathLike) -> Path:
     return Path(os.path.abspath(os.path.expanduser(str(path)))).resolve()
 
 
-def guard_data(out: str | os.PathLike, data: Iterable[str | os.PathLike], flag: str = "--out",
-               samples: Iterable[str] = ()) -> None:
+def guard_data(
+    out: str | os.PathLike, data: Iterable[str | os.PathLike], flag: str = "--out", samples: Iterable[str] = ()
+) -> None:
     """Refuse an output folder that is, contains or lies inside one of the ``data`` paths, or that contains one
     of the ``samples`` (files a CSV names, wherever they are)."""
     o = _resolved(out)
@@ -66,11 +67,14 @@ def guard_data(out: str | os.PathLike, data: Iterable[str | os.PathLike], flag: 
         if o == p or o == root:
             raise EdgetlError(f"{flag} {out} is the data folder {d}; pick an output folder outside the data")
         if o in p.parents:
-            raise EdgetlError(f"{flag} {out} contains the data {d}; pick an output folder outside the data, "
-                              f"nothing is written or removed there")
+            raise EdgetlError(
+                f"{flag} {out} contains the data {d}; pick an output folder outside the data, nothing is written or removed there"
+            )
         if p.is_dir() and root in o.parents:
-            raise EdgetlError(f"{flag} {out} is inside the data folder {d}; the output would become part of the data, "
-                              f"pick an output folder outside it")
+            raise EdgetlError(
+                f"{flag} {out} is inside the data folder {d}; the output would become part of the data, "
+                f"pick an output folder outside it"
+            )
 
 
 def check_folder(path: str | os.PathLike, owned: Owned, flag: str = "--out", replacing: bool = False) -> bool:
@@ -93,13 +97,17 @@ def check_folder(path: str | os.PathLike, owned: Owned, flag: str = "--out", rep
     if not names:
         return False
     if not any(m in names for m in owned.marks):
-        raise EdgetlError(f"{flag} {path} is a non-empty folder that edgetl did not write ({_shown(names)}); "
-                          f"pick a new or empty folder: edgetl never writes into or removes other files")
+        raise EdgetlError(
+            f"{flag} {path} is a non-empty folder that edgetl did not write ({_shown(names)}); "
+            f"pick a new or empty folder: edgetl never writes into or removes other files"
+        )
     if replacing:
         unknown = {n for n in names if n not in owned.entries and not _is_temp(n)}
         if unknown:
-            raise EdgetlError(f"{flag} {path} is a {owned.what} but also holds files edgetl did not write "
-                              f"({_shown(unknown)}); move them out first: they would be removed with it")
+            raise EdgetlError(
+                f"{flag} {path} is a {owned.what} but also holds files edgetl did not write "
+                f"({_shown(unknown)}); move them out first: they would be removed with it"
+            )
     return True
 
 

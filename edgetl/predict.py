@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import MANIFEST, load_bundle
 from edgetl_runtime.image import read_images
-from .errors import EdgetlError
 from edgetl_runtime.predict import decode
+
+from .bundle import MANIFEST, load_bundle
+from .errors import EdgetlError
 
 
 def load_inputs(files: list[str], preprocess: dict[str, Any]) -> np.ndarray:
@@ -42,8 +43,10 @@ def predict_files(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[st
 
     ``bundle`` is a ``Bundle`` or a ``LoadedArtifact`` (anything with predict/preprocess/labels/task)."""
     if getattr(bundle, "modality", "image") != "image":
-        raise EdgetlError(f"{bundle.path} is a{'n' if bundle.modality == 'audio' else ''} {bundle.modality} model; "
-                          f"use predict_{'texts' if bundle.modality == 'text' else 'audio'}")
+        raise EdgetlError(
+            f"{bundle.path} is a{'n' if bundle.modality == 'audio' else ''} {bundle.modality} model; "
+            f"use predict_{'texts' if bundle.modality == 'text' else 'audio'}"
+        )
     return _results(bundle, "file", files, bundle.predict(load_inputs(files, bundle.preprocess)), top_k)
 
 
@@ -64,5 +67,7 @@ def predict_audio(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[st
     one result per file. Features come from ``runtime/audio.py`` with the manifest's settings, for a
     ``Bundle`` and a ``LoadedArtifact`` alike (the artifact path needs numpy and its runtime only)."""
     if getattr(bundle, "modality", "image") != "audio":
-        raise EdgetlError(f"{bundle.path} is not a speech model; pass {'texts' if bundle.modality == 'text' else 'image files'} to predict on")
+        raise EdgetlError(
+            f"{bundle.path} is not a speech model; pass {'texts' if bundle.modality == 'text' else 'image files'} to predict on"
+        )
     return _results(bundle, "file", files, bundle.predict(bundle.encode_audio(files)), top_k)

@@ -43,7 +43,11 @@ def build_wheel(out_dir: str | Path | None = None) -> Path:
     if not PYPROJECT.is_file():
         raise EdgetlError(f"{PYPROJECT} is missing: the edgetl-runtime wheel can be built only from an edgetl checkout")
     root, files = _sources()
-    cache = Path(out_dir) if out_dir else Path(os.environ.get("EDGETL_CACHE", Path.home() / ".cache" / "edgetl")) / "wheels" / _digest(root, files)
+    cache = (
+        Path(out_dir)
+        if out_dir
+        else Path(os.environ.get("EDGETL_CACHE", Path.home() / ".cache" / "edgetl")) / "wheels" / _digest(root, files)
+    )
     wheel = cache / f"{PACKAGE}-{__version__}-py3-none-any.whl"
     if wheel.is_file():
         return wheel
@@ -52,8 +56,20 @@ def build_wheel(out_dir: str | Path | None = None) -> Path:
         project = Path(tmp) / "project"
         shutil.copytree(root, project / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy2(PYPROJECT, project / "pyproject.toml")
-        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "--disable-pip-version-check",
-               "-q", "-w", str(Path(tmp) / "dist"), str(project)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "-q",
+            "-w",
+            str(Path(tmp) / "dist"),
+            str(project),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PIP_NO_INPUT": "1"})
         built = list((Path(tmp) / "dist").glob("*.whl"))
         if proc.returncode != 0 or len(built) != 1:

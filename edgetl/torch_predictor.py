@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edgetl_runtime.base import Batch, DeviceOptions, DeviceUnavailable, input_names
+from edgetl_runtime.base import Batch, DeviceOptions, input_names
+from edgetl_runtime.errors import DeviceUnavailable
 
 
 class TorchPredictor:
@@ -35,7 +36,10 @@ class TorchPredictor:
     def predict(self, batch: Batch) -> np.ndarray:
         torch = self._torch
         if isinstance(batch, dict):  # text: the model takes the named arrays in the bundle's input order
-            inputs = [torch.from_numpy(np.ascontiguousarray(batch[n], dtype=np.int64)) for n in input_names(self.bundle.manifest["input"])]
+            inputs = [
+                torch.from_numpy(np.ascontiguousarray(batch[n], dtype=np.int64))
+                for n in input_names(self.bundle.manifest["input"])
+            ]
         else:
             inputs = [torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))]
         with torch.inference_mode():

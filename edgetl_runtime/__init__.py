@@ -23,9 +23,18 @@ __version__ = "0.1.0"
 # public name -> the module that defines it, imported on first use (``python -m edgetl_runtime.bench`` must start
 # without numpy to say that numpy is missing)
 _LAZY = {
-    "load": "artifact", "Model": "artifact", "LoadedArtifact": "artifact", "load_predictor": "artifact", "RUNTIMES": "artifact",
-    "ARTIFACT_MANIFEST": "base", "Batch": "base", "DeviceOptions": "base", "Predictor": "base",
-    "read_artifact_manifest": "base", "DeviceUnavailable": "errors", "EdgetlError": "errors",
+    "load": "artifact",
+    "Model": "artifact",
+    "LoadedArtifact": "artifact",
+    "load_predictor": "artifact",
+    "RUNTIMES": "artifact",
+    "ARTIFACT_MANIFEST": "base",
+    "Batch": "base",
+    "DeviceOptions": "base",
+    "Predictor": "base",
+    "read_artifact_manifest": "base",
+    "DeviceUnavailable": "errors",
+    "EdgetlError": "errors",
 }
 __all__ = [*_LAZY, "__version__"]
 

@@ -1,14 +1,23 @@
 """An artifact folder opened for prediction: its manifest, its predictor, and raw inputs -> canonical batches."""
 
-
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .base import (ARTIFACT_MANIFEST, Batch, DeviceOptions, DeviceUnavailable, EdgetlError, ManifestFacts, Predictor,
-                   check_artifact_files, read_artifact_manifest)
+from .base import (
+    ARTIFACT_MANIFEST,
+    Batch,
+    DeviceOptions,
+    EdgetlError,
+    ManifestFacts,
+    Predictor,
+    check_artifact_files,
+    read_artifact_manifest,
+)
 
 # runtime name -> (module, class); the torch predictor needs edgetl and torch, so it is named, never imported here
 RUNTIMES = {
@@ -26,7 +35,7 @@ class LoadedArtifact(ManifestFacts):
         self.path = Path(path)
         self.predictor = load_predictor(path, DeviceOptions(threads=threads))
         self.manifest = self.predictor.manifest
-        self._tokenizer = None
+        self._tokenizer: Any = None
 
     def encode_texts(self, texts: list[str]) -> dict:
         """Raw texts -> the artifact's token arrays, with the tokenizer that travels with it."""
@@ -36,7 +45,7 @@ class LoadedArtifact(ManifestFacts):
             self._tokenizer = load_tokenizer(self.path, self.manifest)
         return self._tokenizer(texts)
 
-    def encode_audio(self, files: list) -> "np.ndarray":
+    def encode_audio(self, files: list) -> np.ndarray:
         """Audio files -> log-mel features float32 [B, n_mels, frames] with the manifest's settings (numpy only)."""
         from .audio import features
 
@@ -44,7 +53,7 @@ class LoadedArtifact(ManifestFacts):
             raise EdgetlError(f"{self.path} is not an audio artifact (modality {self.modality})")
         return features(files, self.preprocess, str(self.path))
 
-    def encode_images(self, images: list) -> "np.ndarray":
+    def encode_images(self, images: list) -> np.ndarray:
         """Image files (or PIL images) -> the evaluation-preprocessed float32 NCHW batch."""
         from .image import preprocess_image, read_images
 
@@ -58,9 +67,14 @@ class LoadedArtifact(ManifestFacts):
         """Raw inputs of this artifact's modality -> its canonical batch."""
         if not isinstance(raw, (list, tuple)) or not raw:
             raise EdgetlError(f"pass a non-empty list of inputs to {self.path}")
-        return {"image": self.encode_images, "text": self.encode_texts, "audio": self.encode_audio}[self.modality](list(raw))
+        encoders: dict[str, Callable[[list], Batch]] = {
+            "image": self.encode_images,
+            "text": self.encode_texts,
+            "audio": self.encode_audio,
+        }
+        return encoders[self.modality](list(raw))
 
-    def predict(self, batch: Batch) -> "np.ndarray":
+    def predict(self, batch: Batch) -> np.ndarray:
         """Canonical batch -> float32 outputs (logits or values)."""
         return self.predictor.predict(batch)
 
@@ -74,7 +88,7 @@ class Model(LoadedArtifact):
         items = [str(x) if isinstance(x, (str, Path)) else f"#{i}" for i, x in enumerate(raw)]
         return decode(self.task, self.labels, "input", items, self.run(self.encode(raw)), top_k, self.path)
 
-    def run(self, batch: Batch) -> "np.ndarray":
+    def run(self, batch: Batch) -> np.ndarray:
         """Canonical batch -> float32 outputs."""
         return self.predictor.predict(batch)
 
@@ -101,7 +115,9 @@ def load_predictor(path: str | Path, options: DeviceOptions | None = None, runti
     except ImportError as exc:
         if (exc.name or "").startswith(("edgetl_runtime", "edgetl.")):
             raise  # our own bug, not a missing runtime
-        raise EdgetlError(f"runtime {runtime} is not installed here (cannot import {exc.name}); install it to run {path}") from None
+        raise EdgetlError(
+            f"runtime {runtime} is not installed here (cannot import {exc.name}); install it to run {path}"
+        ) from None
     if runtime == "torch":
         return getattr(mod, cls)(Path(path), manifest, options)
     check_artifact_files(path, manifest)
@@ -111,5 +127,7 @@ def load_predictor(path: str | Path, options: DeviceOptions | None = None, runti
         raise
     except Exception as exc:  # the runtime rejects the model file: garbage, truncated, another format
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        raise EdgetlError(f"{Path(path) / manifest['model_file']} cannot be loaded by {runtime} ({reason}); the artifact is "
-                          f"damaged: re-run `edgetl export`") from None
+        raise EdgetlError(
+            f"{Path(path) / manifest['model_file']} cannot be loaded by {runtime} ({reason}); the artifact is "
+            f"damaged: re-run `edgetl export`"
+        ) from None

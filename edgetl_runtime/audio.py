@@ -82,8 +82,10 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
     try:
         import soundfile
     except ImportError:
-        raise EdgetlError(f"{path}: reading {path.suffix or 'this'} audio needs the soundfile package; "
-                          f"run `pip install soundfile` or convert the file to PCM WAV") from None
+        raise EdgetlError(
+            f"{path}: reading {path.suffix or 'this'} audio needs the soundfile package; "
+            f"run `pip install soundfile` or convert the file to PCM WAV"
+        ) from None
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, ValueError, TypeError, OSError) as exc:
@@ -151,12 +153,12 @@ def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
         first = -((half - t) // up)  # first input sample within the filter's reach
         phase = (half - t) % up
         window = xp[first[:, None] + np.arange(taps)[None, :] + pad]
-        out[start:start + len(t)] = np.einsum("nk,nk->n", window, bank[phase])
+        out[start : start + len(t)] = np.einsum("nk,nk->n", window, bank[phase])
     return out
 
 
 # ----------------------------------------------------------------------------- features
-def _hertz_to_mel(f: np.ndarray) -> np.ndarray:
+def _hertz_to_mel(f: np.ndarray | float) -> np.ndarray:
     """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
     f = np.asarray(f, dtype=np.float64)
     mel = 3.0 * f / 200.0
@@ -221,8 +223,10 @@ def check_preprocess(preprocess: dict, where: str = "this model") -> tuple[float
     kind, rate = preprocess.get("features"), int(preprocess.get("sample_rate", 0))
     n_fft, hop = int(preprocess.get("n_fft", N_FFT)), int(preprocess.get("hop_length", HOP_LENGTH))
     if kind != "whisper-log-mel" or (rate, n_fft, hop) != (SAMPLE_RATE, N_FFT, HOP_LENGTH):
-        raise EdgetlError(f"{where} wants {kind} features at {rate} Hz (n_fft {n_fft}, hop {hop}); edgetl computes "
-                          f"whisper-log-mel at 16000 Hz, n_fft 400, hop 160 only")
+        raise EdgetlError(
+            f"{where} wants {kind} features at {rate} Hz (n_fft {n_fft}, hop {hop}); edgetl computes "
+            f"whisper-log-mel at 16000 Hz, n_fft 400, hop 160 only"
+        )
     return float(preprocess["max_audio_seconds"]), int(preprocess.get("n_mels", 80))
 
 

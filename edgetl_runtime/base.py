@@ -12,19 +12,19 @@ manifest and undone here, so callers never special-case an artifact.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Protocol, Union
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import DeviceUnavailable, EdgetlError
-
+from .errors import EdgetlError
 
 ARTIFACT_MANIFEST = "manifest.json"
 
 # the canonical input: an NCHW float32 array (images) or named int64 arrays (text)
-Batch = Union[np.ndarray, Dict[str, np.ndarray]]
+Batch = np.ndarray | dict[str, np.ndarray]
 
 
 @dataclass
@@ -44,7 +44,7 @@ class ManifestFacts:
 
     @property
     def modality(self) -> str:
-        """"image", "text" or "audio" (manifests written before text existed have no field: image)."""
+        """ "image", "text" or "audio" (manifests written before text existed have no field: image)."""
         return self.manifest.get("modality", "image")
 
     @property
@@ -69,9 +69,19 @@ class Predictor(Protocol):
 
 # what predictors and the benchmark read from an artifact manifest: (dotted key, allowed types)
 ARTIFACT_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
-    ("name", (str,)), ("runtime", (str,)), ("precision", (str,)), ("task", (str,)), ("model_file", (str,)),
-    ("input", (dict,)), ("input.name", (str, list)), ("input.shape", (list,)), ("input.dtype", (str,)),
-    ("output", (dict,)), ("output.name", (str,)), ("preprocess", (dict,)), ("files", (dict,)),
+    ("name", (str,)),
+    ("runtime", (str,)),
+    ("precision", (str,)),
+    ("task", (str,)),
+    ("model_file", (str,)),
+    ("input", (dict,)),
+    ("input.name", (str, list)),
+    ("input.shape", (list,)),
+    ("input.dtype", (str,)),
+    ("output", (dict,)),
+    ("output.name", (str,)),
+    ("preprocess", (dict,)),
+    ("files", (dict,)),
 )
 # what each modality's preprocessing needs (predict and the benchmark turn raw inputs into model inputs with it)
 PREPROCESS_FIELDS = {
@@ -99,6 +109,7 @@ def field_of(manifest: dict[str, Any], dotted: str, default: Any = _MISSING) -> 
 
 def check_manifest(manifest: dict[str, Any], fields: tuple[tuple[str, tuple[type, ...]], ...], where: Any, fix: str) -> None:
     """One line naming the first missing or mistyped field (a hand-edited or truncated manifest), else nothing."""
+
     def fail(what: str) -> None:
         raise EdgetlError(f"{where}: {what}; {fix}")
 
@@ -118,8 +129,9 @@ def check_manifest(manifest: dict[str, Any], fields: tuple[tuple[str, tuple[type
         if key not in manifest.get("preprocess", {}):
             fail(f"field 'preprocess.{key}' is missing")
     labels = manifest.get("labels")
-    if manifest["task"] == "classification" and (not isinstance(labels, list) or len(labels) < 2
-                                                 or not all(isinstance(x, str) for x in labels)):
+    if manifest["task"] == "classification" and (
+        not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels)
+    ):
         fail("field 'labels' must list the class names")
 
 
@@ -152,8 +164,10 @@ def check_artifact_files(path: str | Path, manifest: dict[str, Any]) -> None:
         if not f.is_file():
             raise EdgetlError(f"{path} is damaged: {name} is missing; re-run `edgetl export` to rewrite the artifact")
         if isinstance(size, int) and f.stat().st_size != size:
-            raise EdgetlError(f"{path} is damaged: {name} has {f.stat().st_size} bytes, the manifest says {size}; "
-                              f"re-run `edgetl export` to rewrite the artifact")
+            raise EdgetlError(
+                f"{path} is damaged: {name} has {f.stat().st_size} bytes, the manifest says {size}; "
+                f"re-run `edgetl export` to rewrite the artifact"
+            )
     if manifest["model_file"] not in manifest["files"] and not (path / manifest["model_file"]).is_file():
         raise EdgetlError(f"{path} is damaged: {manifest['model_file']} is missing; re-run `edgetl export`")
 

@@ -25,10 +25,33 @@ import os
 import platform
 import sys
 import time
+from typing import Any
 
 RESULT_MARK = "@@edgetl-result@@"
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
-             "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd", "asimdhp", "asimddp", "fphp", "i8mm", "bf16", "sve", "sve2")
+ISA_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "neon",
+    "asimd",
+    "asimdhp",
+    "asimddp",
+    "fphp",
+    "i8mm",
+    "bf16",
+    "sve",
+    "sve2",
+)
 RUNTIME_MODULES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino", "litert": "ai_edge_litert"}
 
 
@@ -67,9 +90,16 @@ def machine() -> dict:
     except (ValueError, OSError, AttributeError):
         pass
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(), "usable_cores": affinity,
-            "isa": [f for f in ISA_FLAGS if f in flags], "memory_gib": mem_gib, "os": platform.platform(),
-            "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "arch": platform.machine(),
+        "cores": os.cpu_count(),
+        "usable_cores": affinity,
+        "isa": [f for f in ISA_FLAGS if f in flags],
+        "memory_gib": mem_gib,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def _version(module: str) -> str | None:
@@ -87,7 +117,7 @@ def _timed(fn, x) -> float:
     return (time.perf_counter() - t) * 1000.0
 
 
-def _load_inputs(path: str):
+def _load_inputs(path: str) -> Any:
     """An array (images) or a dict of named arrays in file order (texts)."""
     import numpy as np
 
@@ -95,7 +125,7 @@ def _load_inputs(path: str):
     return {k: data[k] for k in data.files} if path.endswith(".npz") else data
 
 
-def _rows(inputs, index) -> object:
+def _rows(inputs: Any, index: Any) -> Any:
     """The samples ``index`` of ``inputs`` as one batch; texts without columns that are padding in every row."""
     if isinstance(inputs, dict):
         from .text import trim_padding
@@ -106,7 +136,8 @@ def _rows(inputs, index) -> object:
 
 
 def _latency(predict, one: list, runs: int, min_seconds: float) -> list:
-    latency, start = [], time.perf_counter()
+    latency: list[float] = []
+    start = time.perf_counter()
     while len(latency) < runs or time.perf_counter() - start < min_seconds:
         latency.append(_timed(predict, one[len(latency) % len(one)]))
     return latency
@@ -121,8 +152,9 @@ def measure(args: argparse.Namespace) -> dict:
     inputs = _load_inputs(args.inputs)
     rss_before = peak_rss_mb()
     t = time.perf_counter()
-    predictor = load_predictor(args.artifact, DeviceOptions(threads=args.threads or None, **json.loads(args.device)),
-                               runtime=args.runtime)
+    predictor = load_predictor(
+        args.artifact, DeviceOptions(threads=args.threads or None, **json.loads(args.device)), runtime=args.runtime
+    )
     load_s = time.perf_counter() - t
     one = [_rows(inputs, slice(i, i + 1)) for i in range(batch_len(inputs))]
     first_ms = _timed(predictor.predict, one[0])
@@ -146,9 +178,17 @@ def measure(args: argparse.Namespace) -> dict:
         predictor.predict(batch)
         calls += 1
     throughput = args.batch * calls / (time.perf_counter() - t)
-    return {**result, "ok": True, "load_s": load_s, "first_inference_ms": first_ms, "latency_ms": latency,
-            "throughput": {"batch": args.batch, "items_per_s": throughput}, "peak_rss_mb": peak_rss_mb(),
-            "rss_before_load_mb": rss_before, "device": getattr(predictor, "device", None)}
+    return {
+        **result,
+        "ok": True,
+        "load_s": load_s,
+        "first_inference_ms": first_ms,
+        "latency_ms": latency,
+        "throughput": {"batch": args.batch, "items_per_s": throughput},
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_load_mb": rss_before,
+        "device": getattr(predictor, "device", None),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         text = str(exc) if type(exc).__name__ in ("EdgetlError", "DeviceUnavailable") else f"{type(exc).__name__}: {exc}"
         result, status = {"ok": False, "error": (text.splitlines() or [""])[0]}, 1
         result["unavailable"] = type(exc).__name__ == "DeviceUnavailable"
-        if type(exc).__name__ == "ModuleNotFoundError":
+        if isinstance(exc, ModuleNotFoundError):
             result["error"] = f"Python {platform.python_version()} here cannot import {exc.name}: install it"
     runtime = args.runtime or _manifest_runtime(args.artifact)
-    info["versions"] = {m: _version(m) for m in ("numpy", RUNTIME_MODULES.get(runtime, runtime)) if m}
+    info["versions"] = {m: _version(m) for m in ("numpy", RUNTIME_MODULES.get(runtime or "", runtime)) if m}
     print(RESULT_MARK + json.dumps({**info, **result}), flush=True)
     return status
 

@@ -85,24 +85,42 @@ def _bench(args: argparse.Namespace) -> dict[str, Any]:
         path = str(Path(tmp) / ("inputs.npz" if isinstance(batch, dict) else "inputs.npy"))
         np.savez(path, **batch) if isinstance(batch, dict) else np.save(path, batch)
         del model  # measured in the same process, loaded afresh: load time and memory are the artifact's own
-        ns = argparse.Namespace(artifact=args.artifact, inputs=path, runtime=None, eval=False, warmup=args.warmup,
-                                runs=args.runs, min_seconds=0.0, batch=args.batch, threads=args.threads, device="{}",
-                                inputs_long=None)
+        ns = argparse.Namespace(
+            artifact=args.artifact,
+            inputs=path,
+            runtime=None,
+            eval=False,
+            warmup=args.warmup,
+            runs=args.runs,
+            min_seconds=0.0,
+            batch=args.batch,
+            threads=args.threads,
+            device="{}",
+            inputs_long=None,
+        )
         result = bench.measure(ns)
     result["machine"] = bench.machine()
     lat = np.asarray(result["latency_ms"])
-    result["summary"] = {"p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
-                         "p99_ms": float(np.percentile(lat, 99)), "items_per_s": result["throughput"]["items_per_s"],
-                         "first_inference_ms": result["first_inference_ms"], "load_s": result["load_s"],
-                         "peak_rss_mb": result["peak_rss_mb"], "runs": int(len(lat))}
+    result["summary"] = {
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p90_ms": float(np.percentile(lat, 90)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "items_per_s": result["throughput"]["items_per_s"],
+        "first_inference_ms": result["first_inference_ms"],
+        "load_s": result["load_s"],
+        "peak_rss_mb": result["peak_rss_mb"],
+        "runs": int(len(lat)),
+    }
     if args.json:
         print(json.dumps(result))
     else:
         s = result["summary"]
         print(f"{args.artifact} on {result['machine']['cpu']} ({args.threads or 'default'} threads, {s['runs']} runs, batch 1)")
         print(f"  latency p50 {s['p50_ms']:.2f} ms  p90 {s['p90_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms")
-        print(f"  throughput {s['items_per_s']:.1f} items/s at batch {args.batch}; first inference {s['first_inference_ms']:.1f} ms; "
-              f"load {s['load_s']:.2f} s; peak RSS {s['peak_rss_mb']:.0f} MB")
+        print(
+            f"  throughput {s['items_per_s']:.1f} items/s at batch {args.batch}; first inference {s['first_inference_ms']:.1f} ms; "
+            f"load {s['load_s']:.2f} s; peak RSS {s['peak_rss_mb']:.0f} MB"
+        )
     return result
 
 

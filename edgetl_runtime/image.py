@@ -34,7 +34,7 @@ def resample(spec: dict[str, Any]) -> Image.Resampling:
 
 def normalize(img: Image.Image, spec: dict[str, Any]) -> np.ndarray:
     """An RGB image already at input size -> float32 CHW, normalised by mean/std."""
-    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr: np.ndarray = np.asarray(img, dtype=np.float32) / 255.0
     arr = (arr - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
@@ -70,7 +70,9 @@ def max_image_pixels() -> int:
     except ValueError:
         from .errors import EdgetlError
 
-        raise EdgetlError(f"EDGETL_MAX_IMAGE_PIXELS={value!r} is not a whole number of pixels; unset it or set e.g. 100000000") from None
+        raise EdgetlError(
+            f"EDGETL_MAX_IMAGE_PIXELS={value!r} is not a whole number of pixels; unset it or set e.g. 100000000"
+        ) from None
 
 
 def open_image(path: str) -> Image.Image:

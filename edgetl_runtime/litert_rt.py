@@ -20,8 +20,10 @@ class LiteRtPredictor:
         self.input = manifest["input"]
         self.output = manifest["output"]
         config = manifest.get("runtime_config", {})
-        self._runners = {int(n): (self.interpreter.get_signature_runner(s["key"]), s["inputs"])
-                         for n, s in (config.get("signatures") or {}).items()}  # text: one per length bucket
+        self._runners = {
+            int(n): (self.interpreter.get_signature_runner(s["key"]), s["inputs"])
+            for n, s in (config.get("signatures") or {}).items()
+        }  # text: one per length bucket
         if not self._runners:
             self._in = self._input_indices(config.get("signature"))
             self._out = self.interpreter.get_output_details()[0]["index"]

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from .base import Batch, DeviceOptions, DeviceUnavailable, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_feeds
+from .base import Batch, DeviceOptions, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_feeds
+from .errors import DeviceUnavailable
 
 
 class OnnxRuntimePredictor:
@@ -21,8 +22,10 @@ class OnnxRuntimePredictor:
         available = ort.get_available_providers()
         missing = [p for p in options.onnxruntime_providers if p not in available]
         if missing:
-            raise DeviceUnavailable(f"onnxruntime {ort.__version__} here lacks {', '.join(missing)} (has {', '.join(available)}); "
-                              "install the onnxruntime build for that device")
+            raise DeviceUnavailable(
+                f"onnxruntime {ort.__version__} here lacks {', '.join(missing)} (has {', '.join(available)}); "
+                "install the onnxruntime build for that device"
+            )
         self.session = ort.InferenceSession(str(path / manifest["model_file"]), opts, providers=options.onnxruntime_providers)
         self.input = manifest["input"]
         self.output = manifest["output"]

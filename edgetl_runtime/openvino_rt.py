@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Batch, DeviceOptions, DeviceUnavailable, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_feeds
+from .base import Batch, DeviceOptions, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_feeds
+from .errors import DeviceUnavailable
 
 
 def import_openvino():
@@ -36,7 +37,9 @@ class OpenVinoPredictor:
         ov = import_openvino()
         core = ov.Core()
         if device.split(".")[0] not in {d.split(".")[0] for d in core.available_devices}:
-            raise DeviceUnavailable(f"OpenVINO {ov.__version__} here has no {device} device (has {', '.join(core.available_devices)})")
+            raise DeviceUnavailable(
+                f"OpenVINO {ov.__version__} here has no {device} device (has {', '.join(core.available_devices)})"
+            )
         if device != "CPU":
             cfg.pop("INFERENCE_PRECISION_HINT", None)  # a CPU setting; GPU plugins pick their own
         self.compiled = core.compile_model(core.read_model(str(path / manifest["model_file"])), device, cfg)

@@ -29,8 +29,10 @@ def compare(reference: np.ndarray, outputs: np.ndarray, targets: np.ndarray, tas
     reference means the bundle itself is broken."""
     bad_ref = non_finite(reference)
     if bad_ref:
-        raise EdgetlError(f"the PyTorch bundle itself gives nan or inf on {bad_ref} of {len(reference)} samples; its weights "
-                          f"are broken: fine-tune again with lower learning rates")
+        raise EdgetlError(
+            f"the PyTorch bundle itself gives nan or inf on {bad_ref} of {len(reference)} samples; its weights "
+            f"are broken: fine-tune again with lower learning rates"
+        )
     bad = non_finite(outputs)
     if bad:
         return {"samples": int(len(reference)), "non_finite_outputs": bad, "metric": PRIMARY[task][0]}

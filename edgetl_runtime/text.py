@@ -48,8 +48,8 @@ def pad_ids(ids: list[list[int]], width: int, pad_id: int, names: list[str] | No
     input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(ids), width), dtype=np.int64)
     for row, seq in enumerate(ids):
-        input_ids[row, :len(seq)] = seq[:width]
-        mask[row, :len(seq)] = 1
+        input_ids[row, : len(seq)] = seq[:width]
+        mask[row, : len(seq)] = 1
     return {id_name: input_ids, mask_name: mask}
 
 

@@ -57,7 +57,7 @@ def make_image(color: tuple[int, int, int], rng: np.random.Generator, size: int 
     arr = rng.integers(0, 90, size=(size, size, 3), dtype=np.uint8)
     s = int(rng.integers(size // 3, size // 2))
     x, y = (int(v) for v in rng.integers(0, size - s, size=2))
-    arr[y:y + s, x:x + s] = np.clip(np.asarray(color) + rng.integers(-20, 20, 3), 0, 255)
+    arr[y : y + s, x : x + s] = np.clip(np.asarray(color) + rng.integers(-20, 20, 3), 0, 255)
     return Image.fromarray(arr)
 
 
@@ -106,7 +106,9 @@ def exportable_bundle(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("bundle")
     data = write_color_folder(root / "colors", per_class=15)
-    b = edgetl.finetune(str(data), str(root / "run"), **{**FAST, "strategy": "linear", "epochs": 3, "lr_head": 3e-2, "batch_size": 4})
+    b = edgetl.finetune(
+        str(data), str(root / "run"), **{**FAST, "strategy": "linear", "epochs": 3, "lr_head": 3e-2, "batch_size": 4}
+    )
     return b.path
 
 
@@ -116,7 +118,9 @@ def run_beside_runtime(tmp_path: Path, code: str) -> dict:
     from edgetl.runtime_wheel import build_wheel
 
     env = {**os.environ, "PYTHONPATH": str(build_wheel())}
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 

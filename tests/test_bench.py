@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sshd import SSHD, ssh_profile, start_sshd
 
 from edgetl.bench import run_benchmark
 from edgetl.errors import EdgetlError
 from edgetl.export import export
-
-from sshd import SSHD, ssh_profile, start_sshd
 
 ARTIFACTS = [("onnx", "fp32"), ("onnx", "int8"), ("openvino", "fp32"), ("tflite", "fp32")]
 QUICK = dict(runs=6, min_seconds=0.0, warmup=1, rounds=2, batch=4, samples=12, threads=1)
@@ -28,7 +27,9 @@ def bench_bundle(exportable_bundle, tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("bench") / "bundle"
     shutil.copytree(exportable_bundle, dest, ignore=shutil.ignore_patterns("export"))
     for target, precision in ARTIFACTS:
-        export(dest, target, precision, calibration_samples=8, parity_samples=12, max_accuracy_drop=None)  # the guard: test_int8_guard
+        export(
+            dest, target, precision, calibration_samples=8, parity_samples=12, max_accuracy_drop=None
+        )  # the guard: test_int8_guard
     return dest
 
 
@@ -75,15 +76,33 @@ def test_local_benchmark_all_runtimes(bench_bundle, tmp_path):
 
 
 def _profile(path: Path, budgets: str) -> Path:
-    path.write_text(f'name = "{path.stem}"\n[connection]\nkind = "local"\n[runtime]\nthreads = 1\n'
-                    f'runtimes = ["onnxruntime"]\nprecisions = ["fp32"]\n[budgets]\n{budgets}\n')
+    path.write_text(
+        f'name = "{path.stem}"\n[connection]\nkind = "local"\n[runtime]\nthreads = 1\n'
+        f'runtimes = ["onnxruntime"]\nprecisions = ["fp32"]\n[budgets]\n{budgets}\n'
+    )
     return path
 
 
 def test_budgets_and_strict(bench_bundle, tmp_path):
     tight = _profile(tmp_path / "tight.toml", "p90_ms = 0.0001\nmodel_mb = 100\nram_mb = 100000")
-    args = ["benchmark", str(bench_bundle), "--target", str(tight), "--runs", "3", "--min-seconds", "0", "--rounds", "1", "--warmup", "1",
-            "--samples", "6", "--out", str(tmp_path / "tight")]
+    args = [
+        "benchmark",
+        str(bench_bundle),
+        "--target",
+        str(tight),
+        "--runs",
+        "3",
+        "--min-seconds",
+        "0",
+        "--rounds",
+        "1",
+        "--warmup",
+        "1",
+        "--samples",
+        "6",
+        "--out",
+        str(tmp_path / "tight"),
+    ]
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr  # budgets reported, not enforced
     report = json.loads((tmp_path / "tight" / "report.json").read_text())
@@ -95,14 +114,39 @@ def test_budgets_and_strict(bench_bundle, tmp_path):
     assert strict.returncode == 4
     assert "budget(s) missed" in strict.stderr and "p90 latency" in strict.stderr
     loose = _profile(tmp_path / "loose.toml", "p90_ms = 100000\nmodel_mb = 100\nram_mb = 100000")
-    ok = _cli("benchmark", str(bench_bundle), "--target", str(loose), "--runs", "3", "--rounds", "1", "--samples", "6",
-              "--out", str(tmp_path / "loose"), "--strict")
+    ok = _cli(
+        "benchmark",
+        str(bench_bundle),
+        "--target",
+        str(loose),
+        "--runs",
+        "3",
+        "--rounds",
+        "1",
+        "--samples",
+        "6",
+        "--out",
+        str(tmp_path / "loose"),
+        "--strict",
+    )
     assert ok.returncode == 0, ok.stderr
 
 
 def test_cuda_target_runs_or_skips_clearly(bench_bundle, tmp_path):
-    proc = _cli("benchmark", str(bench_bundle), "--target", "cuda", "--runs", "3", "--rounds", "1", "--samples", "6",
-                "--out", str(tmp_path / "cuda"))
+    proc = _cli(
+        "benchmark",
+        str(bench_bundle),
+        "--target",
+        "cuda",
+        "--runs",
+        "3",
+        "--rounds",
+        "1",
+        "--samples",
+        "6",
+        "--out",
+        str(tmp_path / "cuda"),
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "cuda" / "report.json").read_text())
     try:
@@ -119,11 +163,14 @@ def test_cuda_target_runs_or_skips_clearly(bench_bundle, tmp_path):
         assert statuses["torch"] == "ok"
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--target", "nope"], "unknown target 'nope'"),
-    (["--artifacts", "onnx-fp99"], "no exported artifact onnx-fp99"),
-    (["--runs", "0"], "--runs must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--target", "nope"], "unknown target 'nope'"),
+        (["--artifacts", "onnx-fp99"], "no exported artifact onnx-fp99"),
+        (["--runs", "0"], "--runs must be at least 1"),
+    ],
+)
 def test_bad_requests_are_one_line(bench_bundle, args, text):
     proc = _cli("benchmark", str(bench_bundle), *args)
     assert proc.returncode == 2 and text in proc.stderr and "Traceback" not in proc.stderr
@@ -148,8 +195,10 @@ def test_targets_lists_shipped_profiles():
 
 # --- SSH devices, against a real OpenSSH server on 127.0.0.1 -------------------------------------
 
-needs_sshd = pytest.mark.skipif(not Path(SSHD).exists() and not os.environ.get("EDGETL_REQUIRE_SSHD"),
-                                reason="openssh-server is not installed (.ci/run installs it)")
+needs_sshd = pytest.mark.skipif(
+    not Path(SSHD).exists() and not os.environ.get("EDGETL_REQUIRE_SSHD"),
+    reason="openssh-server is not installed (.ci/run installs it)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +227,25 @@ def test_ssh_device_benchmark(bench_bundle, sshd, tmp_path):
 def test_ssh_device_errors_name_what_is_missing(bench_bundle, sshd, tmp_path):
     def run(**kw):
         profile = ssh_profile(sshd, tmp_path / "box.toml", workdir=tmp_path / "device", **kw)
-        return _cli("benchmark", str(bench_bundle), "--target", str(profile), "--runs", "2", "--rounds", "1",
-                    "--samples", "4", "--out", str(tmp_path / "r"))
+        return _cli(
+            "benchmark",
+            str(bench_bundle),
+            "--target",
+            str(profile),
+            "--runs",
+            "2",
+            "--rounds",
+            "1",
+            "--samples",
+            "4",
+            "--out",
+            str(tmp_path / "r"),
+        )
 
     wrong_key = tmp_path / "known_hosts"
-    wrong_key.write_text(f"[127.0.0.1]:{sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn3dpsPyx8SzP1hBq0WEBbQkm6FEV3GqUTDuAMcO1cT\n")
+    wrong_key.write_text(
+        f"[127.0.0.1]:{sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn3dpsPyx8SzP1hBq0WEBbQkm6FEV3GqUTDuAMcO1cT\n"
+    )
     proc = run(python=sys.executable, known_hosts=wrong_key)
     assert proc.returncode == 2 and "cannot reach target box" in proc.stderr and "Host key verification failed" in proc.stderr
 
@@ -207,12 +270,20 @@ def test_runner_needs_no_torch_or_edgetl(bench_bundle, tmp_path):
     import numpy as np
 
     np.save(tmp_path / "inputs.npy", np.zeros((2, 3, 32, 32), np.float32))
-    code = ("import runpy, sys; sys.argv = ['bench', '--artifact', sys.argv[1], '--inputs', 'inputs.npy', '--runs', '2'];"
-            "\ntry: runpy.run_module('edgetl_runtime.bench', run_name='__main__')\nexcept SystemExit: pass\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'edgetl', 'timm', 'transformers', 'tensorflow')]\n"
-            "print('FORBIDDEN', bad); import edgetl_runtime; print(edgetl_runtime.__file__)")
-    proc = subprocess.run([sys.executable, "-c", code, str(bench_bundle / "export" / "onnx-fp32")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path / wheel)})
+    code = (
+        "import runpy, sys; sys.argv = ['bench', '--artifact', sys.argv[1], '--inputs', 'inputs.npy', '--runs', '2'];"
+        "\ntry: runpy.run_module('edgetl_runtime.bench', run_name='__main__')\nexcept SystemExit: pass\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'edgetl', 'timm', 'transformers', 'tensorflow')]\n"
+        "print('FORBIDDEN', bad); import edgetl_runtime; print(edgetl_runtime.__file__)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(bench_bundle / "export" / "onnx-fp32")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(tmp_path / wheel)},
+    )
     assert '"ok": true' in proc.stdout, proc.stdout + proc.stderr
     assert f"{wheel}/edgetl_runtime/__init__.py" in proc.stdout
     assert "FORBIDDEN []" in proc.stdout

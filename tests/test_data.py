@@ -1,15 +1,14 @@
-
 import numpy as np
 import pytest
+from conftest import write_color_folder
 from PIL import Image
 
-from conftest import write_color_folder
 from edgetl.data.augment import augment_image
 from edgetl.data.builtin import resolve_builtin
 from edgetl.data.preprocess import resolve_preprocess
-from edgetl_runtime.image import preprocess_image
 from edgetl.data.sources import scan_images, split_train_val
 from edgetl.errors import EdgetlError
+from edgetl_runtime.image import preprocess_image
 
 
 def test_class_folder_scan(color_folder):
@@ -62,7 +61,10 @@ def test_csv_regression(regression_csv):
         (lambda d: (d / "empty").mkdir() or d / "empty", "holds no images"),
         (lambda d: write_color_folder(d / "one", classes=("red",)), "single class"),
         (lambda d: (d / "x.txt").write_text("hi") and d / "x.txt", "neither a folder nor a .csv"),
-        (lambda d: (d / "h.csv").write_text("file,cls\na.png,x\n") and d / "h.csv", "expected path,label (classification) or path,target"),
+        (
+            lambda d: (d / "h.csv").write_text("file,cls\na.png,x\n") and d / "h.csv",
+            "expected path,label (classification) or path,target",
+        ),
         (lambda d: (d / "t.csv").write_text("path,target\na.png,abc\n") and d / "t.csv", "t.csv:2: target 'abc' is not a number"),
         (lambda d: (d / "e.csv").write_text("path,label\na.png,\n") and d / "e.csv", "e.csv:2: empty label"),
     ],
@@ -77,7 +79,9 @@ def test_unknown_labels(tmp_path, color_folder):
     with pytest.raises(EdgetlError, match="unknown label 'red'"):
         scan_images(color_folder, labels=["blue", "green"])
     csv = tmp_path / "u.csv"
-    csv.write_text("path,label,split\ncolors/red/red_000.png,red,\ncolors/blue/blue_000.png,blue,\ncolors/green/green_000.png,green,val\n")
+    csv.write_text(
+        "path,label,split\ncolors/red/red_000.png,red,\ncolors/blue/blue_000.png,blue,\ncolors/green/green_000.png,green,val\n"
+    )
     with pytest.raises(EdgetlError, match="unknown label 'green' in val"):
         scan_images(csv)
 

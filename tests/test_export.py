@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import write_color_folder
 from typer.testing import CliRunner
 
 import edgetl
-from conftest import write_color_folder
 from edgetl.cli import app
 from edgetl.errors import EdgetlError
 from edgetl.export import TARGETS, Artifact, export
@@ -42,7 +42,7 @@ def test_export_runs_and_reports_parity(bundle_dir, target, precision):
         assert m["converter"]["calibration_samples"] == 16
     # the artifact runs again, from disk, through the one predictor interface
     x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
-    out = np.concatenate([load_predictor(art.path).predict(x[i:i + 1]) for i in range(2)])
+    out = np.concatenate([load_predictor(art.path).predict(x[i : i + 1]) for i in range(2)])
     assert out.shape == (2, 3) and np.all(np.isfinite(out))
     assert not list((bundle_dir / "export").glob(".*tmp"))
 
@@ -50,7 +50,11 @@ def test_export_runs_and_reports_parity(bundle_dir, target, precision):
 def test_fp32_exports_are_deterministic(bundle_dir):
     for target in TARGETS:
         done = bundle_dir / "export" / f"{target}-fp32"  # the export of the test above, when it ran: the first copy
-        first = Artifact(done, json.loads((done / "manifest.json").read_text())) if done.is_dir() else export(bundle_dir, target, "fp32")
+        first = (
+            Artifact(done, json.loads((done / "manifest.json").read_text()))
+            if done.is_dir()
+            else export(bundle_dir, target, "fp32")
+        )
         data = {f: (first.path / f).read_bytes() for f in first.manifest["files"]}
         again = export(bundle_dir, target, "fp32")
         assert {f: (again.path / f).read_bytes() for f in again.manifest["files"]} == data, target
@@ -77,8 +81,10 @@ def test_max_accuracy_drop_rejects_and_leaves_no_artifact(bundle_dir, lossy_runt
     with pytest.raises(EdgetlError) as info:
         export(bundle_dir, "onnx", "fp16", max_accuracy_drop=1.0)
     assert info.value.exit_code == 3 and "more than --max-accuracy-drop" in str(info.value)
-    assert not (bundle_dir / "export" / "onnx-fp16").exists() or json.loads(
-        (bundle_dir / "export" / "onnx-fp16" / "manifest.json").read_text())["parity"]["passed"]
+    assert (
+        not (bundle_dir / "export" / "onnx-fp16").exists()
+        or json.loads((bundle_dir / "export" / "onnx-fp16" / "manifest.json").read_text())["parity"]["passed"]
+    )
     rejected = json.loads((bundle_dir / "export" / "onnx-fp16.rejected" / "manifest.json").read_text())
     assert rejected["parity"]["passed"] is False and rejected["rejected"]
 
@@ -88,10 +94,13 @@ def test_max_accuracy_drop_exit_3_from_cli(bundle_dir, lossy_runtime):
     assert r.exit_code == 3 and "max-accuracy-drop" in r.stderr
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--target", "coreml"], "unknown export target 'coreml'"),
-    (["--target", "onnx", "--quantize", "int4"], "unknown precision 'int4'"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--target", "coreml"], "unknown export target 'coreml'"),
+        (["--target", "onnx", "--quantize", "int4"], "unknown precision 'int4'"),
+    ],
+)
 def test_export_bad_requests(bundle_dir, args, text):
     r = runner.invoke(app, ["export", str(bundle_dir), *args])
     assert r.exit_code == 2 and text in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -112,8 +121,25 @@ def test_exports_write_nothing_outside_the_bundle(bundle_dir, tmp_path):
     home.mkdir()
     env = {**os.environ, "HOME": str(home)}
     for target, guard in (("openvino", "none"), ("onnx", "auto")):  # ONNX with the guard's ladder (9 samples: it may reject)
-        r = subprocess.run([sys.executable, "-m", "edgetl", "export", str(bundle_dir), "--target", target, "--quantize", "int8",
-                            "--calibration-samples", "8", "--max-accuracy-drop", guard], capture_output=True, env=env)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edgetl",
+                "export",
+                str(bundle_dir),
+                "--target",
+                target,
+                "--quantize",
+                "int8",
+                "--calibration-samples",
+                "8",
+                "--max-accuracy-drop",
+                guard,
+            ],
+            capture_output=True,
+            env=env,
+        )
         assert r.returncode in (0, 3), r.stderr[-2000:]
     assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
 
@@ -126,7 +152,7 @@ def test_calibration_folder_and_int8_determinism(bundle_dir, tmp_path):
         assert a.manifest["converter"]["calibration_samples"] == 6
         assert a.manifest["converter"]["calibration_source"] == str(calib)
         if target == "tflite":  # its conversion is the slow one (~20 s); its fp32 repeat is checked above, and its
-            continue            # calibration is the same code path as the others'
+            continue  # calibration is the same code path as the others'
         first = {f: (a.path / f).read_bytes() for f in a.manifest["files"]}
         b = export(bundle_dir, target, "int8", calibration=str(calib), calibration_samples=50, max_accuracy_drop=None)
         assert {f: (b.path / f).read_bytes() for f in b.manifest["files"]} == first, target

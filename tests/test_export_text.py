@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_beside_runtime
+from test_text import TFAST, _tiny, write_sentiment_csv
 from typer.testing import CliRunner
 
 import edgetl
@@ -12,8 +14,6 @@ from edgetl.cli import app
 from edgetl.errors import EdgetlError
 from edgetl.export import TARGETS, export
 from edgetl_runtime import LoadedArtifact, load_predictor
-from conftest import run_beside_runtime
-from test_text import TFAST, _tiny, write_sentiment_csv
 
 runner = CliRunner()
 TEXTS = ["lovely kind superb", "grim nasty awful poor", "good", "bad awful terrible sad horrible ugly poor dreadful nasty grim"]
@@ -101,16 +101,19 @@ def test_runtime_text_path_imports_neither_torch_nor_transformers(text_bundle, t
     for name in ("onnx-fp32", "openvino-fp32", "tflite-fp32"):
         if not (text_bundle / "export" / name).exists():
             export(text_bundle, *name.split("-", 1))
-    result = run_beside_runtime(tmp_path, f"""
+    result = run_beside_runtime(
+        tmp_path,
+        f"""
         import json, sys
         from edgetl_runtime import LoadedArtifact
         out = {{}}
         for name in ("onnx-fp32", "openvino-fp32", "tflite-fp32"):
-            art = LoadedArtifact({str(text_bundle / 'export')!r} + "/" + name)
+            art = LoadedArtifact({str(text_bundle / "export")!r} + "/" + name)
             out[name] = art.predict(art.encode_texts({TEXTS!r})).tolist()
         out["loaded"] = sorted(m for m in ("torch", "transformers", "edgetl") if m in sys.modules)
         print(json.dumps(out))
-    """)
+    """,
+    )
     assert result.pop("loaded") == []
     bundle = edgetl.load_bundle(text_bundle)
     ref = bundle.predict(bundle.encode_texts(TEXTS))
@@ -139,8 +142,17 @@ def test_benchmark_text_bundle(text_bundle, tmp_path):
     for name in names:
         if not (text_bundle / "export" / name).exists():
             export(text_bundle, *name.split("-", 1), calibration_samples=12)
-    report = run_benchmark(text_bundle, out=tmp_path / "bench", target="cpu-1t", artifacts=["pytorch", *names],
-                           runs=5, min_seconds=0, warmup=1, rounds=1, batch=4)
+    report = run_benchmark(
+        text_bundle,
+        out=tmp_path / "bench",
+        target="cpu-1t",
+        artifacts=["pytorch", *names],
+        runs=5,
+        min_seconds=0,
+        warmup=1,
+        rounds=1,
+        batch=4,
+    )
     lengths = report["protocol"]["text_lengths"]
     assert lengths["long_tokens"] == 16 and 3 <= lengths["typical_tokens"] <= lengths["max_tokens"] <= 16
     rows = {r["name"]: r for r in report["rows"]}

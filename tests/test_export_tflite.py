@@ -56,6 +56,22 @@ def test_tflite_writes_nothing_outside_the_bundle(bundle_dir, tmp_path):
     home, tmp = tmp_path / "home", tmp_path / "tmp"
     home.mkdir()
     tmp.mkdir()
-    subprocess.run([sys.executable, "-m", "edgetl", "export", str(bundle_dir), "--target", "tflite", "--quantize", "int8",
-                    "--calibration-samples", "8"], check=True, capture_output=True, env={**os.environ, "HOME": str(home), "TMPDIR": str(tmp)})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgetl",
+            "export",
+            str(bundle_dir),
+            "--target",
+            "tflite",
+            "--quantize",
+            "int8",
+            "--calibration-samples",
+            "8",
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "HOME": str(home), "TMPDIR": str(tmp)},
+    )
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["home", "tmp"]

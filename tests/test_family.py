@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from edgetl.data.preprocess import resolve_preprocess
-from edgetl_runtime.image import preprocess_image
 from edgetl.errors import EdgetlError
 from edgetl.family import get_family, resolve_model
 from edgetl.family.vision import TIMM_CHECKED, TORCHVISION_CHECKED
 from edgetl.family.weights import TORCHVISION_MOBILENET_V2, read_state_dict
+from edgetl_runtime.image import preprocess_image
 
 
 def test_resolve_model_names():

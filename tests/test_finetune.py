@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import FAST, write_color_folder
 from typer.testing import CliRunner
 
 import edgetl
-from conftest import FAST, write_color_folder
 from edgetl.cli import app
 
 runner = CliRunner()
@@ -17,15 +17,23 @@ runner = CliRunner()
 def two_phase_bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("tp")
     data = write_color_folder(root / "colors", per_class=15)
-    bundle = edgetl.finetune(str(data), str(root / "run"),
-                             **{**FAST, "strategy": "two-phase", "epochs": 3, "head_epochs": 1, "lr_head": 3e-2, "batch_size": 4,
-                                "lr_backbone": 1e-5})
+    bundle = edgetl.finetune(
+        str(data),
+        str(root / "run"),
+        **{**FAST, "strategy": "two-phase", "epochs": 3, "head_epochs": 1, "lr_head": 3e-2, "batch_size": 4, "lr_backbone": 1e-5},
+    )
     return bundle
 
 
 def test_two_phase_bundle_contents(two_phase_bundle):
     run = two_phase_bundle.path
-    assert sorted(p.name for p in run.iterdir()) == ["edgetl.json", "metrics.jsonl", "model.safetensors", "run.json", "splits.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "edgetl.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "run.json",
+        "splits.json",
+    ]
     m = json.loads((run / "edgetl.json").read_text())
     assert m["format"] == "edgetl-bundle" and m["family"] == "torchvision" and m["arch"] == "mobilenet_v2"
     assert m["labels"] == ["blue", "green", "red"] and m["task"] == "classification"
@@ -78,10 +86,13 @@ def test_regression_run(regression_csv, tmp_path):
     assert b.manifest["metrics"]["val"]["mae"] < np.std(targets) * 2
 
 
-@pytest.mark.parametrize("strategy_opts, groups", [
-    ({"strategy": "partial", "unfreeze": 2}, [2, 2]),
-    ({"strategy": "gradual", "gradual_every": 1}, [0, 1]),
-])
+@pytest.mark.parametrize(
+    "strategy_opts, groups",
+    [
+        ({"strategy": "partial", "unfreeze": 2}, [2, 2]),
+        ({"strategy": "gradual", "gradual_every": 1}, [0, 1]),
+    ],
+)
 def test_partial_and_gradual_runs(tmp_path, strategy_opts, groups):
     data = write_color_folder(tmp_path / "c", per_class=6)
     b = edgetl.finetune(str(data), str(tmp_path / "r"), **{**FAST, "layer_decay": 0.8, **strategy_opts})
@@ -90,8 +101,11 @@ def test_partial_and_gradual_runs(tmp_path, strategy_opts, groups):
 
 def test_augmented_run_with_early_stopping(tmp_path):
     data = write_color_folder(tmp_path / "c", per_class=6)
-    b = edgetl.finetune(str(data), str(tmp_path / "r"),
-                        **{**FAST, "strategy": "full", "augment": "crop-flip", "epochs": 8, "patience": 1, "lr_backbone": 1e-7, "lr_head": 1e-7})
+    b = edgetl.finetune(
+        str(data),
+        str(tmp_path / "r"),
+        **{**FAST, "strategy": "full", "augment": "crop-flip", "epochs": 8, "patience": 1, "lr_backbone": 1e-7, "lr_head": 1e-7},
+    )
     hist = b.manifest["history"]
     assert len(hist) < 8, "early stopping never fired although nothing can improve at lr 1e-7"
     assert b.manifest["metrics"]["best_epoch"] == max(hist, key=lambda h: (h["val"]["accuracy"], -h["epoch"]))["epoch"]
@@ -108,16 +122,19 @@ def _assert_one_line_error(result, text):
     assert err.startswith("error:") and text in err and len(err.splitlines()) == 1, err
 
 
-@pytest.mark.parametrize("make_data, extra, text", [
-    (lambda d: d / "nothing", [], "does not exist"),
-    (lambda d: (d / "empty").mkdir() or d / "empty", [], "holds no images"),
-    (lambda d: write_color_folder(d / "one", classes=("red",)), [], "single class"),
-    (lambda d: write_color_folder(d / "c", per_class=3), ["--model", "resnet9000"], "unknown model"),
-    (lambda d: write_color_folder(d / "c", per_class=3), ["--strategy", "magic"], "unknown strategy"),
-    (lambda d: write_color_folder(d / "c", per_class=3), ["--model", "mobilenetv3_small_100"], "no pretrained weights"),
-    (lambda d: write_color_folder(d / "c", per_class=3), ["--weights", "/nonexistent.pth"], "does not exist"),
-    (lambda d: write_color_folder(d / "c", per_class=3), ["--labels", "red,blue"], "unknown label 'green'"),
-])
+@pytest.mark.parametrize(
+    "make_data, extra, text",
+    [
+        (lambda d: d / "nothing", [], "does not exist"),
+        (lambda d: (d / "empty").mkdir() or d / "empty", [], "holds no images"),
+        (lambda d: write_color_folder(d / "one", classes=("red",)), [], "single class"),
+        (lambda d: write_color_folder(d / "c", per_class=3), ["--model", "resnet9000"], "unknown model"),
+        (lambda d: write_color_folder(d / "c", per_class=3), ["--strategy", "magic"], "unknown strategy"),
+        (lambda d: write_color_folder(d / "c", per_class=3), ["--model", "mobilenetv3_small_100"], "no pretrained weights"),
+        (lambda d: write_color_folder(d / "c", per_class=3), ["--weights", "/nonexistent.pth"], "does not exist"),
+        (lambda d: write_color_folder(d / "c", per_class=3), ["--labels", "red,blue"], "unknown label 'green'"),
+    ],
+)
 def test_cli_bad_input_exits_2_and_leaves_no_run(tmp_path, make_data, extra, text):
     out = tmp_path / "run"
     result = _cli("finetune", make_data(tmp_path), "--out", out, "--image-size", 32, *extra)
@@ -132,7 +149,9 @@ def test_cli_guards_existing_runs(two_phase_bundle, tmp_path):
     unfinished.mkdir()
     (unfinished / "run.json").write_text(json.dumps({"config": {}}))
     _assert_one_line_error(_cli("finetune", data, "--out", unfinished, "--image-size", 32), "holds an unfinished run")
-    _assert_one_line_error(_cli("finetune", data, "--out", unfinished, "--image-size", 32, "--resume"), "started with other options")
+    _assert_one_line_error(
+        _cli("finetune", data, "--out", unfinished, "--image-size", 32, "--resume"), "started with other options"
+    )
     _assert_one_line_error(_cli("info", tmp_path), "is not an edgetl bundle")
     _assert_one_line_error(_cli("predict", two_phase_bundle.path, tmp_path / "nope.png"), "does not exist")
 
@@ -152,7 +171,21 @@ def test_cli_info_and_predict(two_phase_bundle, tmp_path):
 
 def test_cli_finetune_happy_path(tmp_path):
     data = write_color_folder(tmp_path / "c", per_class=4)
-    r = _cli("finetune", data, "--out", tmp_path / "r", "--image-size", 32, "--epochs", 1,
-             "--strategy", "linear", "--augment", "none", "--batch-size", 8)
+    r = _cli(
+        "finetune",
+        data,
+        "--out",
+        tmp_path / "r",
+        "--image-size",
+        32,
+        "--epochs",
+        1,
+        "--strategy",
+        "linear",
+        "--augment",
+        "none",
+        "--batch-size",
+        8,
+    )
     assert r.exit_code == 0, r.output + r.stderr
     assert "val: accuracy" in r.output and (tmp_path / "r" / "edgetl.json").exists()

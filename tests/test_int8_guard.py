@@ -89,7 +89,10 @@ def test_onnx_guard_keeps_the_hostile_head_in_float(int8_sensitive_bundle):
     g = art.manifest["guard"]
     assert g["drop_before"] > 30 and g["drop_after"] <= 1.0 and g["rung"] == "b: mixed precision"
     assert any("Gemm" in n for n in g["float_layers"]) and len(g["float_layers"]) <= 2
-    assert art.manifest["parity"]["passed"] and art.manifest["converter"]["float_nodes"][-len(g["float_layers"]):] == g["float_layers"]
+    assert (
+        art.manifest["parity"]["passed"]
+        and art.manifest["converter"]["float_nodes"][-len(g["float_layers"]) :] == g["float_layers"]
+    )
     assert [a["rung"] for a in g["attempts"]][:4] == ["default"] + ["a: calibration"] * 3
     assert not (int8_sensitive_bundle / "export" / "onnx-int8.rejected").exists()
 
@@ -122,20 +125,35 @@ def test_guard_on_tflite_and_openvino(int8_sensitive_bundle, target, precision, 
 
 
 def _row(name, runtime, precision, p50, delta, size=5.0, budgets_pass=True):
-    return {"name": name, "runtime": runtime, "precision": precision, "status": "ok", "p50_ms": p50, "p90_ms": p50 * 1.2,
-            "size_mb": size, "peak_rss_mb": 100.0, "metric": "accuracy", "value": 0.9 + delta / 100, "delta_points": delta,
-            "delta": None, "budgets": {"p90_ms": {"pass": budgets_pass}}}
+    return {
+        "name": name,
+        "runtime": runtime,
+        "precision": precision,
+        "status": "ok",
+        "p50_ms": p50,
+        "p90_ms": p50 * 1.2,
+        "size_mb": size,
+        "peak_rss_mb": 100.0,
+        "metric": "accuracy",
+        "value": 0.9 + delta / 100,
+        "delta_points": delta,
+        "delta": None,
+        "budgets": {"p90_ms": {"pass": budgets_pass}},
+    }
 
 
 def test_benchmark_names_the_fastest_artifact_within_every_budget():
     from edgetl.bench.harness import choose_deploy, mark_slower_than_fp32
     from edgetl.bench.report import deploy_lines
 
-    rows = [_row("pytorch", "torch", "fp32", 9.0, 0.0), _row("onnx-fp32", "onnxruntime", "fp32", 4.0, 0.0),
-            _row("onnx-int8", "onnxruntime", "int8", 1.0, -2.5),  # fastest, but loses 2.5 points
-            _row("onnx-int8-dynamic", "onnxruntime", "int8-dynamic", 5.0, -0.2),  # slower than its fp32
-            _row("openvino-int8", "openvino", "int8", 2.0, -0.5),
-            _row("tflite-int8", "litert", "int8", 1.5, 0.0, budgets_pass=False)]  # misses a profile budget
+    rows = [
+        _row("pytorch", "torch", "fp32", 9.0, 0.0),
+        _row("onnx-fp32", "onnxruntime", "fp32", 4.0, 0.0),
+        _row("onnx-int8", "onnxruntime", "int8", 1.0, -2.5),  # fastest, but loses 2.5 points
+        _row("onnx-int8-dynamic", "onnxruntime", "int8-dynamic", 5.0, -0.2),  # slower than its fp32
+        _row("openvino-int8", "openvino", "int8", 2.0, -0.5),
+        _row("tflite-int8", "litert", "int8", 1.5, 0.0, budgets_pass=False),
+    ]  # misses a profile budget
     mark_slower_than_fp32(rows)
     d = choose_deploy(rows, "classification")
     assert d["choice"]["name"] == "openvino-int8" and d["per_runtime"]["onnxruntime"]["name"] == "onnx-fp32"
@@ -151,6 +169,6 @@ def test_target_profiles_have_budgets_per_modality(tmp_path):
     cpu = find_profile("cpu")
     assert cpu.budgets_for("image")["model_mb"] == 16.0 and cpu.budgets_for("text")["model_mb"] == 100.0
     bad = tmp_path / "bad.toml"
-    bad.write_text('[budgets]\np90_ms = 5\n[budgets.text]\nmodel_gb = 1\n')
+    bad.write_text("[budgets]\np90_ms = 5\n[budgets.text]\nmodel_gb = 1\n")
     with pytest.raises(EdgetlError, match=r"unknown budget model_gb in \[budgets.text\]"):
         load_profile(bad)

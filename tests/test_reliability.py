@@ -18,12 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import fault_corpus as corpus
 import numpy as np
 import pytest
-from PIL import Image
-
-import fault_corpus as corpus
 from conftest import FAST, write_color_folder
+from PIL import Image
 
 import edgetl
 from edgetl.errors import EdgetlError
@@ -45,7 +44,8 @@ def test_fault_corpus(case, assets, tmp_path):
         pytest.skip(reason)
     out, found = corpus.run_case(case, tmp_path / "case", assets)
     assert not found, f"{found}\n--- exit {out.code}\n--- stdout\n{out.stdout[-1500:]}\n--- stderr\n{out.stderr[-3000:]}" + (
-        f"\n--- exception {out.exception!r}" if out.exception else "")
+        f"\n--- exception {out.exception!r}" if out.exception else ""
+    )
     shutil.rmtree(tmp_path / "case", ignore_errors=True)
 
 
@@ -167,7 +167,10 @@ def test_truncated_jpeg_is_skipped_at_scan_not_mid_epoch(tmp_path):
 
 # ------------------------------------------------------------------ interrupts, kills and stale temp folders
 def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "netblock"), os.environ.get("PYTHONPATH", "")])}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "netblock"), os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 def _wait_for(predicate, proc, timeout=240.0):
@@ -182,8 +185,13 @@ def _wait_for(predicate, proc, timeout=240.0):
 
 def test_ctrl_c_during_export_does_not_advise_resume(assets, tmp_path):
     bundle = shutil.copytree(assets.image_bundle, tmp_path / "b", ignore=shutil.ignore_patterns("export", "benchmark"))
-    proc = subprocess.Popen([sys.executable, "-m", "edgetl", "export", str(bundle), "--target", "all", "--quantize", "all"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgetl", "export", str(bundle), "--target", "all", "--quantize", "all"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
     _wait_for(lambda: any((bundle / "export").glob(".*.tmp")) if (bundle / "export").is_dir() else False, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -214,12 +222,24 @@ def test_killed_benchmark_leaves_no_temp_folder(assets, tmp_path):
     and SIGTERM (like Ctrl-C) removes its own."""
     bundle = shutil.copytree(assets.image_bundle, tmp_path / "b")
     tmp = Path(tempfile.gettempdir())
-    cmd = [sys.executable, "-m", "edgetl", "benchmark", str(bundle), "--runs", "400", "--rounds", "3", "--out", str(tmp_path / "r")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgetl",
+        "benchmark",
+        str(bundle),
+        "--runs",
+        "400",
+        "--rounds",
+        "3",
+        "--out",
+        str(tmp_path / "r"),
+    ]
     killed: list[Path] = []
     for sig in (signal.SIGKILL, signal.SIGTERM):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
-        mine = lambda: list(tmp.glob(f".edgetl-bench.{proc.pid}-*.tmp"))  # noqa: E731
-        _wait_for(lambda: bool(mine()), proc)
+        mine = lambda pid=proc.pid: list(tmp.glob(f".edgetl-bench.{pid}-*.tmp"))  # noqa: E731
+        _wait_for(lambda mine=mine: bool(mine()), proc)
         assert not any(p.exists() for p in killed), "the killed benchmark's temp folder is still there"
         time.sleep(0.5)
         proc.send_signal(sig)

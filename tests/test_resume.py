@@ -16,12 +16,33 @@ def _strip(history):
 
 def test_kill_9_then_resume_matches_uninterrupted(tmp_path):
     data = write_color_folder(tmp_path / "c", per_class=10)
-    cmd = [sys.executable, "-m", "edgetl", "finetune", str(data), "--image-size", "32", "--batch-size", "4",
-           "--epochs", "4", "--strategy", "gradual", "--augment", "crop-flip", "--patience", "0", "--threads", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgetl",
+        "finetune",
+        str(data),
+        "--image-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "4",
+        "--strategy",
+        "gradual",
+        "--augment",
+        "crop-flip",
+        "--patience",
+        "0",
+        "--threads",
+        "2",
+    ]
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     subprocess.run(cmd + ["--out", str(ref)], check=True, capture_output=True, env=os.environ.copy())
 
-    proc = subprocess.Popen(cmd + ["--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    proc = subprocess.Popen(
+        cmd + ["--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
+    )
     metrics = killed / "metrics.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -36,7 +57,9 @@ def test_kill_9_then_resume_matches_uninterrupted(tmp_path):
     done = len(metrics.read_text().splitlines())
     assert 2 <= done < 4
 
-    out = subprocess.run(cmd + ["--out", str(killed), "--resume"], check=True, capture_output=True, text=True, env=os.environ.copy())
+    out = subprocess.run(
+        cmd + ["--out", str(killed), "--resume"], check=True, capture_output=True, text=True, env=os.environ.copy()
+    )
     assert f"resuming {killed} after epoch" in out.stdout
     a = json.loads((ref / "edgetl.json").read_text())
     b = json.loads((killed / "edgetl.json").read_text())

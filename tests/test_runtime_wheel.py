@@ -36,19 +36,37 @@ def device_venv(tmp_path_factory) -> Path:
         for info in ours.glob(f"{dist}-*.dist-info"):
             (site / info.name).symlink_to(info)
     wheel = build_wheel()
-    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install", "--no-deps",
-                           "--no-index", "--disable-pip-version-check", "-q", str(wheel)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(root / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            "-q",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return root
 
 
 def _run(venv: Path, args: list[str]) -> dict:
     """``edgetl-run ARGS`` in the device venv; returns its JSON plus the third-party modules it had loaded."""
-    code = ("import json, sys\nfrom edgetl_runtime.cli import main\nrc = main(sys.argv[1:])\n"
-            "print(json.dumps({'rc': rc, 'modules': sorted({m.split('.')[0] for m in sys.modules})}))")
+    code = (
+        "import json, sys\nfrom edgetl_runtime.cli import main\nrc = main(sys.argv[1:])\n"
+        "print(json.dumps({'rc': rc, 'modules': sorted({m.split('.')[0] for m in sys.modules})}))"
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([str(venv / "bin" / "python"), "-c", code, *args], capture_output=True, text=True, timeout=300,
-                          env=env, cwd=venv)
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code, *args], capture_output=True, text=True, timeout=300, env=env, cwd=venv
+    )
     lines = proc.stdout.strip().splitlines()
     assert lines, proc.stderr[-2000:]
     tail = json.loads(lines[-1])
@@ -83,9 +101,8 @@ def test_device_venv_has_no_torch(device_venv):
 def test_edgetl_run_predicts_raw_inputs_of_all_three_modalities(device_venv, exportable_bundle, tmp_path):
     """A raw PNG, a raw text and a raw wav through ``edgetl-run predict`` in the torch-free venv give what edgetl's
     own predict gives with the PyTorch bundle."""
-    from conftest import make_image
-
     import numpy as np
+    from conftest import make_image
 
     from edgetl_runtime.audio import write_wav
 
@@ -121,8 +138,9 @@ def _small_text_bundle(tmp_path: Path) -> Path:
 
     model = _tiny(tmp_path / "tiny-distilbert", "distilbert")
     data = write_sentiment_csv(tmp_path / "s.csv")
-    return edgetl.finetune(str(data), str(tmp_path / "text-run"), model=str(model), strategy="linear",
-                           **{**TFAST, "epochs": 1}).path
+    return edgetl.finetune(
+        str(data), str(tmp_path / "text-run"), model=str(model), strategy="linear", **{**TFAST, "epochs": 1}
+    ).path
 
 
 def _small_speech_bundle(tmp_path: Path):
@@ -140,10 +158,23 @@ def _small_speech_bundle(tmp_path: Path):
     for label, hz in (("low", 220.0), ("high", 1760.0)):
         (root / label).mkdir(parents=True)
         for i in range(6):
-            write_wav(root / label / f"{i}.wav", (0.3 * np.sin(2 * np.pi * (hz + 10 * i) * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32))
+            write_wav(
+                root / label / f"{i}.wav",
+                (0.3 * np.sin(2 * np.pi * (hz + 10 * i) * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32),
+            )
     model = tmp_path / "tiny-whisper"
     torch.manual_seed(0)
     WhisperForConditionalGeneration(tiny_config()).save_pretrained(model)
-    bundle = edgetl.finetune(str(root), str(tmp_path / "speech-run"), model=str(model), strategy="linear", epochs=1,
-                             batch_size=4, augment="none", lr_head=3e-2, patience=0, warmup_epochs=0.0)
+    bundle = edgetl.finetune(
+        str(root),
+        str(tmp_path / "speech-run"),
+        model=str(model),
+        strategy="linear",
+        epochs=1,
+        batch_size=4,
+        augment="none",
+        lr_head=3e-2,
+        patience=0,
+        warmup_epochs=0.0,
+    )
     return bundle.path, (0.3 * np.sin(2 * np.pi * 1760.0 * t)).astype(np.float32)

@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import interrupted_after_epoch, run_beside_runtime, write_color_folder
+from test_audio_data import require_espeak, tone, write_pcm
+from test_speech_family import tiny_config
 from typer.testing import CliRunner
 
 import edgetl
-from conftest import interrupted_after_epoch, run_beside_runtime, write_color_folder
 from edgetl.cli import app
 from edgetl.data.keywords import write_keywords
 from edgetl.data.modality import clip_window
 from edgetl.errors import EdgetlError
 from edgetl.export import TARGETS, export
 from edgetl_runtime import LoadedArtifact
-from test_audio_data import require_espeak, tone, write_pcm
-from test_speech_family import tiny_config
 
 runner = CliRunner()
 CASES = [(t, p) for t in TARGETS for p in TARGETS[t].precisions]
@@ -49,14 +49,16 @@ def tiny_whisper(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def keywords(tmp_path_factory) -> Path:
     """yes/no by 8 espeak-ng voices, 4 takes each: 6 voices train, 1 val, 1 test (1 s clips)."""
-    return require_espeak(write_keywords, tmp_path_factory.mktemp("kw") / "kw", words=("yes", "no"), voices=8, takes=4,
-                          seed=0, progress=False)
+    return require_espeak(
+        write_keywords, tmp_path_factory.mktemp("kw") / "kw", words=("yes", "no"), voices=8, takes=4, seed=0, progress=False
+    )
 
 
 @pytest.fixture(scope="module")
 def speech_bundle(keywords, tiny_whisper, tmp_path_factory):
-    return edgetl.finetune(str(keywords), str(tmp_path_factory.mktemp("speechrun") / "run"), model=str(tiny_whisper),
-                           **SFAST).path
+    return edgetl.finetune(
+        str(keywords), str(tmp_path_factory.mktemp("speechrun") / "run"), model=str(tiny_whisper), **SFAST
+    ).path
 
 
 def _test_clips(keywords: Path) -> list[str]:
@@ -66,15 +68,27 @@ def _test_clips(keywords: Path) -> list[str]:
 # ------------------------------------------------------------------ fine-tuning
 def test_bundle_contents_and_learning(speech_bundle, keywords):
     run = speech_bundle
-    assert sorted(p.name for p in run.iterdir()) == ["edgetl.json", "encoder", "metrics.jsonl", "model.safetensors", "run.json",
-                                                     "splits.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "edgetl.json",
+        "encoder",
+        "metrics.jsonl",
+        "model.safetensors",
+        "run.json",
+        "splits.json",
+    ]
     assert json.loads((run / "encoder" / "config.json").read_text())["max_source_positions"] == 50  # 1 s: 50 positions
     m = json.loads((run / "edgetl.json").read_text())
     assert (m["modality"], m["family"], m["task"], m["labels"]) == ("audio", "speech", "classification", ["no", "yes"])
     assert m["input"] == {"name": "input_features", "shape": [1, 80, 100], "dtype": "float32", "layout": "NCT"}
     p = m["preprocess"]
-    assert (p["features"], p["sample_rate"], p["n_mels"], p["max_audio_seconds"], p["frames"], p["files"]) == \
-        ("whisper-log-mel", 16000, 80, 1.0, 100, "encoder")
+    assert (p["features"], p["sample_rate"], p["n_mels"], p["max_audio_seconds"], p["frames"], p["files"]) == (
+        "whisper-log-mel",
+        16000,
+        80,
+        1.0,
+        100,
+        "encoder",
+    )
     assert m["training"]["max_audio_seconds"] == 1.0 and m["training"]["augment"] == "light"  # the clips' length; audio default
     assert m["data"]["splits"] == {"train": 48, "val": 8, "test": 8} and m["data"]["skipped_clips"] == 0
     voices = json.loads((keywords / "voices.json").read_text())["splits"]
@@ -135,8 +149,16 @@ def test_audio_window_default_for_mixed_lengths(tiny_whisper, tmp_path):
         (tmp_path / "d" / label).mkdir(parents=True)
         for i in range(4):
             write_pcm(tmp_path / "d" / label / f"{i}.wav", tone(freq, 0.4 + 0.2 * i), 16000, 16)
-    b = edgetl.finetune(str(tmp_path / "d"), str(tmp_path / "r"), model=str(tiny_whisper), strategy="linear", epochs=1,
-                        batch_size=4, patience=0, augment="none")
+    b = edgetl.finetune(
+        str(tmp_path / "d"),
+        str(tmp_path / "r"),
+        model=str(tiny_whisper),
+        strategy="linear",
+        epochs=1,
+        batch_size=4,
+        patience=0,
+        augment="none",
+    )
     assert b.manifest["training"]["max_audio_seconds"] == 2.0 and b.manifest["input"]["shape"] == [1, 80, 200]
     assert clip_window({"a": np.zeros(16000), "b": np.zeros(16100)}) == 1.02  # within a hop: rounded up to 0.02 s
     assert clip_window({"a": np.zeros(16000), "b": np.zeros(17000)}) is None and clip_window({"a": np.zeros(16000 * 31)}) is None
@@ -148,14 +170,17 @@ def _one_line_error(result, text):
     assert err.startswith("error:") and text in err and len(err.splitlines()) == 1, err
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--image-size", "32"], "--image-size applies to images only; use --max-audio-seconds for audio"),
-    (["--max-length", "16"], "--max-length applies to text only; use --max-audio-seconds for audio"),
-    (["--augment", "crop-flip"], "--augment crop-flip applies to images only; for audio choose none, light, strong"),
-    (["--model", "mobilenet_v2"], "is a vision model but"),
-    (["--max-audio-seconds", "0.015"], "must be a positive multiple of 0.02 s"),
-    (["--max-audio-seconds", "31"], "more than"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--image-size", "32"], "--image-size applies to images only; use --max-audio-seconds for audio"),
+        (["--max-length", "16"], "--max-length applies to text only; use --max-audio-seconds for audio"),
+        (["--augment", "crop-flip"], "--augment crop-flip applies to images only; for audio choose none, light, strong"),
+        (["--model", "mobilenet_v2"], "is a vision model but"),
+        (["--max-audio-seconds", "0.015"], "must be a positive multiple of 0.02 s"),
+        (["--max-audio-seconds", "31"], "more than"),
+    ],
+)
 def test_cli_audio_option_errors(keywords, tiny_whisper, tmp_path, args, text):
     args = args if "--model" in args else ["--model", str(tiny_whisper), *args]
     _one_line_error(runner.invoke(app, ["finetune", str(keywords), "--out", str(tmp_path / "run"), *args]), text)
@@ -171,13 +196,19 @@ def test_cli_bad_clips_and_modality_mismatch(tiny_whisper, tmp_path):
     (root / "low" / "broken.wav").write_bytes(b"RIFF garbage")
     (root / "high" / "broken.wav").write_bytes(b"RIFF garbage")
     out = tmp_path / "run"
-    _one_line_error(runner.invoke(app, ["finetune", str(root), "--out", str(out), "--model", str(tiny_whisper)]),
-                    "2 of 10 audio files are unreadable, empty or missing")
+    _one_line_error(
+        runner.invoke(app, ["finetune", str(root), "--out", str(out), "--model", str(tiny_whisper)]),
+        "2 of 10 audio files are unreadable, empty or missing",
+    )
     colors = write_color_folder(tmp_path / "colors", per_class=3)
-    _one_line_error(runner.invoke(app, ["finetune", str(colors), "--out", str(out), "--model", str(tiny_whisper)]),
-                    f"model {tiny_whisper} is a speech model but {colors} holds images; pick a vision model")
-    _one_line_error(runner.invoke(app, ["finetune", str(colors), "--out", str(out), "--max-audio-seconds", "1"]),
-                    "--max-audio-seconds applies to audio only; use --image-size for images")
+    _one_line_error(
+        runner.invoke(app, ["finetune", str(colors), "--out", str(out), "--model", str(tiny_whisper)]),
+        f"model {tiny_whisper} is a speech model but {colors} holds images; pick a vision model",
+    )
+    _one_line_error(
+        runner.invoke(app, ["finetune", str(colors), "--out", str(out), "--max-audio-seconds", "1"]),
+        "--max-audio-seconds applies to audio only; use --image-size for images",
+    )
     assert not out.exists()
 
 
@@ -234,16 +265,19 @@ def test_runtime_audio_path_imports_neither_torch_nor_transformers(speech_bundle
     names = ["onnx-fp32", "openvino-fp32", "tflite-fp32"]
     _exported(speech_bundle, names)
     clips = _test_clips(keywords)
-    result = run_beside_runtime(tmp_path, f"""
+    result = run_beside_runtime(
+        tmp_path,
+        f"""
         import json, sys
         from edgetl_runtime import LoadedArtifact
         out = {{}}
         for name in {names!r}:
-            art = LoadedArtifact({str(speech_bundle / 'export')!r} + "/" + name)
+            art = LoadedArtifact({str(speech_bundle / "export")!r} + "/" + name)
             out[name] = art.predict(art.encode_audio({clips!r})).tolist()
         out["loaded"] = sorted(m for m in ("torch", "transformers", "edgetl", "scipy", "soundfile") if m in sys.modules)
         print(json.dumps(out))
-    """)
+    """,
+    )
     assert result.pop("loaded") == []
     bundle = edgetl.load_bundle(speech_bundle)
     ref = bundle.predict(bundle.encode_audio(clips))
@@ -270,8 +304,17 @@ def test_benchmark_speech_bundle(speech_bundle, tmp_path):
 
     names = ["onnx-fp32", "openvino-int8", "tflite-fp32"]
     _exported(speech_bundle, names)
-    report = run_benchmark(speech_bundle, out=tmp_path / "bench", target="cpu-1t", artifacts=["pytorch", *names],
-                           runs=5, min_seconds=0, warmup=1, rounds=1, batch=4)
+    report = run_benchmark(
+        speech_bundle,
+        out=tmp_path / "bench",
+        target="cpu-1t",
+        artifacts=["pytorch", *names],
+        runs=5,
+        min_seconds=0,
+        warmup=1,
+        rounds=1,
+        batch=4,
+    )
     assert report["protocol"]["eval_samples"] == 8 and report["protocol"]["audio"]["max_audio_seconds"] == 1.0
     rows = {r["name"]: r for r in report["rows"]}
     assert list(rows) == ["pytorch", *names] and all(r["status"] == "ok" for r in rows.values()), rows
@@ -280,4 +323,6 @@ def test_benchmark_speech_bundle(speech_bundle, tmp_path):
         assert rows[name]["value"] == rows["pytorch"]["value"]
     for r in rows.values():
         assert r["p50_ms"] > 0 and r["runs"] >= 5 and r["throughput_per_s"] > 0
-    assert "Audio: latency and accuracy on whisper-log-mel features of 1 s windows" in (tmp_path / "bench" / "report.md").read_text()
+    assert (
+        "Audio: latency and accuracy on whisper-log-mel features of 1 s windows" in (tmp_path / "bench" / "report.md").read_text()
+    )

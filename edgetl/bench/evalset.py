@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import SPLITS, read_splits
-from edgetl_runtime.image import read_images
-from ..data.sources import encode_targets, evenly_spaced, scan_images
-from ..errors import EdgetlError
 from edgetl_runtime.audio import features
 from edgetl_runtime.base import Batch
+from edgetl_runtime.image import read_images
+
+from ..bundle import SPLITS, read_splits
+from ..data.sources import encode_targets, evenly_spaced, scan_images
+from ..errors import EdgetlError
 
 
 def _rows_from_bundle(bundle_dir: Path, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
@@ -54,8 +55,9 @@ def _bundle(bundle_dir: Path) -> Any:
     return load_bundle(bundle_dir)
 
 
-def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None,
-             limit: int | None = None) -> tuple[Batch, np.ndarray, str, list[str]]:
+def eval_set(
+    bundle_dir: Path, manifest: dict[str, Any], data: str | None = None, limit: int | None = None
+) -> tuple[Batch, np.ndarray, str, list[str]]:
     """Canonical inputs (float32 images or audio features, or int64 token arrays padded to max_length), their targets,
     where they came from, and the raw texts (empty for images)."""
     modality = manifest.get("modality", "image")
@@ -64,8 +66,10 @@ def eval_set(bundle_dir: Path, manifest: dict[str, Any], data: str | None = None
     if manifest["task"] == "classification":
         unknown = sorted({str(r["label"]) for r in rows} - set(manifest["labels"]))
         if unknown:
-            raise EdgetlError(f"{origin}: labels {', '.join(unknown[:5])} are not among the model's labels "
-                              f"({', '.join(manifest['labels'][:10])}); pass data of the same classes")
+            raise EdgetlError(
+                f"{origin}: labels {', '.join(unknown[:5])} are not among the model's labels "
+                f"({', '.join(manifest['labels'][:10])}); pass data of the same classes"
+            )
     elif any(r.get("target") is None for r in rows):
         raise EdgetlError(f"{origin}: regression benchmarks need a numeric target for every sample")
     targets = encode_targets(manifest["task"], manifest["labels"], rows)

@@ -13,17 +13,19 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from edgetl_runtime import ARTIFACT_MANIFEST, read_artifact_manifest
+from edgetl_runtime.parity import compare
 
 from ..atomic import clean_stale
 from ..bundle import EXPORT_DIR, MANIFEST, WEIGHTS, read_manifest
 from ..errors import EdgetlError
-from edgetl_runtime.parity import compare
-from edgetl_runtime import ARTIFACT_MANIFEST, read_artifact_manifest
 from .evalset import eval_set, long_texts
 from .targets import Profile, find_profile
 from .transport import build_stage, transport_for
@@ -68,22 +70,32 @@ def _entries(bundle_dir: Path, profile: Profile, opts: BenchmarkOptions) -> list
     if opts.torch and local and "torch" in profile.runtimes and (not opts.artifacts or TORCH_ROW in opts.artifacts):
         entries.append(Entry(TORCH_ROW, "torch", "fp32", bundle_dir, (bundle_dir / WEIGHTS).stat().st_size))
     export_dir = bundle_dir / EXPORT_DIR
-    found = {p.parent.name: p.parent for p in sorted(export_dir.glob(f"*/{ARTIFACT_MANIFEST}"))
-             if not p.parent.name.endswith(".rejected")} if export_dir.is_dir() else {}  # rejected candidates: never run
+    found = (
+        {
+            p.parent.name: p.parent
+            for p in sorted(export_dir.glob(f"*/{ARTIFACT_MANIFEST}"))
+            if not p.parent.name.endswith(".rejected")
+        }
+        if export_dir.is_dir()
+        else {}
+    )  # rejected candidates: never run
     wanted = [a for a in (opts.artifacts or found) if a != TORCH_ROW]
     if missing := [a for a in wanted if a not in found]:
-        raise EdgetlError(f"{bundle_dir}: no exported artifact {', '.join(missing)} (have: {', '.join(found) or 'none'}); "
-                          f"run `edgetl export {bundle_dir} --target ... --quantize ...` first")
+        raise EdgetlError(
+            f"{bundle_dir}: no exported artifact {', '.join(missing)} (have: {', '.join(found) or 'none'}); "
+            f"run `edgetl export {bundle_dir} --target ... --quantize ...` first"
+        )
     for name in wanted:
         m = read_artifact_manifest(found[name])
         if m["runtime"] in profile.runtimes and m["precision"] in profile.precisions:
             entries.append(Entry(name, m["runtime"], m["precision"], found[name], int(m.get("size_bytes", 0))))
         elif opts.artifacts:
-            raise EdgetlError(f"target {profile.name} does not run {name} ({m['runtime']} {m['precision']}); "
-                              f"see {profile.path}")
+            raise EdgetlError(f"target {profile.name} does not run {name} ({m['runtime']} {m['precision']}); see {profile.path}")
     if not entries:
-        raise EdgetlError(f"nothing to benchmark on {profile.name}: {bundle_dir}/{EXPORT_DIR} has no artifact it runs; "
-                          f"run `edgetl export {bundle_dir} --target all --quantize all`")
+        raise EdgetlError(
+            f"nothing to benchmark on {profile.name}: {bundle_dir}/{EXPORT_DIR} has no artifact it runs; "
+            f"run `edgetl export {bundle_dir} --target all --quantize all`"
+        )
     return entries
 
 
@@ -92,50 +104,74 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _summarise(entry: Entry, reference: np.ndarray | None, targets: np.ndarray, manifest: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {"name": entry.name, "runtime": entry.runtime, "precision": entry.precision,
-                           "size_mb": entry.size_bytes / 1e6, "status": "ok"}
+    row: dict[str, Any] = {
+        "name": entry.name,
+        "runtime": entry.runtime,
+        "precision": entry.precision,
+        "size_mb": entry.size_bytes / 1e6,
+        "status": "ok",
+    }
     if entry.skipped or entry.error:
         row.update(status="skipped" if entry.skipped else "failed", reason=entry.skipped or entry.error)
         return row
     latency = [v for r in entry.results for v in r["latency_ms"]]
     first = entry.results[0]
-    row.update(device=first.get("device"), runs=len(latency), rounds=len(entry.results),
-               load_s=float(np.median([r["load_s"] for r in entry.results])),
-               first_inference_ms=float(np.median([r["first_inference_ms"] for r in entry.results])),
-               p50_ms=_pct(latency, 50), p90_ms=_pct(latency, 90), p99_ms=_pct(latency, 99),
-               mean_ms=float(np.mean(latency)), std_ms=float(np.std(latency)),
-               round_p50_ms=[_pct(r["latency_ms"], 50) for r in entry.results],
-               throughput_per_s=float(np.median([r["throughput"]["items_per_s"] for r in entry.results])),
-               batch=first["throughput"]["batch"],
-               peak_rss_mb=float(max(r["peak_rss_mb"] for r in entry.results)),
-               rss_before_load_mb=float(np.median([r["rss_before_load_mb"] for r in entry.results])),
-               versions=first.get("versions", {}), pids=[r["pid"] for r in entry.results])
+    row.update(
+        device=first.get("device"),
+        runs=len(latency),
+        rounds=len(entry.results),
+        load_s=float(np.median([r["load_s"] for r in entry.results])),
+        first_inference_ms=float(np.median([r["first_inference_ms"] for r in entry.results])),
+        p50_ms=_pct(latency, 50),
+        p90_ms=_pct(latency, 90),
+        p99_ms=_pct(latency, 99),
+        mean_ms=float(np.mean(latency)),
+        std_ms=float(np.std(latency)),
+        round_p50_ms=[_pct(r["latency_ms"], 50) for r in entry.results],
+        throughput_per_s=float(np.median([r["throughput"]["items_per_s"] for r in entry.results])),
+        batch=first["throughput"]["batch"],
+        peak_rss_mb=float(max(r["peak_rss_mb"] for r in entry.results)),
+        rss_before_load_mb=float(np.median([r["rss_before_load_mb"] for r in entry.results])),
+        versions=first.get("versions", {}),
+        pids=[r["pid"] for r in entry.results],
+    )
     long = [v for r in entry.results for v in r.get("latency_long_ms", [])]
     if long:
-        row.update(long_tokens=first["long_tokens"], p50_long_ms=_pct(long, 50), p90_long_ms=_pct(long, 90),
-                   p99_long_ms=_pct(long, 99))
+        row.update(
+            long_tokens=first["long_tokens"], p50_long_ms=_pct(long, 50), p90_long_ms=_pct(long, 90), p99_long_ms=_pct(long, 99)
+        )
     outputs = np.asarray(first["outputs"], dtype=np.float32)
     ref = reference if reference is not None else outputs
     p = compare(ref, outputs, targets, manifest["task"], manifest["model"]["num_outputs"])
     if p.get("non_finite_outputs"):
-        return {**{k: row[k] for k in ("name", "runtime", "precision", "size_mb")}, "status": "failed",
-                "reason": f"non-finite outputs (nan or inf) on {p['non_finite_outputs']} of {p['samples']} samples: "
-                          f"the artifact is broken, re-export it"}
-    row.update(metric=p["metric"], value=p["artifact"][p["metric"]], torch_value=p["torch"][p["metric"]],
-               delta_points=-p["drop_points"] if "drop_points" in p else None, delta=-p["drop"] if "drop" in p else None,
-               agreement=p.get("top1_agreement"), max_abs_diff=p["max_abs_diff"])
+        return {
+            **{k: row[k] for k in ("name", "runtime", "precision", "size_mb")},
+            "status": "failed",
+            "reason": f"non-finite outputs (nan or inf) on {p['non_finite_outputs']} of {p['samples']} samples: "
+            f"the artifact is broken, re-export it",
+        }
+    row.update(
+        metric=p["metric"],
+        value=p["artifact"][p["metric"]],
+        torch_value=p["torch"][p["metric"]],
+        delta_points=-p["drop_points"] if "drop_points" in p else None,
+        delta=-p["drop"] if "drop" in p else None,
+        agreement=p.get("top1_agreement"),
+        max_abs_diff=p["max_abs_diff"],
+    )
     return row
 
 
 def check_budgets(row: dict[str, Any], budgets: dict[str, float]) -> dict[str, Any]:
     """Per budget: the limit, the measured value and whether it passes (None when not measured)."""
     measured = {"p90_ms": row.get("p90_ms"), "model_mb": row.get("size_mb"), "ram_mb": row.get("peak_rss_mb")}
-    return {k: {"limit": lim, "value": measured[k], "pass": None if measured[k] is None else measured[k] <= lim}
-            for k, lim in budgets.items()}
+    return {
+        k: {"limit": lim, "value": measured[k], "pass": None if measured[k] is None else measured[k] <= lim}
+        for k, lim in budgets.items()
+    }
 
 
-def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] | None = None,
-              **options: Any) -> dict[str, Any]:
+def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] | None = None, **options: Any) -> dict[str, Any]:
     """Measure the bundle and its artifacts on one target; returns the report (also written to disk)."""
     try:
         opts = BenchmarkOptions(**options)
@@ -158,14 +194,17 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
     manifest = read_manifest(bundle_dir)
     text = manifest.get("modality", "image") == "text"
     if opts.long_tokens is not None and not 1 <= opts.long_tokens <= manifest["preprocess"].get("max_length", 0):
-        raise EdgetlError(f"--long-tokens must be 1..{manifest['preprocess'].get('max_length')} (the bundle's max_length)"
-                          if text else "--long-tokens applies to text bundles only")
+        raise EdgetlError(
+            f"--long-tokens must be 1..{manifest['preprocess'].get('max_length')} (the bundle's max_length)"
+            if text
+            else "--long-tokens applies to text bundles only"
+        )
     profile = find_profile(opts.target)
     threads = opts.threads or profile.resolved_threads()
     from ..bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
-    bundle.model  # a damaged or diverged bundle: one line now, not after every artifact ran
+    _ = bundle.model  # a damaged or diverged bundle: one line now, not after every artifact ran
     entries = _entries(bundle_dir, profile, opts)
     inputs, targets, origin, texts = eval_set(bundle_dir, manifest, opts.data, opts.samples)
     lengths = None
@@ -173,8 +212,11 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
         long_tokens = opts.long_tokens or min(LONG_TOKENS, int(manifest["preprocess"]["max_length"]))
         long_inputs = long_texts(bundle_dir, texts, long_tokens)
         mask = list(inputs.values())[1]
-        lengths = {"typical_tokens": int(np.median(mask.sum(1))), "max_tokens": int(mask.sum(1).max()),
-                   "long_tokens": long_tokens}
+        lengths = {
+            "typical_tokens": int(np.median(mask.sum(1))),
+            "max_tokens": int(mask.sum(1).max()),
+            "long_tokens": long_tokens,
+        }
     transport = transport_for(profile)
     runs_per_round = math.ceil(opts.runs / opts.rounds)
     device = {k: v for k, v in asdict(profile.device).items() if k != "threads"}
@@ -192,17 +234,31 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
         try:
             total, done = opts.rounds * len(entries), 0
             for rnd in range(opts.rounds):
-                order = entries[rnd % len(entries):] + entries[:rnd % len(entries)]
+                order = entries[rnd % len(entries) :] + entries[: rnd % len(entries)]
                 for e in order:
                     done += 1
                     if progress:
                         progress(f"round {rnd + 1}/{opts.rounds}: {e.name}", done, total)
                     if e.error or e.skipped:
                         continue
-                    args = ["--artifact", str(e.path.resolve()) if e.runtime == "torch" else remote_paths[e.name],
-                            "--inputs", inputs_file, "--warmup", str(opts.warmup), "--runs", str(runs_per_round),
-                            "--min-seconds", str(opts.min_seconds),
-                            "--batch", str(opts.batch), "--threads", str(threads), "--device", json.dumps(device)]
+                    args = [
+                        "--artifact",
+                        str(e.path.resolve()) if e.runtime == "torch" else remote_paths[e.name],
+                        "--inputs",
+                        inputs_file,
+                        "--warmup",
+                        str(opts.warmup),
+                        "--runs",
+                        str(runs_per_round),
+                        "--min-seconds",
+                        str(opts.min_seconds),
+                        "--batch",
+                        str(opts.batch),
+                        "--threads",
+                        str(threads),
+                        "--device",
+                        json.dumps(device),
+                    ]
                     if e.runtime == "torch":
                         args += ["--runtime", "torch"]
                     if text:
@@ -229,17 +285,34 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
         row["budgets"] = check_budgets(row, budgets) if row["status"] == "ok" else {}
     mark_slower_than_fp32(rows)
     return {
-        "format": "edgetl-benchmark", "version": 1,
+        "format": "edgetl-benchmark",
+        "version": 1,
         "bundle": {"path": str(bundle_dir), "arch": f"{manifest['family']}:{manifest['arch']}", "task": manifest["task"]},
-        "target": {"name": profile.name, "profile": str(profile.path), "description": profile.description,
-                   "connection": transport.describe(), "budgets": budgets},
-        "protocol": {"threads": threads, "warmup": opts.warmup, "runs": runs_per_round * opts.rounds, "rounds": opts.rounds,
-                     "min_seconds_per_round": opts.min_seconds,
-                     "batch": opts.batch, "fresh_process_per_round": True, "interleaved": True,
-                     "eval_samples": int(len(targets)), "eval_data": origin,
-                     **({"text_lengths": lengths} if lengths else {}),
-                     **({"audio": {k: manifest["preprocess"][k] for k in ("features", "max_audio_seconds", "n_mels", "frames")}}
-                        if manifest.get("modality") == "audio" else {})},
+        "target": {
+            "name": profile.name,
+            "profile": str(profile.path),
+            "description": profile.description,
+            "connection": transport.describe(),
+            "budgets": budgets,
+        },
+        "protocol": {
+            "threads": threads,
+            "warmup": opts.warmup,
+            "runs": runs_per_round * opts.rounds,
+            "rounds": opts.rounds,
+            "min_seconds_per_round": opts.min_seconds,
+            "batch": opts.batch,
+            "fresh_process_per_round": True,
+            "interleaved": True,
+            "eval_samples": int(len(targets)),
+            "eval_data": origin,
+            **({"text_lengths": lengths} if lengths else {}),
+            **(
+                {"audio": {k: manifest["preprocess"][k] for k in ("features", "max_audio_seconds", "n_mels", "frames")}}
+                if manifest.get("modality") == "audio"
+                else {}
+            ),
+        },
         "machine": machine,
         "rows": rows,
         "deploy": choose_deploy(rows, manifest["task"]),
@@ -267,16 +340,42 @@ def within_accuracy(row: dict[str, Any], task: str) -> bool:
 def choose_deploy(rows: list[dict[str, Any]], task: str) -> dict[str, Any]:
     """The fastest artifact (p50) within the accuracy budget that meets every profile budget, overall and per
     runtime; PyTorch is the reference, not a candidate."""
+
     def ok(r: dict[str, Any]) -> bool:
-        return (r["status"] == "ok" and r["runtime"] != "torch" and within_accuracy(r, task)
-                and all(b["pass"] is not False for b in (r.get("budgets") or {}).values()))
+        return (
+            r["status"] == "ok"
+            and r["runtime"] != "torch"
+            and within_accuracy(r, task)
+            and all(b["pass"] is not False for b in (r.get("budgets") or {}).values())
+        )
 
     def pick(rs: list[dict[str, Any]]) -> dict[str, Any] | None:
         best = min(rs, key=lambda r: r["p50_ms"]) if rs else None
-        return None if best is None else {k: best.get(k) for k in ("name", "runtime", "precision", "p50_ms", "p90_ms", "size_mb",
-                                                                   "peak_rss_mb", "metric", "value", "delta_points", "delta")}
+        return (
+            None
+            if best is None
+            else {
+                k: best.get(k)
+                for k in (
+                    "name",
+                    "runtime",
+                    "precision",
+                    "p50_ms",
+                    "p90_ms",
+                    "size_mb",
+                    "peak_rss_mb",
+                    "metric",
+                    "value",
+                    "delta_points",
+                    "delta",
+                )
+            }
+        )
 
     fit = [r for r in rows if ok(r)]
     runtimes = list(dict.fromkeys(r["runtime"] for r in rows if r["status"] == "ok" and r["runtime"] != "torch"))
-    return {"choice": pick(fit), "per_runtime": {rt: pick([r for r in fit if r["runtime"] == rt]) for rt in runtimes},
-            "rule": "fastest p50 among artifacts within the accuracy budget of PyTorch that meet every profile budget"}
+    return {
+        "choice": pick(fit),
+        "per_runtime": {rt: pick([r for r in fit if r["runtime"] == rt]) for rt in runtimes},
+        "rule": "fastest p50 among artifacts within the accuracy budget of PyTorch that meet every profile budget",
+    }

@@ -8,8 +8,20 @@ from typing import Any
 from ..atomic import atomic_path, write_json, write_text
 from .targets import BUDGET_KEYS
 
-COLUMNS = ("artifact", "device", "metric", "Δ pts", "agree", "p50 ms", "p90 ms", "p99 ms", "items/s", "load s",
-           "MB", "peak RSS MB")
+COLUMNS = (
+    "artifact",
+    "device",
+    "metric",
+    "Δ pts",
+    "agree",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "items/s",
+    "load s",
+    "MB",
+    "peak RSS MB",
+)
 DEVICE_NAMES = {"CPUExecutionProvider": "CPU", "CUDAExecutionProvider": "CUDA", "TensorrtExecutionProvider": "TensorRT"}
 
 
@@ -48,24 +60,33 @@ def cells(row: dict[str, Any], report: dict[str, Any] | None = None) -> list[str
         return [row["name"], row["status"].upper(), row.get("reason", "")[:90]] + [""] * (width - 3)
     delta = row.get("delta_points") if row.get("delta_points") is not None else row.get("delta")
     device = str(row.get("device", ""))
-    out = [row["name"], DEVICE_NAMES.get(device, device), f"{row['metric'][:3]} {row['value']:.4f}", _fmt(delta, "+.2f"),
-           _fmt(row.get("agreement"), ".4f"), f"{row['p50_ms']:.2f}" + (" SLOWER" if row.get("slower_than_fp32") else ""),
-           f"{row['p90_ms']:.2f}", f"{row['p99_ms']:.2f}"]
+    out = [
+        row["name"],
+        DEVICE_NAMES.get(device, device),
+        f"{row['metric'][:3]} {row['value']:.4f}",
+        _fmt(delta, "+.2f"),
+        _fmt(row.get("agreement"), ".4f"),
+        f"{row['p50_ms']:.2f}" + (" SLOWER" if row.get("slower_than_fp32") else ""),
+        f"{row['p90_ms']:.2f}",
+        f"{row['p99_ms']:.2f}",
+    ]
     if report and long_tokens(report) is not None:
         out += [_fmt(row.get("p50_long_ms"), ".2f"), _fmt(row.get("p90_long_ms"), ".2f")]
     return out + [f"{row['throughput_per_s']:.1f}", f"{row['load_s']:.2f}", f"{row['size_mb']:.2f}", f"{row['peak_rss_mb']:.0f}"]
 
 
 def deploy_lines(report: dict[str, Any]) -> list[str]:
-    """"deploy: NAME ..." overall and per runtime, and the int8 rows slower than their fp32."""
+    """ "deploy: NAME ..." overall and per runtime, and the int8 rows slower than their fp32."""
     d = report.get("deploy") or {}
 
     def say(c: dict[str, Any] | None) -> str:
         if not c:
             return "nothing meets the accuracy and profile budgets"
         delta = c.get("delta_points") if c.get("delta_points") is not None else c.get("delta")
-        return (f"{c['name']} (p50 {c['p50_ms']:.2f} ms, p90 {c['p90_ms']:.2f} ms, {c['size_mb']:.2f} MB, "
-                f"{c['metric']} {c['value']:.4f}, {_fmt(delta, '+.2f')} vs PyTorch)")
+        return (
+            f"{c['name']} (p50 {c['p50_ms']:.2f} ms, p90 {c['p90_ms']:.2f} ms, {c['size_mb']:.2f} MB, "
+            f"{c['metric']} {c['value']:.4f}, {_fmt(delta, '+.2f')} vs PyTorch)"
+        )
 
     lines = [f"deploy on {report['target']['name']}: " + say(d.get("choice"))] if d else []
     lines += [f"  best {rt}: {say(c)}" for rt, c in (d.get("per_runtime") or {}).items()]
@@ -76,53 +97,73 @@ def deploy_lines(report: dict[str, Any]) -> list[str]:
 
 
 def budget_failures(report: dict[str, Any]) -> list[str]:
-    return [f"{r['name']}: {BUDGET_KEYS[k]} {b['value']:.2f} > {b['limit']:g}"
-            for r in report["rows"] for k, b in (r.get("budgets") or {}).items() if b["pass"] is False]
+    return [
+        f"{r['name']}: {BUDGET_KEYS[k]} {b['value']:.2f} > {b['limit']:g}"
+        for r in report["rows"]
+        for k, b in (r.get("budgets") or {}).items()
+        if b["pass"] is False
+    ]
 
 
 def machine_line(report: dict[str, Any]) -> str:
     m = report.get("machine") or {}
     if not m:
         return "machine: unknown (nothing ran)"
-    return (f"{m.get('cpu')} ({m.get('arch')}), {m.get('cores')} cores ({m.get('usable_cores')} usable), "
-            f"{m.get('memory_gib')} GiB, {m.get('os')}, Python {m.get('python')}; ISA: {' '.join(m.get('isa') or []) or '-'}")
+    return (
+        f"{m.get('cpu')} ({m.get('arch')}), {m.get('cores')} cores ({m.get('usable_cores')} usable), "
+        f"{m.get('memory_gib')} GiB, {m.get('os')}, Python {m.get('python')}; ISA: {' '.join(m.get('isa') or []) or '-'}"
+    )
 
 
 def _text_protocol(report: dict[str, Any]) -> str:
     lengths = report["protocol"].get("text_lengths")
     if not lengths:
         return ""
-    return (f" Text: batch-1 latency (p50/p90/p99) at each sample's own length (median {lengths['typical_tokens']} tokens, "
-            f"longest {lengths['max_tokens']}; fixed-length artifacts pad to theirs), and again at {lengths['long_tokens']} "
-            "real tokens without padding (@ columns).")
+    return (
+        f" Text: batch-1 latency (p50/p90/p99) at each sample's own length (median {lengths['typical_tokens']} tokens, "
+        f"longest {lengths['max_tokens']}; fixed-length artifacts pad to theirs), and again at {lengths['long_tokens']} "
+        "real tokens without padding (@ columns)."
+    )
 
 
 def _audio_protocol(report: dict[str, Any]) -> str:
     audio = report["protocol"].get("audio")
     if not audio:
         return ""
-    return (f" Audio: latency and accuracy on {audio['features']} features of {audio['max_audio_seconds']:g} s windows "
-            f"({audio['n_mels']} mels x {audio['frames']} frames), computed once beforehand: timings are the model alone.")
+    return (
+        f" Audio: latency and accuracy on {audio['features']} features of {audio['max_audio_seconds']:g} s windows "
+        f"({audio['n_mels']} mels x {audio['frames']} frames), computed once beforehand: timings are the model alone."
+    )
 
 
 def to_markdown(report: dict[str, Any]) -> str:
     t, p = report["target"], report["protocol"]
-    lines = [f"# Benchmark: {report['bundle']['arch']} on target `{t['name']}`", "",
-             f"_{report.get('date', '')}; {t['description']} ({t['connection']})._", "",
-             f"Machine: {machine_line(report)}", "",
-             f"Protocol: each artifact in a fresh process per round, {p['rounds']} interleaved rounds, "
-             f"{p['warmup']} warm-up runs, at least {p['runs']} timed batch-1 runs in all and "
-             f"{p.get('min_seconds_per_round', 0):g} s per round, throughput at batch {p['batch']}, "
-             f"{p['threads']} threads. Accuracy on {p['eval_samples']} samples ({p['eval_data']}); "
-             "Δ and agreement are against the PyTorch bundle on the same inputs." + _text_protocol(report) + _audio_protocol(report), "",
-             "| " + " | ".join(columns(report) + ("budgets",)) + " |", "|" + "---|" * (len(columns(report)) + 1)]
+    lines = [
+        f"# Benchmark: {report['bundle']['arch']} on target `{t['name']}`",
+        "",
+        f"_{report.get('date', '')}; {t['description']} ({t['connection']})._",
+        "",
+        f"Machine: {machine_line(report)}",
+        "",
+        f"Protocol: each artifact in a fresh process per round, {p['rounds']} interleaved rounds, "
+        f"{p['warmup']} warm-up runs, at least {p['runs']} timed batch-1 runs in all and "
+        f"{p.get('min_seconds_per_round', 0):g} s per round, throughput at batch {p['batch']}, "
+        f"{p['threads']} threads. Accuracy on {p['eval_samples']} samples ({p['eval_data']}); "
+        "Δ and agreement are against the PyTorch bundle on the same inputs." + _text_protocol(report) + _audio_protocol(report),
+        "",
+        "| " + " | ".join(columns(report) + ("budgets",)) + " |",
+        "|" + "---|" * (len(columns(report)) + 1),
+    ]
     for row in report["rows"]:
         lines.append("| " + " | ".join(cells(row, report) + [_budget_cell(row)]) + " |")
     if t["budgets"]:
         lines += ["", "Budgets: " + ", ".join(f"{BUDGET_KEYS[k]} ≤ {v:g}" for k, v in t["budgets"].items()) + "."]
     if deploy := deploy_lines(report):
-        lines += [""] + [f"- {line.strip()}" for line in deploy] + ["", f"Deploy rule: {report['deploy']['rule']}; "
-                                                                        "SLOWER: an int8 artifact slower than its runtime's fp32."]
+        lines += (
+            [""]
+            + [f"- {line.strip()}" for line in deploy]
+            + ["", f"Deploy rule: {report['deploy']['rule']}; SLOWER: an int8 artifact slower than its runtime's fp32."]
+        )
     versions = {k: v for r in report["rows"] for k, v in (r.get("versions") or {}).items() if v}
     if versions:
         lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."]
@@ -154,8 +195,10 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     ax.set_xscale("log")
     ax.set_xlabel("latency at batch 1, ms (dot p50, whisker to p90; log scale)")
     ax.set_ylabel(rows[0]["metric"])
-    ax.set_title(f"{report['bundle']['arch']} on {report['target']['name']}" +
-                 (f"\n\u2605 deploy: {choice}" if choice else "\nno artifact meets every budget"))
+    ax.set_title(
+        f"{report['bundle']['arch']} on {report['target']['name']}"
+        + (f"\n\u2605 deploy: {choice}" if choice else "\nno artifact meets every budget")
+    )
     ax.grid(alpha=0.3, which="both")
     names = [r["name"] for r in rows]
     bx.barh(names, [r["size_mb"] for r in rows], color=[colors.get(r["runtime"], "tab:gray") for r in rows])
@@ -199,8 +242,10 @@ def check_report_folder(folder: Path) -> None:
     except (OSError, ValueError, AttributeError):
         ours = False
     if not ours:
-        raise EdgetlError(f"--out {folder} holds {', '.join(present)} that edgetl did not write; pick another folder "
-                          f"(the report would replace them)")
+        raise EdgetlError(
+            f"--out {folder} holds {', '.join(present)} that edgetl did not write; pick another folder "
+            f"(the report would replace them)"
+        )
 
 
 def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:

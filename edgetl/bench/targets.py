@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EdgetlError
 from edgetl_runtime import RUNTIMES, DeviceOptions
+
+from ..errors import EdgetlError
 
 BUDGET_KEYS = {"p90_ms": "p90 latency (ms)", "model_mb": "model size (MB)", "ram_mb": "peak RAM (MB)"}
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
@@ -117,11 +118,16 @@ def load_profile(path: Path) -> Profile:
     kind = _take(conn_t, "kind", str, where, "local")
     if kind not in ("local", "ssh"):
         raise EdgetlError(f"{where}: connection.kind must be 'local' or 'ssh', not '{kind}'")
-    conn = Connection(kind=kind, host=_take(conn_t, "host", str, where), user=_take(conn_t, "user", str, where),
-                      port=_take(conn_t, "port", int, where, 22), key=_take(conn_t, "key", str, where),
-                      known_hosts=_take(conn_t, "known_hosts", str, where),
-                      python=_take(conn_t, "python", str, where, "python3"),
-                      workdir=_take(conn_t, "workdir", str, where, "/tmp/edgetl-bench"))
+    conn = Connection(
+        kind=kind,
+        host=_take(conn_t, "host", str, where),
+        user=_take(conn_t, "user", str, where),
+        port=_take(conn_t, "port", int, where, 22),
+        key=_take(conn_t, "key", str, where),
+        known_hosts=_take(conn_t, "known_hosts", str, where),
+        python=_take(conn_t, "python", str, where, "python3"),
+        workdir=_take(conn_t, "workdir", str, where, "/tmp/edgetl-bench"),
+    )
     if kind == "ssh" and not conn.host:
         raise EdgetlError(f"{where}: an ssh target needs connection.host")
     rt = _take(data, "runtime", dict, where, {})
@@ -131,23 +137,34 @@ def load_profile(path: Path) -> Profile:
     precisions = _take(rt, "precisions", list, where, list(PRECISIONS))
     if bad := [p for p in precisions if p not in PRECISIONS]:
         raise EdgetlError(f"{where}: unknown precision {', '.join(bad)} (known: {', '.join(PRECISIONS)})")
-    device = DeviceOptions(onnxruntime_providers=_take(rt, "onnxruntime_providers", list, where, ["CPUExecutionProvider"]),
-                           openvino_device=_take(rt, "openvino_device", str, where, "CPU"),
-                           torch_device=_take(rt, "torch_device", str, where, "cpu"))
+    device = DeviceOptions(
+        onnxruntime_providers=_take(rt, "onnxruntime_providers", list, where, ["CPUExecutionProvider"]),
+        openvino_device=_take(rt, "openvino_device", str, where, "CPU"),
+        torch_device=_take(rt, "torch_device", str, where, "cpu"),
+    )
     budgets = _take(data, "budgets", dict, where, {})
     per_modality = {m: budgets.pop(m) for m in MODALITIES if isinstance(budgets.get(m), dict)}
     for section, values in [("budgets", budgets)] + [(f"budgets.{m}", v) for m, v in per_modality.items()]:
         if bad := set(values) - set(BUDGET_KEYS):
-            raise EdgetlError(f"{where}: unknown budget {', '.join(sorted(bad))} in [{section}] (known: {', '.join(BUDGET_KEYS)}; "
-                              f"per modality: [budgets.{'] / [budgets.'.join(MODALITIES)}])")
+            raise EdgetlError(
+                f"{where}: unknown budget {', '.join(sorted(bad))} in [{section}] (known: {', '.join(BUDGET_KEYS)}; "
+                f"per modality: [budgets.{'] / [budgets.'.join(MODALITIES)}])"
+            )
         if bad := [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0]:
             raise EdgetlError(f"{where}: budget {', '.join(bad)} in [{section}] must be a positive number")
     threads = _take(rt, "threads", int, where, 0)
     if threads < 0:
         raise EdgetlError(f"{where}: runtime.threads must be 0 (all cores) or more")
-    return Profile(name=_take(data, "name", str, where, path.stem), path=path,
-                   description=_take(data, "description", str, where, ""),
-                   accelerator=bool(_take(data, "accelerator", bool, where, False)), connection=conn,
-                   threads=threads, runtimes=runtimes, precisions=precisions, device=device,
-                   budgets={k: float(v) for k, v in budgets.items()},
-                   modality_budgets={m: {k: float(v) for k, v in b.items()} for m, b in per_modality.items()})
+    return Profile(
+        name=_take(data, "name", str, where, path.stem),
+        path=path,
+        description=_take(data, "description", str, where, ""),
+        accelerator=bool(_take(data, "accelerator", bool, where, False)),
+        connection=conn,
+        threads=threads,
+        runtimes=runtimes,
+        precisions=precisions,
+        device=device,
+        budgets={k: float(v) for k, v in budgets.items()},
+        modality_budgets={m: {k: float(v) for k, v in b.items()} for m, b in per_modality.items()},
+    )

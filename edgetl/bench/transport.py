@@ -40,7 +40,7 @@ def build_stage(stage: Path) -> str:
 def parse_result(stdout: str, where: str) -> dict[str, Any]:
     for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK):])
+            return json.loads(line[len(RESULT_MARK) :])
     tail = stdout.strip().splitlines()[-1:] or ["no output"]
     raise EdgetlError(f"{where}: the benchmark runner gave no result ({tail[0][:200]})")
 
@@ -64,8 +64,9 @@ class LocalTransport:
         wheels = sorted(str(w) for w in self.stage.glob("edgetl_runtime-*.whl"))
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join(wheels)}
         try:
-            proc = subprocess.run([sys.executable, *RUNNER, *args], capture_output=True,
-                                  text=True, timeout=timeout, env=env, cwd=self.stage)
+            proc = subprocess.run(
+                [sys.executable, *RUNNER, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=self.stage
+            )
         except subprocess.TimeoutExpired:
             raise EdgetlError(f"the benchmark runner took more than {timeout:.0f} s; lower --runs") from None
         return parse_result(proc.stdout, "local")
@@ -93,8 +94,19 @@ class SshTransport:
         return f"ssh {self.conn.address}:{self.conn.port}"
 
     def _ssh_cmd(self) -> list[str]:
-        cmd = ["ssh", "-p", str(self.conn.port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-               "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR"]
+        cmd = [
+            "ssh",
+            "-p",
+            str(self.conn.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ]
         if self.conn.known_hosts:
             cmd += ["-o", f"UserKnownHostsFile={os.path.expanduser(self.conn.known_hosts)}"]
         if self.conn.key:
@@ -113,16 +125,20 @@ class SshTransport:
             raise EdgetlError(f"{self.profile.name} ({self.describe()}): no answer within {timeout:.0f} s") from None
         if proc.returncode == 255:
             reason = (proc.stderr.decode(errors="replace").strip().splitlines() or ["connection failed"])[-1]
-            raise EdgetlError(f"cannot reach target {self.profile.name} ({self.describe()}): {reason}; "
-                              f"check [connection] in {self.profile.path}")
+            raise EdgetlError(
+                f"cannot reach target {self.profile.name} ({self.describe()}): {reason}; "
+                f"check [connection] in {self.profile.path}"
+            )
         return proc
 
     def prepare(self, stage: Path, artifacts: dict[str, Path]) -> dict[str, str]:
         python = _remote_path(self.conn.python)
         probe = self._ssh(f"{python} -c 'import sys; print(sys.version.split()[0])'", timeout=30)
         if probe.returncode != 0:
-            raise EdgetlError(f"target {self.profile.name} ({self.describe()}) has no working Python at {self.conn.python}; "
-                              f"set connection.python in {self.profile.path}")
+            raise EdgetlError(
+                f"target {self.profile.name} ({self.describe()}) has no working Python at {self.conn.python}; "
+                f"set connection.python in {self.profile.path}"
+            )
         with tempfile.TemporaryFile() as tar_file:
             with tarfile.open(fileobj=tar_file, mode="w") as tar:
                 tar.add(stage, arcname=".")
@@ -137,8 +153,10 @@ class SshTransport:
         return {name: f"artifacts/{name}" for name in artifacts}
 
     def run(self, args: list[str], timeout: float) -> dict[str, Any]:
-        cmd = (f"cd {_remote_path(self.remote)} && PYTHONPATH=\"$(ls edgetl_runtime-*.whl)\" "
-               f"{_remote_path(self.conn.python)} {shlex.join(RUNNER + args)}")
+        cmd = (
+            f'cd {_remote_path(self.remote)} && PYTHONPATH="$(ls edgetl_runtime-*.whl)" '
+            f"{_remote_path(self.conn.python)} {shlex.join(RUNNER + args)}"
+        )
         proc = self._ssh(cmd, timeout=timeout)
         return parse_result(proc.stdout.decode(errors="replace"), f"{self.profile.name} ({self.describe()})")
 

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import EdgetlError
 from edgetl_runtime.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio, log_mel, window_samples
+
+from ..errors import EdgetlError
 from .audio_augment import audio_preset, augment_audio, load_noise_folder
 from .dataset import FixedShapeDataset
 from .sources import IMAGE_SUFFIXES, ImageSource, Sample, _scan_csv, _scan_folder, check_labels
@@ -41,8 +42,14 @@ class AudioSource(ImageSource):
 def audio_preprocess(max_audio_seconds: float = 1.0, n_mels: int = 80) -> dict[str, Any]:
     """The preprocessing facts a bundle records for audio (Whisper log-mel of a fixed window)."""
     window_samples(max_audio_seconds)  # validates the window
-    return {"modality": "audio", "features": "whisper-log-mel", "sample_rate": SAMPLE_RATE, "n_mels": int(n_mels),
-            "max_audio_seconds": float(max_audio_seconds), "frames": int(round(max_audio_seconds * 100))}
+    return {
+        "modality": "audio",
+        "features": "whisper-log-mel",
+        "sample_rate": SAMPLE_RATE,
+        "n_mels": int(n_mels),
+        "max_audio_seconds": float(max_audio_seconds),
+        "frames": int(round(max_audio_seconds * 100)),
+    }
 
 
 def looks_like_audio(path: str | Path) -> bool:
@@ -102,12 +109,15 @@ def decode_audio(source: AudioSource, max_bad_fraction: float, progress: bool = 
     bad = len(source.skipped)
     if total and bad / total > max_bad_fraction:
         examples = ", ".join(f"{p} ({why})" for p, why in source.skipped[:3])
-        raise EdgetlError(f"{source.origin}: {bad} of {total} audio files are unreadable, empty or missing "
-                          f"(e.g. {examples}); fix or remove them, or raise --max-bad-fraction (now {max_bad_fraction})")
+        raise EdgetlError(
+            f"{source.origin}: {bad} of {total} audio files are unreadable, empty or missing "
+            f"(e.g. {examples}); fix or remove them, or raise --max-bad-fraction (now {max_bad_fraction})"
+        )
 
 
-def scan_audio(path: str | Path, labels: list[str] | None = None, max_bad_fraction: float = 0.1,
-               progress: bool = True) -> AudioSource:
+def scan_audio(
+    path: str | Path, labels: list[str] | None = None, max_bad_fraction: float = 0.1, progress: bool = True
+) -> AudioSource:
     """Read an audio folder or CSV into an ``AudioSource`` (clips decoded); raises ``EdgetlError`` on bad input."""
     path = Path(path)
     if not path.exists():

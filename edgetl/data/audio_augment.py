@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgetlError
 from edgetl_runtime.audio import AUDIO_SUFFIXES, SAMPLE_RATE, fit_length, load_audio, resample
+
+from ..errors import EdgetlError
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def _noise(n: int, rng: np.random.Generator, bank: list[np.ndarray] | None) -> n
     if len(clip) < n:
         clip = np.tile(clip, -(-n // len(clip)))
     start = int(rng.integers(len(clip) - n + 1))
-    seg = clip[start:start + n].astype(np.float64)
+    seg = clip[start : start + n].astype(np.float64)
     return (seg / (np.sqrt(np.mean(seg**2)) or 1.0)).astype(np.float32)
 
 
@@ -98,8 +99,9 @@ def mix_at_snr(x: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     return (x + noise * (rms * 10 ** (-snr_db / 20))).astype(np.float32)
 
 
-def augment_audio(x: np.ndarray, n_samples: int, preset: str, rng: np.random.Generator,
-                  noise: list[np.ndarray] | None = None) -> np.ndarray:
+def augment_audio(
+    x: np.ndarray, n_samples: int, preset: str, rng: np.random.Generator, noise: list[np.ndarray] | None = None
+) -> np.ndarray:
     """Speed, shift, gain and noise for a training clip, fitted to the ``n_samples`` feature window."""
     p = audio_preset(preset)
     x = np.asarray(x, dtype=np.float32)

@@ -12,8 +12,8 @@ recognition set), written as ``train/<digit>/*.png`` and a fixed, stratified
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -39,8 +39,9 @@ def check_dataset_out(out: Path, name: str, entries: set[str], overwrite: bool, 
     if legacy_marks:
         owned = Owned(owned.what, owned.marks + legacy_marks, owned.entries)
     if check_folder(out, owned, flag="--out", replacing=True) and not overwrite:
-        raise EdgetlError(f"--out {out} already holds a generated {name} dataset; pass --overwrite to write it again "
-                          f"or pick another folder")
+        raise EdgetlError(
+            f"--out {out} already holds a generated {name} dataset; pass --overwrite to write it again or pick another folder"
+        )
 
 
 def mark_dataset(folder: Path, name: str, **facts: object) -> None:
@@ -97,7 +98,7 @@ _BUILTIN: dict[str, tuple[Callable[..., Path], str]] = {
 
 def resolve_builtin(name: str) -> Path:
     """``builtin:NAME`` -> a local image folder or text CSV, written once into the edgetl cache."""
-    key = name[len(BUILTIN_PREFIX):] if name.startswith(BUILTIN_PREFIX) else name
+    key = name[len(BUILTIN_PREFIX) :] if name.startswith(BUILTIN_PREFIX) else name
     if key not in _BUILTIN:
         raise EdgetlError(f"unknown built-in dataset '{key}'; available: {', '.join('builtin:' + k for k in _BUILTIN)}")
     writer, entry = _BUILTIN[key]

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from edgetl_runtime.image import load_image, preprocess_image
+
 from ..errors import EdgetlError
 from .augment import augment_image
-from edgetl_runtime.image import load_image, preprocess_image
 from .sources import Sample, encode_targets
 
 
@@ -42,7 +43,7 @@ class FixedShapeDataset(Dataset):
 
     def batches(self, order: list[int], batch_size: int) -> list[list[int]]:
         """Consecutive chunks of ``order`` (every item has the same shape; the text dataset groups by length instead)."""
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
     collate = staticmethod(default_collate)
 

@@ -23,9 +23,9 @@ from ..atomic import write_text
 from ..errors import EdgetlError
 
 
-
 def fortunes_dir() -> Path:
     return Path(os.environ.get("EDGETL_FORTUNES_DIR", "/usr/share/games/fortunes"))
+
 
 # label -> (Debian package, files or folders under fortunes_dir())
 LANGUAGES: dict[str, tuple[str, list[str]]] = {
@@ -45,8 +45,11 @@ def _files(root: Path, names: list[str]) -> list[Path]:
     for name in names:
         p = root / name
         candidates = sorted(p.rglob("*")) if p.is_dir() else [p]
-        out += [f for f in candidates if f.is_file() and not f.is_symlink() and f.suffix not in (".dat", ".u8")
-                and "off" not in f.relative_to(root).parts]
+        out += [
+            f
+            for f in candidates
+            if f.is_file() and not f.is_symlink() and f.suffix not in (".dat", ".u8") and "off" not in f.relative_to(root).parts
+        ]
     return out
 
 
@@ -65,8 +68,14 @@ def _keep(text: str) -> bool:
     return 20 <= len(text) <= 300 and letters >= 0.7 * len(text) and "\ufffd" not in text and "\x08" not in text
 
 
-def write_fortunes_lang(out: Path, per_language: int = 300, test_fraction: float = 0.2, seed: int = 0,
-                        languages: list[str] | None = None, overwrite: bool = False) -> Path:
+def write_fortunes_lang(
+    out: Path,
+    per_language: int = 300,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    languages: list[str] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write ``out/fortunes-lang.csv`` (text,label,split) and return its path (an existing one only with ``overwrite``;
     nothing else in ``out`` is touched)."""
     path = Path(out) / "fortunes-lang.csv"
@@ -77,10 +86,13 @@ def write_fortunes_lang(out: Path, per_language: int = 300, test_fraction: float
     if per_language < 1:
         raise EdgetlError("--per-language must be at least 1")
     root = fortunes_dir()
-    missing = [pkg for label, (pkg, names) in LANGUAGES.items() if (not languages or label in languages) and not _files(root, names)]
+    missing = [
+        pkg for label, (pkg, names) in LANGUAGES.items() if (not languages or label in languages) and not _files(root, names)
+    ]
     if missing:
-        raise EdgetlError(f"builtin:fortunes-lang needs Debian's fortune packages; run `apt-get install {' '.join(missing)}` "
-                          f"(looked in {root})")
+        raise EdgetlError(
+            f"builtin:fortunes-lang needs Debian's fortune packages; run `apt-get install {' '.join(missing)}` (looked in {root})"
+        )
     rng = np.random.default_rng(seed)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

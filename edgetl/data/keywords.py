@@ -24,27 +24,75 @@ import os
 import shutil
 import subprocess
 import wave
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgetl_runtime.audio import SAMPLE_RATE, resample, write_wav
+
 from ..atomic import atomic_dir
 from ..errors import EdgetlError
-from edgetl_runtime.audio import SAMPLE_RATE, resample, write_wav
 from .audio_augment import coloured_noise
 from .builtin import check_dataset_out, mark_dataset
 
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 # espeak-ng voice variants that sound distinct (no duplicates such as caleb == klatt; no whisper/robot effects)
 VARIANTS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "klatt3", "klatt4",
-    "Alex", "Alicia", "Andrea", "Andy", "Annie", "aunty", "belinda", "benjamin", "david", "Denis", "edward", "Gene",
-    "grandma", "grandpa", "Hugo", "iven", "john", "Lee", "linda", "Marco", "Mario", "max", "Michael", "Mike", "norbert",
-    "paul", "quincy", "rob", "robert", "shelby", "steph", "travis", "victor", "zac",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "klatt4",
+    "Alex",
+    "Alicia",
+    "Andrea",
+    "Andy",
+    "Annie",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "david",
+    "Denis",
+    "edward",
+    "Gene",
+    "grandma",
+    "grandpa",
+    "Hugo",
+    "iven",
+    "john",
+    "Lee",
+    "linda",
+    "Marco",
+    "Mario",
+    "max",
+    "Michael",
+    "Mike",
+    "norbert",
+    "paul",
+    "quincy",
+    "rob",
+    "robert",
+    "shelby",
+    "steph",
+    "travis",
+    "victor",
+    "zac",
 )
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
@@ -86,7 +134,7 @@ def split_voices(voices: list[str], val_fraction: float, test_fraction: float) -
     n = len(voices)
     n_test = max(1, int(round(n * test_fraction))) if n >= 3 else 0
     n_val = max(1, int(round(n * val_fraction))) if n >= 3 else 0
-    return {"train": voices[n_test + n_val:], "val": voices[n_test:n_test + n_val], "test": voices[:n_test]}
+    return {"train": voices[n_test + n_val :], "val": voices[n_test : n_test + n_val], "test": voices[:n_test]}
 
 
 def _speak(binary: str, voice: str, speed: int, pitch: int, text: str) -> np.ndarray:
@@ -102,8 +150,9 @@ def _speak(binary: str, voice: str, speed: int, pitch: int, text: str) -> np.nda
             raw = w.readframes(w.getnframes())  # the header's length is a placeholder when streaming
     except (wave.Error, EOFError) as exc:
         err = done.stderr.decode(errors="replace").strip().splitlines()
-        raise EdgetlError(f"espeak-ng -v {voice} produced no audio for '{text}' ({err[0] if err else exc}); "
-                          f"check `espeak-ng --voices=en`") from None
+        raise EdgetlError(
+            f"espeak-ng -v {voice} produced no audio for '{text}' ({err[0] if err else exc}); check `espeak-ng --voices=en`"
+        ) from None
     if width != 2 or len(raw) < 2:
         raise EdgetlError(f"espeak-ng -v {voice} produced no audio for '{text}'; check `espeak-ng --voices=en`")
     x = np.frombuffer(raw[: len(raw) // 2 * 2], "<i2").astype(np.float32) / 32768.0
@@ -112,6 +161,7 @@ def _speak(binary: str, voice: str, speed: int, pitch: int, text: str) -> np.nda
 
 def _check_voices(binary: str, voices: list[str]) -> None:
     """Reject accents or variants espeak-ng does not have (it would silently fall back to a default)."""
+
     def column(args: list[str], index: int) -> set[str]:
         lines = subprocess.run([binary, *args], capture_output=True, text=True).stdout.splitlines()[1:]
         return {ln.split()[index].split("/")[-1].lower() for ln in lines if len(ln.split()) > index}
@@ -121,8 +171,10 @@ def _check_voices(binary: str, voices: list[str]) -> None:
     for v in voices:
         accent, _, variant = v.partition("+")
         if accent.lower() not in accents or (variant and variant.lower() not in variants):
-            raise EdgetlError(f"espeak-ng has no voice '{v}'; use accent+variant names from "
-                              f"`espeak-ng --voices=en` and `espeak-ng --voices=variant`, e.g. en-us+f2")
+            raise EdgetlError(
+                f"espeak-ng has no voice '{v}'; use accent+variant names from "
+                f"`espeak-ng --voices=en` and `espeak-ng --voices=variant`, e.g. en-us+f2"
+            )
 
 
 def _spoken(x: np.ndarray) -> np.ndarray:
@@ -131,7 +183,7 @@ def _spoken(x: np.ndarray) -> np.ndarray:
     if not len(loud):
         return x[:0]
     margin = SAMPLE_RATE // 100
-    return x[max(0, loud[0] - margin): loud[-1] + margin]
+    return x[max(0, loud[0] - margin) : loud[-1] + margin]
 
 
 @dataclass(frozen=True)
@@ -156,11 +208,13 @@ def _render(binary: str, take: _Take, s: KeywordSettings) -> None:
         if not len(speech):
             raise EdgetlError(f"espeak-ng -v {take.voice} spoke '{take.text}' as silence; drop that voice or word")
         if len(speech) > n:
-            raise EdgetlError(f"'{take.text}' by {take.voice} at -s {take.speed} lasts {len(speech) / SAMPLE_RATE:.2f} s, "
-                              f"more than the {s.clip_seconds} s clip; raise --clip-seconds or the slowest speed")
+            raise EdgetlError(
+                f"'{take.text}' by {take.voice} at -s {take.speed} lasts {len(speech) / SAMPLE_RATE:.2f} s, "
+                f"more than the {s.clip_seconds} s clip; raise --clip-seconds or the slowest speed"
+            )
         speech *= rng.uniform(*s.level) / np.abs(speech).max()
         start = int(rng.integers(0, n - len(speech) + 1))
-        clip[start:start + len(speech)] = speech
+        clip[start : start + len(speech)] = speech
         rms = np.sqrt(np.mean(speech**2))
         clip += coloured_noise(n, rng, colour) * rms * 10 ** (-rng.uniform(*s.snr_db) / 20)
     take.path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,8 +288,9 @@ def write_keywords(
     if not 0 <= seed < 2**32:
         raise EdgetlError("--seed must be a whole number from 0 to 4294967295")
     if takes < 1 or not (0 < speed[0] <= speed[1]) or not (0 <= pitch[0] <= pitch[1] <= 99) or clip_seconds <= 0:
-        raise EdgetlError("keywords: takes must be >= 1, speed a positive range (words per minute), pitch within 0..99, "
-                          "clip seconds positive")
+        raise EdgetlError(
+            "keywords: takes must be >= 1, speed a positive range (words per minute), pitch within 0..99, clip seconds positive"
+        )
     pool = voice_pool()
     if isinstance(voices, int):
         if not 1 <= voices <= len(pool):
@@ -248,16 +303,19 @@ def write_keywords(
         _check_voices(binary, chosen)
         pool += [v for v in chosen if v not in pool]
     splits = split_voices(chosen, val_fraction, test_fraction)
-    settings = KeywordSettings(list(words), seed, takes, clip_seconds, tuple(speed), tuple(pitch), (0.3, 0.9),
-                               tuple(snr_db), list(unknown), silence)
+    settings = KeywordSettings(
+        list(words), seed, takes, clip_seconds, tuple(speed), tuple(pitch), (0.3, 0.9), tuple(snr_db), list(unknown), silence
+    )
 
     out = Path(out)
     check_dataset_out(out, "keywords", {"train", "val", "test", "voices.json"}, overwrite, legacy_marks=("voices.json",))
     with atomic_dir(out) as tmp:
         plan = _plan(tmp, splits, {v: i for i, v in enumerate(pool)}, settings)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, transient=True, disable=not progress) as bar, \
-                ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool_exec:
+        with (
+            Progress(*columns, transient=True, disable=not progress) as bar,
+            ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool_exec,
+        ):
             task = bar.add_task("speaking keywords", total=len(plan))
             futures = [pool_exec.submit(_render, binary, t, settings) for t in plan]
             try:
@@ -269,9 +327,14 @@ def write_keywords(
                     fut.cancel()
                 raise
         version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split("Data at")[0].strip()
-        meta = {"generator": "edgetl keywords (espeak-ng)", "espeak_ng": version, "settings": asdict(settings),
-                "voice": "accent+variant; val and test voices are not in train", "splits": splits,
-                "clips": {split: sum(1 for t in plan if t.path.parts[len(tmp.parts)] == split) for split in splits}}
+        meta = {
+            "generator": "edgetl keywords (espeak-ng)",
+            "espeak_ng": version,
+            "settings": asdict(settings),
+            "voice": "accent+variant; val and test voices are not in train",
+            "splits": splits,
+            "clips": {split: sum(1 for t in plan if t.path.parts[len(tmp.parts)] == split) for split in splits},
+        }
         (tmp / "voices.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         mark_dataset(tmp, "keywords", generator="espeak-ng", seed=seed)
     return out

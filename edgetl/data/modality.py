@@ -23,7 +23,7 @@ SAMPLE_KEY = {"image": "path", "text": "text", "audio": "path"}  # the field tha
 
 
 def detect(path: str | Path, columns: Any) -> str:
-    """"audio", "text" or "image": what ``path`` holds (``columns``: the text data's column names)."""
+    """ "audio", "text" or "image": what ``path`` holds (``columns``: the text data's column names)."""
     from .audio import looks_like_audio
     from .text import looks_like_text
 
@@ -36,8 +36,10 @@ def check_family(family: str, modality: str, model: str, data: str) -> None:
     """A one-line error when the model's family does not take this kind of data."""
     takes = FAMILY_MODALITY.get(family, "image")
     if takes != modality:
-        raise EdgetlError(f"model {model} is a {KIND[takes]} model but {data} holds {NOUN[modality]}; "
-                          f"pick a {KIND[modality]} model (see `edgetl models`)")
+        raise EdgetlError(
+            f"model {model} is a {KIND[takes]} model but {data} holds {NOUN[modality]}; "
+            f"pick a {KIND[modality]} model (see `edgetl models`)"
+        )
 
 
 def scan(modality: str, path: Path, labels: list[str] | None, columns: Any, max_bad_fraction: float) -> Any:
@@ -72,8 +74,9 @@ def clip_range(waveforms: dict[str, Any], sample_rate: int = 16000) -> str:
     return f"{min(lengths):.2f}-{max(lengths):.2f} s"
 
 
-def preprocess_for(modality: str, pretrained: dict[str, Any], model: str, image_size: int | None,
-                   max_length: int | None) -> dict[str, Any]:
+def preprocess_for(
+    modality: str, pretrained: dict[str, Any], model: str, image_size: int | None, max_length: int | None
+) -> dict[str, Any]:
     """The bundle's preprocessing: the backbone's contract plus the user's overrides."""
     if modality == "text":
         limit = pretrained["max_positions"]
@@ -90,8 +93,18 @@ def preprocess_for(modality: str, pretrained: dict[str, Any], model: str, image_
     return resolve_preprocess(pretrained, {"image_size": image_size})
 
 
-def datasets(modality: str, splits: dict[str, list[Any]], preprocess: dict[str, Any], processor: Any, source: Any,
-             task: str, labels: list[str], augment: str, seed: int, noise_dir: str | None = None) -> dict[str, Any]:
+def datasets(
+    modality: str,
+    splits: dict[str, list[Any]],
+    preprocess: dict[str, Any],
+    processor: Any,
+    source: Any,
+    task: str,
+    labels: list[str],
+    augment: str,
+    seed: int,
+    noise_dir: str | None = None,
+) -> dict[str, Any]:
     """One torch Dataset per split; only the training split is augmented."""
     out: dict[str, Any] = {}
     for name, samples in splits.items():
@@ -103,8 +116,16 @@ def datasets(modality: str, splits: dict[str, list[Any]], preprocess: dict[str, 
         elif modality == "audio":
             from .audio import AudioDataset
 
-            out[name] = AudioDataset(samples, preprocess, task, labels, augment=aug, seed=seed, waveforms=source.waveforms,
-                                     noise_dir=noise_dir if name == "train" else None)
+            out[name] = AudioDataset(
+                samples,
+                preprocess,
+                task,
+                labels,
+                augment=aug,
+                seed=seed,
+                waveforms=source.waveforms,
+                noise_dir=noise_dir if name == "train" else None,
+            )
         else:
             from .dataset import ImageDataset
 
@@ -120,7 +141,11 @@ def input_spec(modality: str, preprocess: dict[str, Any]) -> dict[str, Any]:
     if modality == "text":  # token ids and mask, batch x tokens (dynamic up to max_length)
         return {"name": preprocess["input_names"], "shape": [1, preprocess["max_length"]], "dtype": "int64", "layout": "NT"}
     if modality == "audio":
-        return {"name": preprocess["input_names"][0], "shape": [1, preprocess["n_mels"], preprocess["frames"]],
-                "dtype": "float32", "layout": "NCT"}
+        return {
+            "name": preprocess["input_names"][0],
+            "shape": [1, preprocess["n_mels"], preprocess["frames"]],
+            "dtype": "float32",
+            "layout": "NCT",
+        }
     _, h, w = preprocess["input_size"]
     return {"name": "pixel_values", "shape": [1, 3, h, w], "dtype": "float32", "layout": "NCHW"}

@@ -24,6 +24,7 @@ DEFAULT_PREPROCESS: dict[str, Any] = {
     "color": "RGB",
 }
 
+
 def resolve_preprocess(pretrained: dict[str, Any] | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Merge defaults < pretrained config < overrides into a complete spec.
 
@@ -42,5 +43,3 @@ def resolve_preprocess(pretrained: dict[str, Any] | None, overrides: dict[str, A
         spec["interpolation"] = "bilinear"
     spec["resize"] = int(math.floor(spec["input_size"][-1] / float(spec["crop_pct"])))
     return spec
-
-

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import EdgetlError
 from edgetl_runtime.image import IMAGE_SUFFIXES, ImageRejected, open_image
+
+from ..errors import EdgetlError
 
 csv.field_size_limit(2**31 - 1)  # long texts in one field are data, not an error (the csv module stops at 128 KiB)
 
@@ -80,10 +81,14 @@ def _scan_csv(path: Path, kind: str = "image") -> ImageSource:
         raise EdgetlError(f"{path} is empty; expected a header path,label or path,target and one row per {kind}")
     header = [h.strip().lower() for h in rows[0]]
     if "path" not in header or not ({"label", "target"} & set(header)):
-        raise EdgetlError(f"{path}: the header is {','.join(rows[0])}; expected path,label (classification) or "
-                          f"path,target (regression), optionally with a split column")
+        raise EdgetlError(
+            f"{path}: the header is {','.join(rows[0])}; expected path,label (classification) or "
+            f"path,target (regression), optionally with a split column"
+        )
     if "label" in header and "target" in header:
-        raise EdgetlError(f"{path}: header has both 'label' and 'target'; keep 'label' for classification or 'target' for regression")
+        raise EdgetlError(
+            f"{path}: header has both 'label' and 'target'; keep 'label' for classification or 'target' for regression"
+        )
     task = "classification" if "label" in header else "regression"
     ip, iv = header.index("path"), header.index("label" if task == "classification" else "target")
     isplit = header.index("split") if "split" in header else None
@@ -235,6 +240,7 @@ def split_train_val(samples: list[Sample], val_fraction: float, seed: int, strat
 def encode_targets(task: str, labels: list[str], samples: list) -> np.ndarray:
     """The model's targets of ``samples`` (objects or dicts with ``label``/``target``): int64 indices
     into ``labels`` for classification, float32 values for regression."""
+
     def get(s, key):
         return s[key] if isinstance(s, dict) else getattr(s, key)
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -104,16 +105,22 @@ def _task_and_columns(path: Path, header: Sequence[str], columns: Columns, where
     """(task, value column) from the header; one-line errors for missing or ambiguous columns."""
     names = [h.strip().lower() for h in header]
     if columns.text.lower() not in names:
-        raise EdgetlError(f"{where}: no '{columns.text}' column (the header is {','.join(header) or 'empty'}); expected "
-                          f"text,label or text,target for texts (--text-column names another column), or path,label / "
-                          f"path,target for images and audio clips")
+        raise EdgetlError(
+            f"{where}: no '{columns.text}' column (the header is {','.join(header) or 'empty'}); expected "
+            f"text,label or text,target for texts (--text-column names another column), or path,label / "
+            f"path,target for images and audio clips"
+        )
     has_label, has_target = columns.label.lower() in names, columns.target.lower() in names
     if has_label and has_target:
-        raise EdgetlError(f"{where}: both '{columns.label}' and '{columns.target}' columns; keep one "
-                          f"(label: classification, target: regression)")
+        raise EdgetlError(
+            f"{where}: both '{columns.label}' and '{columns.target}' columns; keep one "
+            f"(label: classification, target: regression)"
+        )
     if not (has_label or has_target):
-        raise EdgetlError(f"{where}: no '{columns.label}' (classification) or '{columns.target}' (regression) column "
-                          f"(found {', '.join(header)}); name it with --label-column or --target-column")
+        raise EdgetlError(
+            f"{where}: no '{columns.label}' (classification) or '{columns.target}' (regression) column "
+            f"(found {', '.join(header)}); name it with --label-column or --target-column"
+        )
     return ("classification", columns.label) if has_label else ("regression", columns.target)
 
 
@@ -221,7 +228,9 @@ def scan_texts(path: str | Path, labels: list[str] | None = None, columns: Colum
     """Read a CSV/TSV/JSONL file or a folder of .txt files into a ``TextSource``."""
     path = Path(path)
     if not path.exists():
-        raise EdgetlError(f"{path} does not exist; pass a CSV/TSV/JSONL of text,label, a folder of <class>/*.txt, or builtin:fortunes-lang")
+        raise EdgetlError(
+            f"{path} does not exist; pass a CSV/TSV/JSONL of text,label, a folder of <class>/*.txt, or builtin:fortunes-lang"
+        )
     suffix = path.suffix.lower()
     if path.is_dir():
         source = _scan_folder(path)
@@ -247,11 +256,21 @@ class TextDataset(Dataset):
     (``tokenizer(texts, truncation=True, max_length=N)["input_ids"]`` and
     ``pad_token_id``); the family supplies it."""
 
-    def __init__(self, samples: list[TextSample], tokenizer: Any, max_length: int, task: str, labels: list[str],
-                 seed: int = 0, group_size: int = 50) -> None:
+    def __init__(
+        self,
+        samples: list[TextSample],
+        tokenizer: Any,
+        max_length: int,
+        task: str,
+        labels: list[str],
+        seed: int = 0,
+        group_size: int = 50,
+    ) -> None:
         self.samples = samples
         self.pad_id = int(tokenizer.pad_token_id or 0)
-        self.ids: list[list[int]] = tokenizer([s.text for s in samples], truncation=True, max_length=max_length)["input_ids"] if samples else []
+        self.ids: list[list[int]] = (
+            tokenizer([s.text for s in samples], truncation=True, max_length=max_length)["input_ids"] if samples else []
+        )
         self.lengths = np.asarray([len(i) for i in self.ids], dtype=np.int64)
         self.seed, self.epoch, self.group_size = seed, 0, group_size
         self.targets = encode_targets(task, labels, samples)
@@ -276,8 +295,8 @@ class TextDataset(Dataset):
         mega = batch_size * self.group_size
         out: list[list[int]] = []
         for start in range(0, len(order), mega):
-            chunk = sorted(order[start:start + mega], key=lambda i: -int(self.lengths[i]))
-            out += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+            chunk = sorted(order[start : start + mega], key=lambda i: -int(self.lengths[i]))
+            out += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
         perm = np.random.default_rng([self.seed, self.epoch, 7]).permutation(len(out))
         return [out[k] for k in perm]
 

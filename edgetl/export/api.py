@@ -15,18 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_dir, clean_stale, write_json
-from ..bundle import EXPORT_DIR, Bundle, library_versions, load_bundle
-from ..errors import EdgetlError
-from ..ownership import Owned, check_folder, remove_owned
 from edgetl_runtime import ARTIFACT_MANIFEST, DeviceOptions, load_predictor
 from edgetl_runtime.base import Batch, batch_len, batch_rows, peak_rss_mb
 from edgetl_runtime.parity import non_finite
 from edgetl_runtime.text import trim_padding
+
+from ..atomic import atomic_dir, clean_stale, write_json
+from ..bundle import EXPORT_DIR, Bundle, library_versions, load_bundle
+from ..errors import EdgetlError
+from ..ownership import Owned, check_folder, remove_owned
 from . import guard
-from .targets import TARGETS, Target
 from .parity import ExportRejected, check, compare
 from .samples import calibration_inputs, held_out
+from .targets import TARGETS, Target
 
 FAMILIES = ("timm", "torchvision", "text", "speech")
 SEQUENCE_BUCKETS = (8, 16, 32, 64, 128, 256, 512)
@@ -37,7 +38,9 @@ TOKENIZER_FILE = "tokenizer.json"  # the bundle's fast tokenizer, copied next to
 @dataclass
 class ExportOptions:
     precision: str = "fp32"
-    calibration: str | None = None  # folder of images or audio files (text: a file, one text per line); default: the training split
+    calibration: str | None = (
+        None  # folder of images or audio files (text: a file, one text per line); default: the training split
+    )
     calibration_samples: int = 100
     parity_samples: int | None = None  # held-out samples (val, then test) for parity and the guard; None: all, up to PARITY_CAP
     max_accuracy_drop: float | str | None = "auto"  # the guard's budget: "auto" = the task's default, None = off
@@ -63,8 +66,9 @@ class ExportContext:
     """What a target module gets: the bundle, the options, the folder to write, the input contract
     (names, example, dynamic axes, manifest spec) and samples on demand."""
 
-    def __init__(self, bundle: Bundle, options: ExportOptions, out: Path, target: Target | None = None,
-                 work: Path | None = None) -> None:
+    def __init__(
+        self, bundle: Bundle, options: ExportOptions, out: Path, target: Target | None = None, work: Path | None = None
+    ) -> None:
         self.bundle = bundle
         self.options = options
         self.out = out  # the folder this attempt writes its model files into
@@ -154,11 +158,20 @@ class ExportContext:
         axes = (self.dynamic_axes("") or {}).get(self.input_names[0], {})
         shape: list[Any] = [axes.get(i, d) for i, d in enumerate(self.example_inputs()[0].shape)]
         if self.text:
-            spec = {"name": self.input_names, "shape": shape, "dtype": "int64", "layout": "NT",
-                    "pad_id": int(self.bundle.processor.pad_token_id or 0)}
+            spec = {
+                "name": self.input_names,
+                "shape": shape,
+                "dtype": "int64",
+                "layout": "NT",
+                "pad_id": int(self.bundle.processor.pad_token_id or 0),
+            }
         else:  # NCHW images, NCT audio (batch, mel bins, frames)
-            spec = {"name": self.input_names[0], "shape": shape, "dtype": "float32",
-                    "layout": self.bundle.manifest["input"].get("layout", "NCHW")}
+            spec = {
+                "name": self.input_names[0],
+                "shape": shape,
+                "dtype": "float32",
+                "layout": self.bundle.manifest["input"].get("layout", "NCHW"),
+            }
         return {**spec, **extra}
 
     def output_spec(self, name: str) -> dict[str, Any]:
@@ -192,7 +205,9 @@ def validate_request(target: str, options: ExportOptions) -> None:
     if options.io not in ("float", "int8"):
         raise EdgetlError(f"unknown --io '{options.io}'; choose float or int8")
     if options.io == "int8" and not (t.int8_io and options.precision == "int8"):
-        raise EdgetlError(f"--io int8 needs a full-int8 artifact of a target that supports it (tflite --quantize int8), not {target} {options.precision}")
+        raise EdgetlError(
+            f"--io int8 needs a full-int8 artifact of a target that supports it (tflite --quantize int8), not {target} {options.precision}"
+        )
     if options.calibration_samples < 1 or (options.parity_samples is not None and options.parity_samples < 1):
         raise EdgetlError("--calibration-samples and --parity-samples must be at least 1")
     drop = options.max_accuracy_drop
@@ -219,8 +234,10 @@ def validate_bundle(bundle: Bundle, options: ExportOptions) -> None:
         raise EdgetlError(f"{bundle.path}: exporting family {bundle.manifest.get('family')} is not supported yet")
     if bundle.modality in ("text", "audio") and (options.layout != "nchw" or options.io != "float"):
         what = "token ids" if bundle.modality == "text" else "float32 log-mel features [batch, mels, frames]"
-        raise EdgetlError(f"--layout and --io apply to image models; a{'n' if bundle.modality == 'audio' else ''} "
-                          f"{bundle.modality} artifact takes {what}")
+        raise EdgetlError(
+            f"--layout and --io apply to image models; a{'n' if bundle.modality == 'audio' else ''} "
+            f"{bundle.modality} artifact takes {what}"
+        )
     if bundle.modality == "text":
         folder = bundle.preprocess.get("files", "encoder")
         if not (bundle.path / folder / TOKENIZER_FILE).is_file():
@@ -283,7 +300,7 @@ class GuardSet:
         """The artifact's outputs on every row (or the sensitivity subset), and each call's seconds."""
         predictor = load_predictor(folder, DeviceOptions(threads=threads))
         outputs, seconds = [], []
-        for i in (self.subset if subset else range(len(self.rows))):
+        for i in self.subset if subset else range(len(self.rows)):
             t0 = time.perf_counter()
             outputs.append(predictor.predict(self.rows[i]))
             seconds.append(time.perf_counter() - t0)
@@ -363,10 +380,19 @@ def _guard_record(chosen: guard.Attempt, history: list[dict[str, Any]], budget: 
     """The manifest's account of the guard: budget, rung, layers kept in float, drop before and after."""
     first = history[0]
     floats = list(chosen.plan.float_layers) or list(chosen.manifest.get("converter", {}).get("float_ops", []))
-    return {"budget": budget, "unit": guard.UNIT[task], "rung": chosen.rung, "calibration": chosen.plan.calibration,
-            "float_layers": floats, "drop_before": first["drop"], "drop_after": round(chosen.drop, 3),
-            "ci95": chosen.summary()["ci95"], "p50_ms_before": first["p50_ms"], "size_bytes_before": first["size_bytes"],
-            "attempts": history}
+    return {
+        "budget": budget,
+        "unit": guard.UNIT[task],
+        "rung": chosen.rung,
+        "calibration": chosen.plan.calibration,
+        "float_layers": floats,
+        "drop_before": first["drop"],
+        "drop_after": round(chosen.drop, 3),
+        "ci95": chosen.summary()["ci95"],
+        "p50_ms_before": first["p50_ms"],
+        "size_bytes_before": first["size_bytes"],
+        "attempts": history,
+    }
 
 
 def _keep_rejected(folder: Path, rejected: Path, manifest: dict[str, Any]) -> None:
@@ -382,13 +408,23 @@ def _copy_tokenizer(ctx: ExportContext) -> dict[str, Any]:
     shutil.copyfile(ctx.bundle.path / ctx.bundle.preprocess.get("files", "encoder") / TOKENIZER_FILE, ctx.out / TOKENIZER_FILE)
     fixed = ctx.sequence_length is not None and not ctx.sequence_buckets  # buckets: the predictor pads up to one
     proc = ctx.bundle.processor
-    return {"file": TOKENIZER_FILE, "library": "tokenizers", "class": ctx.bundle.preprocess.get("tokenizer"),
-            "max_length": int(ctx.bundle.preprocess["max_length"]), "truncation": True,
-            "padding": "max_length" if fixed else "longest", "padding_side": "right",
-            "pad_token": proc.pad_token, "pad_id": int(proc.pad_token_id or 0), "input_names": ctx.input_names}
+    return {
+        "file": TOKENIZER_FILE,
+        "library": "tokenizers",
+        "class": ctx.bundle.preprocess.get("tokenizer"),
+        "max_length": int(ctx.bundle.preprocess["max_length"]),
+        "truncation": True,
+        "padding": "max_length" if fixed else "longest",
+        "padding_side": "right",
+        "pad_token": proc.pad_token,
+        "pad_id": int(proc.pad_token_id or 0),
+        "input_names": ctx.input_names,
+    }
 
 
-def _manifest(bundle: Bundle, target: str, name: str, opts: ExportOptions, info: dict[str, Any], folder: Path, seconds: float) -> dict[str, Any]:
+def _manifest(
+    bundle: Bundle, target: str, name: str, opts: ExportOptions, info: dict[str, Any], folder: Path, seconds: float
+) -> dict[str, Any]:
     files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != ARTIFACT_MANIFEST}
     m = bundle.manifest
     return {
@@ -412,8 +448,9 @@ def _manifest(bundle: Bundle, target: str, name: str, opts: ExportOptions, info:
     }
 
 
-def export_all(bundle_dir: str | Path, targets: list[str] | None = None, precisions: list[str] | None = None,
-               **options: Any) -> tuple[list[Artifact], list[tuple[str, str, EdgetlError]]]:
+def export_all(
+    bundle_dir: str | Path, targets: list[str] | None = None, precisions: list[str] | None = None, **options: Any
+) -> tuple[list[Artifact], list[tuple[str, str, EdgetlError]]]:
     """Every requested (target, precision) pair; a failure does not stop the others."""
     done, failed = [], []
     for target in targets or list(TARGETS):
@@ -429,7 +466,7 @@ def export_all(bundle_dir: str | Path, targets: list[str] | None = None, precisi
             except TypeError as exc:
                 raise EdgetlError(f"export: {exc}") from None
     bundle = load_bundle(bundle_dir)
-    bundle.model  # a missing, damaged or diverged bundle is one error, not one per artifact
+    _ = bundle.model  # a missing, damaged or diverged bundle is one error, not one per artifact
     validate_bundle(bundle, ExportOptions(**options))
     for target in targets or list(TARGETS):
         for precision in precisions or list(TARGETS[target].precisions):

@@ -18,9 +18,10 @@ Rung c, a quantisation-aware fine-tune, is not built: on the evidence cases in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -103,9 +104,15 @@ class Attempt:
     def summary(self) -> dict[str, Any]:
         p = self.manifest.get("parity", {})
         floats = self.plan.float_layers or self.manifest.get("converter", {}).get("float_ops", [])
-        return {"rung": self.rung, "calibration": self.plan.calibration, "float_layers": len(floats),
-                "drop": round(self.drop, 3), "ci95": [round(x, 3) for x in p.get("guard", {}).get("ci95", [])],
-                "p50_ms": p.get("p50_ms"), "size_bytes": self.manifest.get("size_bytes")}
+        return {
+            "rung": self.rung,
+            "calibration": self.plan.calibration,
+            "float_layers": len(floats),
+            "drop": round(self.drop, 3),
+            "ci95": [round(x, 3) for x in p.get("guard", {}).get("ci95", [])],
+            "p50_ms": p.get("p50_ms"),
+            "size_bytes": self.manifest.get("size_bytes"),
+        }
 
 
 @dataclass
@@ -120,11 +127,16 @@ class Ladder:
 
 def _groups(layers: list[str], most: int) -> list[tuple[str, ...]]:
     size = max(1, math.ceil(len(layers) / most))
-    return [tuple(layers[i:i + size]) for i in range(0, len(layers), size)]
+    return [tuple(layers[i : i + size]) for i in range(0, len(layers), size)]
 
 
-def climb(attempt: Callable[[Plan, str], Attempt], ladder: Callable[[], Ladder], score: Callable[[Plan], float],
-          budget: float, log: Callable[[str], None] = lambda _: None) -> tuple[Attempt, list[dict[str, Any]]]:
+def climb(
+    attempt: Callable[[Plan, str], Attempt],
+    ladder: Callable[[], Ladder],
+    score: Callable[[Plan], float],
+    budget: float,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[Attempt, list[dict[str, Any]]]:
     """Run the ladder; returns the chosen attempt (within budget, or the best reached) and the history."""
     best = attempt(Plan(), "default")
     history = [best.summary()]

@@ -48,9 +48,17 @@ def _export_fp32(ctx, path: Path) -> None:
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # transformers' mask helpers, traced as intended
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
-        torch.onnx.export(model, xs, str(path), dynamo=False, opset_version=ctx.options.opset,
-                          input_names=ctx.input_names, output_names=[OUTPUT], dynamic_axes=ctx.dynamic_axes(OUTPUT),
-                          do_constant_folding=True)
+        torch.onnx.export(
+            model,
+            xs,
+            str(path),
+            dynamo=False,
+            opset_version=ctx.options.opset,
+            input_names=ctx.input_names,
+            output_names=[OUTPUT],
+            dynamic_axes=ctx.dynamic_axes(OUTPUT),
+            do_constant_folding=True,
+        )
 
 
 class _Reader:
@@ -100,7 +108,9 @@ CALIBRATIONS = {  # rung a of the guard for static int8: name -> (method, extra 
 
 def _activation_matmuls(model) -> list[str]:
     """MatMul nodes with no constant input: attention scores and mixing, whose ranges int8 serves worst."""
-    constants = {t.name for t in model.graph.initializer} | {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    constants = {t.name for t in model.graph.initializer} | {
+        o for n in model.graph.node if n.op_type == "Constant" for o in n.output
+    }
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and not any(i in constants for i in n.input)]
 
 
@@ -110,6 +120,7 @@ def _prepared(ctx) -> Path:
 
     pre = ctx.work / "pre.onnx"
     if not pre.is_file():
+
         def build(path: Path) -> None:
             quant_pre_process(str(_fp32(ctx)), str(path), skip_symbolic_shape=True)
 
@@ -134,10 +145,14 @@ def ladder(ctx):
     static = ctx.options.precision == "int8"
     first = set(_first_conv(model)) if static else set()
     # texts calibrate at their own lengths: ORT's histogram methods (percentile, entropy) cannot stack those
-    variants = [c for c in CALIBRATIONS if c != "default" and not (ctx.text and CALIBRATIONS[c][0] != "MinMax")
-                and not (c == "weight-matmuls-only" and not _activation_matmuls(model))]
-    return Ladder(calibrations=variants if static else [],
-                  float_candidates=[n for n in nodes if n not in first])
+    variants = [
+        c
+        for c in CALIBRATIONS
+        if c != "default"
+        and not (ctx.text and CALIBRATIONS[c][0] != "MinMax")
+        and not (c == "weight-matmuls-only" and not _activation_matmuls(model))
+    ]
+    return Ladder(calibrations=variants if static else [], float_candidates=[n for n in nodes if n not in first])
 
 
 def _float_surgery(qdq, pre, nodes: set[str]) -> None:
@@ -146,7 +161,11 @@ def _float_surgery(qdq, pre, nodes: set[str]) -> None:
     anything is dropped. The guard ranks layers with this (ORT's ``quantize_static`` spends seconds per call on
     weights); the model it keeps is made by ``nodes_to_exclude``."""
     original = {n.name: list(n.input) for n in pre.graph.node if n.name in nodes}
-    present = {o for n in qdq.graph.node for o in n.output} | {i.name for i in qdq.graph.input} | {t.name for t in qdq.graph.initializer}
+    present = (
+        {o for n in qdq.graph.node for o in n.output}
+        | {i.name for i in qdq.graph.input}
+        | {t.name for t in qdq.graph.initializer}
+    )
     floats = {t.name: t for t in pre.graph.initializer}
     for node in qdq.graph.node:
         if node.name in original:
@@ -212,7 +231,9 @@ def export(ctx) -> dict[str, Any]:
             qdq = onnx.load(str(full))
             _float_surgery(qdq, onnx.load(str(pre)), set(plan.float_layers))
             onnx.save(qdq, str(out))
-            return _describe(ctx, out, {**converter, "float_nodes": list(plan.float_layers), "ranking": "float surgery"}, check=False)
+            return _describe(
+                ctx, out, {**converter, "float_nodes": list(plan.float_layers), "ranking": "float surgery"}, check=False
+            )
         if cache.is_file():
             reader, used = None, int(cache.with_suffix(".n").read_text())
         else:
@@ -223,15 +244,24 @@ def export(ctx) -> dict[str, Any]:
         if plan.calibration == "weight-matmuls-only":
             keep_float += [n for n in _activation_matmuls(pre_model) if n not in keep_float]
         ops = list(QUANTISED_OPS) if plan.calibration == "weight-matmuls-only" else None  # the recipe of the TFLite text int8
-        quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
-                        nodes_to_exclude=keep_float, calibration_cache_path=str(cache), op_types_to_quantize=ops,
-                        extra_options=dict(CALIBRATIONS[plan.calibration][1]))
+        quantize_static(
+            str(pre),
+            str(out),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=method,
+            nodes_to_exclude=keep_float,
+            calibration_cache_path=str(cache),
+            op_types_to_quantize=ops,
+            extra_options=dict(CALIBRATIONS[plan.calibration][1]),
+        )
         cache.with_suffix(".n").write_text(str(used))
         if not plan.float_layers and not full.is_file():
             shutil.copyfile(out, full)
-        converter["quantizer"] = ("onnxruntime.quantize_static (QDQ, per-channel int8 weights, uint8 activations, "
-                                  f"{method.name})")
+        converter["quantizer"] = f"onnxruntime.quantize_static (QDQ, per-channel int8 weights, uint8 activations, {method.name})"
         converter["float_nodes"] = keep_float
         converter.update(ctx.calibration_record(used))
     return _describe(ctx, out, converter)

@@ -80,8 +80,13 @@ def ladder(ctx):
 
     if ctx.options.precision == "int8":  # bias correction makes float layers a re-quantisation: NNCF's own search
         return Ladder(calibrations=[c for c in CALIBRATIONS if c != "default"], accuracy_control=True)
-    return Ladder(float_candidates=[op.get_friendly_name() for op in _converted(ctx).get_ordered_ops()
-                                    if op.get_type_name() in WEIGHT_OPS and _weight_source(op) is not None])
+    return Ladder(
+        float_candidates=[
+            op.get_friendly_name()
+            for op in _converted(ctx).get_ordered_ops()
+            if op.get_type_name() in WEIGHT_OPS and _weight_source(op) is not None
+        ]
+    )
 
 
 def _weight_source(op):
@@ -135,13 +140,21 @@ def _accuracy_control(ctx, model, items, extra):
         targets = np.asarray([t for _, t in pairs])
         if task == "classification":  # accuracy as a fraction: the budget is in points
             return float(np.mean(outputs.argmax(1) == targets.astype(np.int64))), None
-        return -float(np.mean(np.abs(outputs.reshape(len(pairs), -1) - targets.reshape(len(pairs), -1)))) / max(ref_mae, 1e-12), None
+        return -float(np.mean(np.abs(outputs.reshape(len(pairs), -1) - targets.reshape(len(pairs), -1)))) / max(
+            ref_mae, 1e-12
+        ), None
 
     with quiet("nncf"):
         return nncf.quantize_with_accuracy_control(
-            model, nncf.Dataset(items), nncf.Dataset(items_with_targets, lambda pair: pair[0]), validate,
+            model,
+            nncf.Dataset(items),
+            nncf.Dataset(items_with_targets, lambda pair: pair[0]),
+            validate,
             max_drop=ctx.budget / 100.0,
-            drop_type=nncf.DropType.ABSOLUTE, subset_size=len(items), **extra)
+            drop_type=nncf.DropType.ABSOLUTE,
+            subset_size=len(items),
+            **extra,
+        )
 
 
 def _convert(ctx):
@@ -184,9 +197,14 @@ def _quantized(ctx, model, converter: dict[str, Any]):
     else:
         with quiet("nncf"):
             model = nncf.quantize(model, nncf.Dataset(items), subset_size=len(calib), **extra)
-    converter["quantizer"] = ("nncf.quantize (PTQ, " + ("mixed" if "preset" in options else "performance") + " preset, " +
-                              ("fast" if extra["fast_bias_correction"] else "full") + " bias correction" +
-                              (", transformer model type)" if ctx.text else ")"))
+    converter["quantizer"] = (
+        "nncf.quantize (PTQ, "
+        + ("mixed" if "preset" in options else "performance")
+        + " preset, "
+        + ("fast" if extra["fast_bias_correction"] else "full")
+        + " bias correction"
+        + (", transformer model type)" if ctx.text else ")")
+    )
     converter.update(ctx.calibration_record(len(calib)))
     return model
 

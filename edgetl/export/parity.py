@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from ..errors import EdgetlError
 from edgetl_runtime.parity import FP32_TOLERANCE, compare
 
-__all__ = ["FP32_TOLERANCE", "ExportRejected", "check", "compare"]
+from ..errors import EdgetlError
 
+__all__ = ["FP32_TOLERANCE", "ExportRejected", "check", "compare"]
 
 
 class ExportRejected(EdgetlError):
@@ -30,19 +28,25 @@ def check(report: dict[str, Any], precision: str, budget: float | None, where: s
     (``report["guard"]["drop"]``: points of accuracy, or percent of MAE)."""
     if report.get("non_finite_outputs"):
         report["passed"] = False
-        raise ExportRejected(f"{where}: the artifact gives nan or inf on {report['non_finite_outputs']} of {report['samples']} "
-                             f"held-out samples; it computes garbage")
+        raise ExportRejected(
+            f"{where}: the artifact gives nan or inf on {report['non_finite_outputs']} of {report['samples']} "
+            f"held-out samples; it computes garbage"
+        )
     report["tolerance"] = FP32_TOLERANCE * max(1.0, report["reference_max_abs"]) if precision == "fp32" else None
     if precision == "fp32" and report["max_abs_diff"] > report["tolerance"]:
         report["passed"] = False
-        raise ExportRejected(f"{where}: fp32 artifact differs from PyTorch by {report['max_abs_diff']:.2e} "
-                             f"(tolerance {report['tolerance']:.1e}); the converter changed the computation")
+        raise ExportRejected(
+            f"{where}: fp32 artifact differs from PyTorch by {report['max_abs_diff']:.2e} "
+            f"(tolerance {report['tolerance']:.1e}); the converter changed the computation"
+        )
     g = report.get("guard", {})
     if budget is not None and g.get("drop") is not None and g["drop"] > budget:
         report["passed"] = False
         lo, hi = g["ci95"]
-        raise ExportRejected(f"{where}: {report['metric']} drops {g['drop']:.2f} {unit} against PyTorch "
-                             f"(95% interval {lo:.2f} to {hi:.2f}, {g['samples']} held-out samples; "
-                             f"{report['torch'][report['metric']]:.4f} -> {report['artifact'][report['metric']]:.4f}), "
-                             f"more than --max-accuracy-drop {budget:g}")
+        raise ExportRejected(
+            f"{where}: {report['metric']} drops {g['drop']:.2f} {unit} against PyTorch "
+            f"(95% interval {lo:.2f} to {hi:.2f}, {g['samples']} held-out samples; "
+            f"{report['torch'][report['metric']]:.4f} -> {report['artifact'][report['metric']]:.4f}), "
+            f"more than --max-accuracy-drop {budget:g}"
+        )
     report["passed"] = True

@@ -7,11 +7,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import EdgetlError
 from edgetl_runtime import ARTIFACT_MANIFEST
 
-COLUMNS = ("artifact", "size MB", "max |diff|", "top-1 agree", "metric torch -> artifact", "drop [95% CI]", "guard", "p50 ms",
-           "export s")
+from ..errors import EdgetlError
+
+COLUMNS = (
+    "artifact",
+    "size MB",
+    "max |diff|",
+    "top-1 agree",
+    "metric torch -> artifact",
+    "drop [95% CI]",
+    "guard",
+    "p50 ms",
+    "export s",
+)
 
 
 def fp32_p50(artifact: Any) -> float | None:
@@ -46,7 +56,9 @@ def slower_than_fp32(artifact: Any) -> float | None:
     return base if base is not None and own is not None and own > base else None
 
 
-def export_rows(done: list[Any], failed: list[tuple[str, str, EdgetlError]]) -> tuple[tuple[str, ...], list[list[str]], list[dict], list[str]]:
+def export_rows(
+    done: list[Any], failed: list[tuple[str, str, EdgetlError]]
+) -> tuple[tuple[str, ...], list[list[str]], list[dict], list[str]]:
     """(columns, table cells, summary.json rows, notes under the table)."""
     cells, rows, notes = [], [], []
     for a in done:
@@ -56,20 +68,45 @@ def export_rows(done: list[Any], failed: list[tuple[str, str, EdgetlError]]) -> 
         ci = g.get("ci95") or [float("nan")] * 2
         slow = slower_than_fp32(a)
         p50 = f"{p.get('p50_ms', float('nan')):.2f}" + (" SLOWER" if slow else "")
-        cells.append([m["name"], f"{m['size_bytes'] / 1e6:.2f}", f"{p['max_abs_diff']:.2e}", f"{p.get('top1_agreement', float('nan')):.4f}",
-                      f"{p['torch'][metric]:.4f} -> {p['artifact'][metric]:.4f}",
-                      f"{g.get('drop', float('nan')):+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]", guard_cell(m), p50,
-                      f"{m['export_seconds']:.1f}"])
-        rows.append({"artifact": m["name"], "path": str(a.path), "size_bytes": m["size_bytes"], "export_seconds": m["export_seconds"],
-                     "parity": p, "guard": m.get("guard"), "slower_than_fp32": slow is not None})
+        cells.append(
+            [
+                m["name"],
+                f"{m['size_bytes'] / 1e6:.2f}",
+                f"{p['max_abs_diff']:.2e}",
+                f"{p.get('top1_agreement', float('nan')):.4f}",
+                f"{p['torch'][metric]:.4f} -> {p['artifact'][metric]:.4f}",
+                f"{g.get('drop', float('nan')):+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]",
+                guard_cell(m),
+                p50,
+                f"{m['export_seconds']:.1f}",
+            ]
+        )
+        rows.append(
+            {
+                "artifact": m["name"],
+                "path": str(a.path),
+                "size_bytes": m["size_bytes"],
+                "export_seconds": m["export_seconds"],
+                "parity": p,
+                "guard": m.get("guard"),
+                "slower_than_fp32": slow is not None,
+            }
+        )
         if slow:
-            notes.append(f"{m['name']} ran slower than {m['target']}-fp32 during the check ({p['p50_ms']:.2f} vs {slow:.2f} ms at "
-                         f"batch 1): on this machine it saves size, not time")
+            notes.append(
+                f"{m['name']} ran slower than {m['target']}-fp32 during the check ({p['p50_ms']:.2f} vs {slow:.2f} ms at "
+                f"batch 1): on this machine it saves size, not time"
+            )
     for t, prec, exc in failed:
-        cells.append([f"{t}-{prec}", "-", "-", "-", "FAILED", "-", "rejected" if getattr(exc, "exit_code", 2) == 3 else "-", "-", "-"])
+        cells.append(
+            [f"{t}-{prec}", "-", "-", "-", "FAILED", "-", "rejected" if getattr(exc, "exit_code", 2) == 3 else "-", "-", "-"]
+        )
         rows.append({"artifact": f"{t}-{prec}", "error": str(exc)})
     if any(r.get("guard") and r["guard"].get("unit") for r in rows):
         unit = next(r["guard"]["unit"] for r in rows if r.get("guard"))
-        notes.insert(0, f"drop: {unit} against PyTorch on the same held-out samples, with its 95% interval; "
-                        f"guard: the recovery rung an artifact needed to stay within --max-accuracy-drop")
+        notes.insert(
+            0,
+            f"drop: {unit} against PyTorch on the same held-out samples, with its 95% interval; "
+            f"guard: the recovery rung an artifact needed to stay within --max-accuracy-drop",
+        )
     return COLUMNS, cells, rows, notes

@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import SPLITS as SPLITS_FILE, Bundle, read_splits
-from edgetl_runtime.image import read_images
-from ..data.sources import IMAGE_SUFFIXES, encode_targets, evenly_spaced
-from ..errors import EdgetlError
 from edgetl_runtime.audio import AUDIO_SUFFIXES, features
 from edgetl_runtime.base import Batch
+from edgetl_runtime.image import read_images
+
+from ..bundle import SPLITS as SPLITS_FILE
+from ..bundle import Bundle, read_splits
+from ..data.sources import IMAGE_SUFFIXES, encode_targets, evenly_spaced
+from ..errors import EdgetlError
 
 
 def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:

@@ -20,12 +20,29 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "onnx": Target("onnx", "edgetl.export.onnx_export", "onnxruntime", PRECISIONS,
-                   notes="int8-dynamic: ORT dynamic quantisation; int8: static QDQ, calibrated"),
-    "openvino": Target("openvino", "edgetl.export.openvino_export", "openvino", PRECISIONS,
-                       notes="fp16: compressed weights; int8-dynamic: NNCF int8 weight-only; int8: NNCF PTQ, calibrated"),
-    "tflite": Target("tflite", "edgetl.export.tflite_export", "litert", PRECISIONS, layouts=("nchw", "nhwc"), int8_io=True,
-                     fixed_sequence=True,
-                     notes="fp16: weight-only float16; int8-dynamic: ai-edge-quantizer dynamic_wi8_afp32; "
-                           "int8: static_wi8_ai8, calibrated, float or int8 I/O"),
+    "onnx": Target(
+        "onnx",
+        "edgetl.export.onnx_export",
+        "onnxruntime",
+        PRECISIONS,
+        notes="int8-dynamic: ORT dynamic quantisation; int8: static QDQ, calibrated",
+    ),
+    "openvino": Target(
+        "openvino",
+        "edgetl.export.openvino_export",
+        "openvino",
+        PRECISIONS,
+        notes="fp16: compressed weights; int8-dynamic: NNCF int8 weight-only; int8: NNCF PTQ, calibrated",
+    ),
+    "tflite": Target(
+        "tflite",
+        "edgetl.export.tflite_export",
+        "litert",
+        PRECISIONS,
+        layouts=("nchw", "nhwc"),
+        int8_io=True,
+        fixed_sequence=True,
+        notes="fp16: weight-only float16; int8-dynamic: ai-edge-quantizer dynamic_wi8_afp32; "
+        "int8: static_wi8_ai8, calibrated, float or int8 I/O",
+    ),
 }

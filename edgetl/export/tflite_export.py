@@ -128,8 +128,15 @@ def _calibration_set(ctx, fp32: Path, samples: int | None = None) -> dict[str, l
     if not ctx.text:
         key, names = next(iter(sigs.items()))
         details = it.get_signature_runner(key).get_input_details()
-        return {key: [{sig: np.ascontiguousarray(_to_layout(f[n], ctx.options.layout), dtype=details[sig]["dtype"])
-                       for sig, n in zip(names, ctx.input_names)} for f in feeds]}
+        return {
+            key: [
+                {
+                    sig: np.ascontiguousarray(_to_layout(f[n], ctx.options.layout), dtype=details[sig]["dtype"])
+                    for sig, n in zip(names, ctx.input_names)
+                }
+                for f in feeds
+            ]
+        }
     rows = [trim_padding(f) for f in feeds]
     width = [r[ctx.input_names[0]].shape[1] for r in rows]
     out, lower = {}, 0
@@ -137,8 +144,13 @@ def _calibration_set(ctx, fp32: Path, samples: int | None = None) -> dict[str, l
         key = bucket_key(length)
         details = it.get_signature_runner(key).get_input_details()
         mine = [r for r, w in zip(rows, width) if lower < w <= length] or rows
-        out[key] = [{sig: np.ascontiguousarray(_pad_to(r[n][:, :length], length, ctx, i), dtype=details[sig]["dtype"])
-                     for i, (sig, n) in enumerate(zip(sigs[key], ctx.input_names))} for r in mine]
+        out[key] = [
+            {
+                sig: np.ascontiguousarray(_pad_to(r[n][:, :length], length, ctx, i), dtype=details[sig]["dtype"])
+                for i, (sig, n) in enumerate(zip(sigs[key], ctx.input_names))
+            }
+            for r in mine
+        ]
         lower = length
     return out
 
@@ -157,15 +169,26 @@ def _text_int8_recipe(qt, ops: tuple[str, ...] = ("FULLY_CONNECTED",), embedding
     int8_activations = qtyping.TensorQuantizationConfig(num_bits=8, symmetric=False)
     for op in ops:
         qt.update_quantization_recipe(
-            regex=".*", operation_name=getattr(qtyping.TFLOperationName, op), algorithm_key=recipe.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
-            op_config=qtyping.OpQuantizationConfig(activation_tensor_config=int8_activations, weight_tensor_config=int8_weights,
-                                                   compute_precision=qtyping.ComputePrecision.INTEGER, explicit_dequantize=False))
+            regex=".*",
+            operation_name=getattr(qtyping.TFLOperationName, op),
+            algorithm_key=recipe.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
+            op_config=qtyping.OpQuantizationConfig(
+                activation_tensor_config=int8_activations,
+                weight_tensor_config=int8_weights,
+                compute_precision=qtyping.ComputePrecision.INTEGER,
+                explicit_dequantize=False,
+            ),
+        )
     if not embedding:
         return
     qt.update_quantization_recipe(
-        regex=".*", operation_name=qtyping.TFLOperationName.EMBEDDING_LOOKUP, algorithm_key=recipe.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
-        op_config=qtyping.OpQuantizationConfig(weight_tensor_config=int8_weights, compute_precision=qtyping.ComputePrecision.INTEGER,
-                                               explicit_dequantize=False))
+        regex=".*",
+        operation_name=qtyping.TFLOperationName.EMBEDDING_LOOKUP,
+        algorithm_key=recipe.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
+        op_config=qtyping.OpQuantizationConfig(
+            weight_tensor_config=int8_weights, compute_precision=qtyping.ComputePrecision.INTEGER, explicit_dequantize=False
+        ),
+    )
 
 
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL")  # what the guard may keep in float
@@ -178,8 +201,11 @@ def _weight_op_scopes(path: Path, ops: tuple[str, ...]) -> list[str]:
 
     model = tfl.read_model(str(path))
     graph = model.subgraphs[0]
-    return [tfl.get_op_scope(op, graph.tensors) for i, op in enumerate(graph.operators)
-            if tfl.get_op_name_by_index(model, 0, i) in ops]
+    return [
+        tfl.get_op_scope(op, graph.tensors)
+        for i, op in enumerate(graph.operators)
+        if tfl.get_op_name_by_index(model, 0, i) in ops
+    ]
 
 
 def ladder(ctx):
@@ -190,14 +216,19 @@ def ladder(ctx):
 
     ops = ("FULLY_CONNECTED",) if ctx.text else WEIGHT_OPS
     static = ctx.options.precision == "int8"
-    return Ladder(calibrations=[c for c in CALIBRATIONS if c != "default"] if static and not ctx.text else
-                  (["minmax-3x-samples"] if static else []), float_candidates=_weight_op_scopes(_fp32(ctx), ops))
+    return Ladder(
+        calibrations=[c for c in CALIBRATIONS if c != "default"]
+        if static and not ctx.text
+        else (["minmax-3x-samples"] if static else []),
+        float_candidates=_weight_op_scopes(_fp32(ctx), ops),
+    )
 
 
 def _fp32(ctx) -> Path:
     """The fp32 flatbuffer, converted once per export (the guard's attempts re-quantise it)."""
     path = ctx.work / "fp32.tflite"
     if not path.is_file():
+
         def build(p: Path) -> None:
             with scoped_env("TORCHINDUCTOR_CACHE_DIR", str(ctx.work / "torchinductor")):
                 _convert_fp32(ctx, p)
@@ -210,8 +241,11 @@ def _keep_float(qt, scopes: tuple[str, ...]) -> None:
     from ai_edge_quantizer import qtyping, recipe
 
     for scope in scopes:
-        qt.update_quantization_recipe(regex="^" + re.escape(scope) + "$", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                                      algorithm_key=recipe.AlgorithmName.NO_QUANTIZE)
+        qt.update_quantization_recipe(
+            regex="^" + re.escape(scope) + "$",
+            operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+            algorithm_key=recipe.AlgorithmName.NO_QUANTIZE,
+        )
 
 
 def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
@@ -222,8 +256,12 @@ def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
     plan = ctx.plan
     qt = aeq.Quantizer(str(fp32))
     if precision == "fp16":
-        qt.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                                  num_bits=16, algorithm_key=recipe.AlgorithmName.FLOAT_CASTING)
+        qt.add_weight_only_config(
+            regex=".*",
+            operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+            num_bits=16,
+            algorithm_key=recipe.AlgorithmName.FLOAT_CASTING,
+        )
         converter["quantizer"] = "ai_edge_quantizer weight-only float16 (FLOAT_CASTING), float32 compute"
     elif precision == "int8-dynamic":
         qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
@@ -231,12 +269,16 @@ def _quantize(ctx, fp32: Path, out: Path, converter: dict[str, Any]) -> None:
     elif ctx.text or plan.calibration == "weight-ops-only":
         if ctx.text:
             _text_int8_recipe(qt)
-            converter["quantizer"] = ("ai_edge_quantizer static int8 on FULLY_CONNECTED (int8 weights per channel, calibrated int8 "
-                                      "activations), int8 embedding table, other ops float32; float32 I/O")
+            converter["quantizer"] = (
+                "ai_edge_quantizer static int8 on FULLY_CONNECTED (int8 weights per channel, calibrated int8 "
+                "activations), int8 embedding table, other ops float32; float32 I/O"
+            )
         else:  # a ladder variant: int8 convolutions and matmuls, everything between them float
             _text_int8_recipe(qt, WEIGHT_OPS, embedding=False)
-            converter["quantizer"] = ("ai_edge_quantizer static int8 on conv / fully-connected / batch-matmul ops (int8 weights per "
-                                      "channel, calibrated int8 activations), other ops float32; float32 I/O")
+            converter["quantizer"] = (
+                "ai_edge_quantizer static int8 on conv / fully-connected / batch-matmul ops (int8 weights per "
+                "channel, calibrated int8 activations), other ops float32; float32 I/O"
+            )
     else:
         steps = recipe.static_wi8_ai8()
         if plan.calibration == "octav":  # OCTAV's clipping of weight and activation ranges instead of min/max
@@ -296,13 +338,18 @@ def export(ctx) -> dict[str, Any]:
     runtime_config: dict[str, Any] = {"num_threads": None}
     if ctx.text:  # a signature per length bucket; several inputs, found through each signature's names
         sigs = _signatures(out)
-        runtime_config["signatures"] = {str(n): {"key": bucket_key(n), "inputs": sigs[bucket_key(n)]} for n in ctx.sequence_buckets}
+        runtime_config["signatures"] = {
+            str(n): {"key": bucket_key(n), "inputs": sigs[bucket_key(n)]} for n in ctx.sequence_buckets
+        }
         input_spec = ctx.input_spec(dtype=str(np.dtype(inp["dtype"])), shape=[1, "sequence"], buckets=list(ctx.sequence_buckets))
     else:
         nhwc = ctx.options.layout == "nhwc"
         shape = list(ctx.example_input().shape)  # [1, C, H, W] images, [1, n_mels, frames] audio (NCT)
-        input_spec = {**_spec(inp), "shape": [1, *shape[2:], shape[1]] if nhwc else shape,
-                      "layout": "NHWC" if nhwc else ctx.input_spec()["layout"]}
+        input_spec = {
+            **_spec(inp),
+            "shape": [1, *shape[2:], shape[1]] if nhwc else shape,
+            "layout": "NHWC" if nhwc else ctx.input_spec()["layout"],
+        }
     return {
         "model_file": MODEL_FILE,
         "input": input_spec,

@@ -10,7 +10,8 @@ to a family and architecture.
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..errors import EdgetlError
 from .base import Backbone, Family, WeightSource
@@ -51,9 +52,11 @@ def resolve_model(model: str) -> tuple[str, str]:
     for name in ("torchvision", "timm", "speech", "text"):  # speech before text: text takes any folder with a config.json
         if FAMILIES[name].knows(model):
             return name, model
-    raise EdgetlError(f"unknown model '{model}'; use a timm or torchvision name (see `edgetl models`), e.g. mobilenet_v2, "
-                      f"or a text encoder: minilm-l6, a Hugging Face folder, or a model id in the local HF cache, "
-                      f"or a speech encoder: whisper-tiny.en, a Whisper folder (Hugging Face or CTranslate2) or HF-cache id")
+    raise EdgetlError(
+        f"unknown model '{model}'; use a timm or torchvision name (see `edgetl models`), e.g. mobilenet_v2, "
+        f"or a text encoder: minilm-l6, a Hugging Face folder, or a model id in the local HF cache, "
+        f"or a speech encoder: whisper-tiny.en, a Whisper folder (Hugging Face or CTranslate2) or HF-cache id"
+    )
 
 
 def _load_builtin_families() -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the registry and the facts need no torch; building a backbone does
     from torch import nn
@@ -62,7 +63,9 @@ def complete_groups(module: nn.Module, groups: list[list[str]]) -> list[list[str
     def is_covered(name: str) -> bool:
         return any(name == c or name.startswith(c + ".") for c in covered)
 
-    leftovers = [n for n, m in module.named_modules() if n and any(True for _ in m.parameters(recurse=False)) and not is_covered(n)]
+    leftovers = [
+        n for n, m in module.named_modules() if n and any(True for _ in m.parameters(recurse=False)) and not is_covered(n)
+    ]
     if leftovers:
         groups = [*groups[:-1], groups[-1] + leftovers]
     return [g for g in groups if g]

@@ -26,8 +26,9 @@ from __future__ import annotations
 import json
 import re
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -115,8 +116,10 @@ def _index(fh: IO[bytes]) -> tuple[dict[str, tuple[int, list[int], int, int]], d
 
 
 def _bad_file(path: Path, exc: Exception) -> EdgetlError:
-    return EdgetlError(f"{path} is not a CTranslate2 Whisper model.bin ({exc}); pass a folder with model.bin and config.json "
-                       f"written by ct2-transformers-converter")
+    return EdgetlError(
+        f"{path} is not a CTranslate2 Whisper model.bin ({exc}); pass a folder with model.bin and config.json "
+        f"written by ct2-transformers-converter"
+    )
 
 
 def read_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
@@ -192,8 +195,11 @@ def _scalar(variables: dict[str, torch.Tensor], name: str, default: int | None =
 def _special_ids(folder: Path | None, vocab_size: int) -> dict[str, int]:
     """Token ids of <|endoftext|> and <|startoftranscript|> from vocabulary.txt, else Whisper's layout."""
     multilingual = vocab_size >= 51865
-    ids = {"<|endoftext|>": 50257 if multilingual else 50256, "<|startoftranscript|>": 50258 if multilingual else 50257,
-           "<|notimestamps|>": 50363 if multilingual else 50362}
+    ids = {
+        "<|endoftext|>": 50257 if multilingual else 50256,
+        "<|startoftranscript|>": 50258 if multilingual else 50257,
+        "<|notimestamps|>": 50363 if multilingual else 50362,
+    }
     vocab = folder / "vocabulary.txt" if folder else None
     if vocab is not None and vocab.is_file():
         for i, token in enumerate(vocab.read_text(encoding="utf-8").splitlines()):
@@ -218,8 +224,11 @@ def whisper_config(path: str | Path) -> Any:
         enc_heads = _scalar(scalars, "encoder/num_heads")
         activation = _scalar(scalars, "decoder/activation", 3)  # GELU
         kwargs = dict(
-            vocab_size=vocab_size, num_mel_bins=n_mels, d_model=d_model,
-            encoder_layers=_count_layers(shapes, "encoder"), decoder_layers=_count_layers(shapes, "decoder"),
+            vocab_size=vocab_size,
+            num_mel_bins=n_mels,
+            d_model=d_model,
+            encoder_layers=_count_layers(shapes, "encoder"),
+            decoder_layers=_count_layers(shapes, "decoder"),
             encoder_attention_heads=enc_heads,
             decoder_attention_heads=_scalar(scalars, "decoder/num_heads", enc_heads),
             encoder_ffn_dim=shapes["encoder/layer_0/ffn/linear_0/weight"][0],
@@ -231,15 +240,21 @@ def whisper_config(path: str | Path) -> Any:
     except KeyError as exc:
         raise EdgetlError(f"{model_bin} has no {exc.args[0]}; it is not a CTranslate2 Whisper model edgetl can read") from None
     except ValueError:  # a conv weight that is not (out, in, kernel)
-        raise EdgetlError(f"{model_bin} has an encoder/conv1/weight of shape {shapes['encoder/conv1/weight']}; "
-                          f"it is not a CTranslate2 Whisper model edgetl can read") from None
+        raise EdgetlError(
+            f"{model_bin} has an encoder/conv1/weight of shape {shapes['encoder/conv1/weight']}; "
+            f"it is not a CTranslate2 Whisper model edgetl can read"
+        ) from None
     if activation not in _ACTIVATIONS:
         raise EdgetlError(f"{model_bin} uses activation {activation}, which edgetl does not know")
     ids = _special_ids(folder, vocab_size)
     return WhisperConfig(  # suppressed tokens belong to decoding: ``generation_config`` has them
-        **kwargs, activation_function=_ACTIVATIONS[activation],
-        pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"],
-        decoder_start_token_id=ids["<|startoftranscript|>"], tie_word_embeddings=True,
+        **kwargs,
+        activation_function=_ACTIVATIONS[activation],
+        pad_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|endoftext|>"],
+        bos_token_id=ids["<|endoftext|>"],
+        decoder_start_token_id=ids["<|startoftranscript|>"],
+        tie_word_embeddings=True,
     )
 
 
@@ -285,22 +300,31 @@ def _linear(variables: dict[str, torch.Tensor], src: str, dst: str) -> dict[str,
 
 def _self_attention_and_ffn(v: dict[str, torch.Tensor], src: str, dst: str) -> dict[str, torch.Tensor]:
     """What every encoder and decoder layer has: self-attention (fused q/k/v), the feed-forward block, their norms."""
-    return {**_attention(v, f"{src}/self_attention", f"{dst}.self_attn", "qkv"),
-            **_norm(v, f"{src}/self_attention/layer_norm", f"{dst}.self_attn_layer_norm"),
-            **_linear(v, f"{src}/ffn/linear_0", f"{dst}.fc1"), **_linear(v, f"{src}/ffn/linear_1", f"{dst}.fc2"),
-            **_norm(v, f"{src}/ffn/layer_norm", f"{dst}.final_layer_norm")}
+    return {
+        **_attention(v, f"{src}/self_attention", f"{dst}.self_attn", "qkv"),
+        **_norm(v, f"{src}/self_attention/layer_norm", f"{dst}.self_attn_layer_norm"),
+        **_linear(v, f"{src}/ffn/linear_0", f"{dst}.fc1"),
+        **_linear(v, f"{src}/ffn/linear_1", f"{dst}.fc2"),
+        **_norm(v, f"{src}/ffn/layer_norm", f"{dst}.final_layer_norm"),
+    }
 
 
 def encoder_state_dict(variables: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The keys of a transformers ``WhisperEncoder`` (``conv1.weight``, ``layers.0.self_attn.q_proj.weight``, ...)."""
     v = variables
     try:
-        sd = {**_linear(v, "encoder/conv1", "conv1"), **_linear(v, "encoder/conv2", "conv2"),
-              "embed_positions.weight": v["encoder/position_encodings/encodings"], **_norm(v, "encoder/layer_norm", "layer_norm")}
+        sd = {
+            **_linear(v, "encoder/conv1", "conv1"),
+            **_linear(v, "encoder/conv2", "conv2"),
+            "embed_positions.weight": v["encoder/position_encodings/encodings"],
+            **_norm(v, "encoder/layer_norm", "layer_norm"),
+        }
         for i in range(_count_layers(v, "encoder")):
             sd.update(_self_attention_and_ffn(v, f"encoder/layer_{i}", f"layers.{i}"))
     except KeyError as exc:
-        raise EdgetlError(f"the CTranslate2 Whisper model has no variable {exc.args[0]}; it is not a Whisper encoder edgetl can read") from None
+        raise EdgetlError(
+            f"the CTranslate2 Whisper model has no variable {exc.args[0]}; it is not a Whisper encoder edgetl can read"
+        ) from None
     return sd
 
 
@@ -308,15 +332,20 @@ def decoder_state_dict(variables: dict[str, torch.Tensor]) -> dict[str, torch.Te
     """The keys of a transformers ``WhisperDecoder``."""
     v = variables
     try:
-        sd = {"embed_tokens.weight": v["decoder/embeddings/weight"],
-              "embed_positions.weight": v["decoder/position_encodings/encodings"], **_norm(v, "decoder/layer_norm", "layer_norm")}
+        sd = {
+            "embed_tokens.weight": v["decoder/embeddings/weight"],
+            "embed_positions.weight": v["decoder/position_encodings/encodings"],
+            **_norm(v, "decoder/layer_norm", "layer_norm"),
+        }
         for i in range(_count_layers(v, "decoder")):
             src, dst = f"decoder/layer_{i}", f"layers.{i}"
             sd.update(_self_attention_and_ffn(v, src, dst))
             sd.update(_attention(v, f"{src}/attention", f"{dst}.encoder_attn", "q|kv"))
             sd.update(_norm(v, f"{src}/attention/layer_norm", f"{dst}.encoder_attn_layer_norm"))
     except KeyError as exc:
-        raise EdgetlError(f"the CTranslate2 Whisper model has no variable {exc.args[0]}; it is not a Whisper decoder edgetl can read") from None
+        raise EdgetlError(
+            f"the CTranslate2 Whisper model has no variable {exc.args[0]}; it is not a Whisper decoder edgetl can read"
+        ) from None
     return sd
 
 
@@ -362,8 +391,15 @@ def generation_config(path: str | Path) -> Any:
     ids = _special_ids(folder, config.vocab_size)
     ct2 = _ct2_config(folder)
     return GenerationConfig(
-        decoder_start_token_id=config.decoder_start_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id,
-        bos_token_id=config.bos_token_id, no_timestamps_token_id=ids["<|notimestamps|>"],
-        suppress_tokens=ct2.get("suppress_ids", []), begin_suppress_tokens=ct2.get("suppress_ids_begin", []),
-        is_multilingual=config.vocab_size >= 51865, max_length=config.max_target_positions, do_sample=False, num_beams=1,
+        decoder_start_token_id=config.decoder_start_token_id,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id,
+        bos_token_id=config.bos_token_id,
+        no_timestamps_token_id=ids["<|notimestamps|>"],
+        suppress_tokens=ct2.get("suppress_ids", []),
+        begin_suppress_tokens=ct2.get("suppress_ids_begin", []),
+        is_multilingual=config.vocab_size >= 51865,
+        max_length=config.max_target_positions,
+        do_sample=False,
+        num_beams=1,
     )

@@ -4,9 +4,10 @@ model building, look-ups in the local Hugging Face cache, and writing config/tok
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..atomic import atomic_dir
 

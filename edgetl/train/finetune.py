@@ -13,21 +13,34 @@ import math
 import os
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from rich.console import Console
-from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from edgetl_runtime.base import peak_rss_mb
+from edgetl_runtime.metrics import PRIMARY, is_better, task_metrics
+
 from ..atomic import atomic_path, clean_stale, write_json, write_text
-from ..bundle import (BUNDLE_ENTRIES, MANIFEST, SPLITS, WEIGHTS, Bundle, library_versions, read_manifest, relative_paths,
-                      save_weights, write_manifest)
+from ..bundle import (
+    BUNDLE_ENTRIES,
+    MANIFEST,
+    SPLITS,
+    WEIGHTS,
+    Bundle,
+    library_versions,
+    read_manifest,
+    relative_paths,
+    save_weights,
+    write_manifest,
+)
 from ..data import modality as modalities
 from ..data.builtin import BUILTIN_PREFIX, resolve_builtin
 from ..data.sources import split_train_val
@@ -36,10 +49,8 @@ from ..errors import EdgetlError
 from ..family import resolve_model
 from ..model import ModelSpec, build_model
 from ..ownership import Owned, check_folder, guard_data, remove_owned
-from edgetl_runtime.base import peak_rss_mb
 from . import strategy
 from .config import FinetuneConfig
-from edgetl_runtime.metrics import PRIMARY, is_better, task_metrics
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
@@ -70,8 +81,9 @@ def _loader(dataset: Dataset, batch_size: int, workers: int, plan: list[list[int
     generator: creating it must not consume the global RNG (dropout)."""
     if plan is None:
         plan = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(0, len(dataset), batch_size)]
-    return DataLoader(dataset, batch_sampler=plan, collate_fn=dataset.collate,
-                      generator=torch.Generator().manual_seed(0), num_workers=workers)
+    return DataLoader(
+        dataset, batch_sampler=plan, collate_fn=dataset.collate, generator=torch.Generator().manual_seed(0), num_workers=workers
+    )
 
 
 class FinetuneRecipe:
@@ -132,8 +144,11 @@ class FinetuneRecipe:
         source = modalities.scan(self.modality, data_path, cfg.labels, columns, cfg.max_bad_fraction)
         if source.skipped:
             eg = "; ".join(f"{p} ({why})" for p, why in source.skipped[:3])
-            err_console.print(Text.assemble(("warning:", "yellow"), f" skipped {len(source.skipped)} unreadable "
-                                            f"{modalities.NOUN[self.modality]}: {eg}"))
+            err_console.print(
+                Text.assemble(
+                    ("warning:", "yellow"), f" skipped {len(source.skipped)} unreadable {modalities.NOUN[self.modality]}: {eg}"
+                )
+            )
         if self.modality != "text":  # a CSV may name images anywhere: none of them may lie inside --out
             guard_data(self.run_dir, [], samples=[s.path for split in source.splits.values() for s in split])
         self.source = source
@@ -158,8 +173,9 @@ class FinetuneRecipe:
         self.spec = ModelSpec(family, arch, self.task, num_outputs, cfg.dropout)
         window = self._audio_window() if self.modality == "audio" else None
         torch.manual_seed(cfg.seed)
-        self.model, backbone = build_model(self.spec, weights=cfg.weights, pretrained=cfg.pretrained,
-                                           **({"max_audio_seconds": window} if window else {}))
+        self.model, backbone = build_model(
+            self.spec, weights=cfg.weights, pretrained=cfg.pretrained, **({"max_audio_seconds": window} if window else {})
+        )
         if self.task == "regression":
             self.model.output.mean.fill_(self.target_stats[0])
             self.model.output.std.fill_(self.target_stats[1])
@@ -170,11 +186,23 @@ class FinetuneRecipe:
         if self.modality == "audio":
             if window is None:  # the family's default window, recorded so a resumed run checks it
                 self.cfg = cfg = replace(cfg, max_audio_seconds=self.preprocess["max_audio_seconds"])
-                console.print(f"audio window: {cfg.max_audio_seconds:g} s, the model's default (clips last "
-                              f"{modalities.clip_range(self.source.waveforms)}: longer ones are cut, shorter ones padded); "
-                              f"--max-audio-seconds changes it")
-        self.datasets = modalities.datasets(self.modality, self.splits, self.preprocess, backbone.processor, self.source,
-                                            self.task, self.labels, cfg.augment, cfg.seed, cfg.noise_dir)
+                console.print(
+                    f"audio window: {cfg.max_audio_seconds:g} s, the model's default (clips last "
+                    f"{modalities.clip_range(self.source.waveforms)}: longer ones are cut, shorter ones padded); "
+                    f"--max-audio-seconds changes it"
+                )
+        self.datasets = modalities.datasets(
+            self.modality,
+            self.splits,
+            self.preprocess,
+            backbone.processor,
+            self.source,
+            self.task,
+            self.labels,
+            cfg.augment,
+            cfg.seed,
+            cfg.noise_dir,
+        )
 
     def _audio_window(self) -> float | None:
         """--max-audio-seconds, else the clips' own length when they all share one (said so), else None: the family's default."""
@@ -191,11 +219,17 @@ class FinetuneRecipe:
         if self.resume:
             stored_run = self._read_run_file()
             stored = stored_run.get("config", {})
-            diff = [k for k in run["config"] if k not in ("out", *RESUME_MAY_CHANGE) and not _same_option(k, stored.get(k), run["config"][k])]
+            diff = [
+                k
+                for k in run["config"]
+                if k not in ("out", *RESUME_MAY_CHANGE) and not _same_option(k, stored.get(k), run["config"][k])
+            ]
             if diff:
                 shown = ", ".join(f"{k}: {stored.get(k)!r} -> {run['config'][k]!r}" for k in diff[:4])
-                raise EdgetlError(f"{self.run_dir} was started with other options ({shown}); resume with the same options "
-                                  f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)} may change)")
+                raise EdgetlError(
+                    f"{self.run_dir} was started with other options ({shown}); resume with the same options "
+                    f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)} may change)"
+                )
             self.lr_changes = list(stored_run.get("lr_changes", []))
             changed = {k: [stored.get(k), run["config"][k]] for k in RESUME_MAY_CHANGE if stored.get(k) != run["config"][k]}
             if changed:
@@ -230,12 +264,19 @@ class FinetuneRecipe:
                 ckpt = torch.load(path, map_location="cpu", weights_only=True)
                 self.model.load_state_dict(ckpt["model"])
                 self.optimizer.load_state_dict(ckpt["optimizer"])
-                state = (int(ckpt["epoch"]), list(ckpt["history"]), dict(ckpt["best"]), int(ckpt["bad_epochs"]),
-                         float(ckpt.get("elapsed", 0.0)))
+                state = (
+                    int(ckpt["epoch"]),
+                    list(ckpt["history"]),
+                    dict(ckpt["best"]),
+                    int(ckpt["bad_epochs"]),
+                    float(ckpt.get("elapsed", 0.0)),
+                )
             except Exception as exc:  # truncated, garbage, a pickle that is not weights, another model's state
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:100]
-                raise EdgetlError(f"{path} cannot be read ({reason}); it is damaged: delete it to restart this run "
-                                  f"from epoch 1 with --resume, or start over with --overwrite") from None
+                raise EdgetlError(
+                    f"{path} cannot be read ({reason}); it is damaged: delete it to restart this run "
+                    f"from epoch 1 with --resume, or start over with --overwrite"
+                ) from None
             self.start_epoch, self.history, self.best, self.bad_epochs, elapsed = state
             self.started -= elapsed
             self._write_metrics_log()
@@ -245,7 +286,9 @@ class FinetuneRecipe:
             fresh = strategy.param_groups(self.model, self.groups, self.cfg)
             for group, new in zip(self.optimizer.param_groups, fresh):
                 group["base_lr"] = new["base_lr"]
-            shown = ", ".join(f"--{k.replace('_', '-')} {new:g} (was {old:g})" for k, (old, new) in self.pending_lr_change.items())
+            shown = ", ".join(
+                f"--{k.replace('_', '-')} {new:g} (was {old:g})" for k, (old, new) in self.pending_lr_change.items()
+            )
             console.print(f"continuing with {shown}")
             self.lr_changes.append({"after_epoch": self.start_epoch, **self.pending_lr_change})
             write_json(self.run_dir / RUN_FILE, {"config": self.cfg.to_dict(), "lr_changes": self.lr_changes})
@@ -308,7 +351,9 @@ class FinetuneRecipe:
             train_set.set_epoch(epoch)
             plan = train_set.batches(order.tolist(), cfg.batch_size)  # the same batches on both paths
             if feats is not None:
-                batches = ((feats["train"][torch.as_tensor(idx)], torch.as_tensor(train_set.targets[np.asarray(idx)])) for idx in plan)
+                batches = (
+                    (feats["train"][torch.as_tensor(idx)], torch.as_tensor(train_set.targets[np.asarray(idx)])) for idx in plan
+                )
             else:
                 batches = iter(_loader(train_set, cfg.batch_size, cfg.workers, plan=plan))
             with _progress() as progress:
@@ -348,8 +393,10 @@ class FinetuneRecipe:
             }
             self._end_epoch(entry, val_metrics[primary])
             shown = "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items())
-            console.print(f"epoch {epoch + 1}/{cfg.epochs}  loss {entry['train_loss']:.4f}  val {shown}  "
-                          f"groups {n_train}/{len(self.groups)}  ({entry['seconds']:.1f}s)")
+            console.print(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {entry['train_loss']:.4f}  val {shown}  "
+                f"groups {n_train}/{len(self.groups)}  ({entry['seconds']:.1f}s)"
+            )
             if cfg.patience and self.bad_epochs >= cfg.patience:
                 console.print(f"early stop: no {primary} improvement for {self.bad_epochs} epochs")
                 break
@@ -366,11 +413,18 @@ class FinetuneRecipe:
     def _diverged(self, epoch: int, what: str) -> EdgetlError:
         """Training went non-finite: say where, what to change, and what was kept."""
         cfg = self.cfg
-        kept = (f"the last good checkpoint (epoch {self.history[-1]['epoch']}) is kept in {self.run_dir}: continue it with "
-                f"--resume and lower learning rates, or start over with --overwrite") if self.history else \
-               "nothing was saved: run again with lower learning rates and --resume (or --overwrite)"
-        return EdgetlError(f"training diverged in epoch {epoch + 1}, {what}; the learning rate is probably too high "
-                           f"(--lr-head {cfg.lr_head:g}, --lr-backbone {cfg.lr_backbone:g}): try 10x lower; {kept}")
+        kept = (
+            (
+                f"the last good checkpoint (epoch {self.history[-1]['epoch']}) is kept in {self.run_dir}: continue it with "
+                f"--resume and lower learning rates, or start over with --overwrite"
+            )
+            if self.history
+            else "nothing was saved: run again with lower learning rates and --resume (or --overwrite)"
+        )
+        return EdgetlError(
+            f"training diverged in epoch {epoch + 1}, {what}; the learning rate is probably too high "
+            f"(--lr-head {cfg.lr_head:g}, --lr-backbone {cfg.lr_backbone:g}): try 10x lower; {kept}"
+        )
 
     def _end_epoch(self, entry: dict[str, Any], value: float) -> None:
         """Best weights, then the checkpoint, then the metrics log: each write atomic."""
@@ -434,31 +488,39 @@ class FinetuneRecipe:
         try:
             self.model.load_state_dict(load_file(str(best)))
         except Exception as exc:
-            raise EdgetlError(f"{best} cannot be read ({type(exc).__name__}); it is damaged: start over with --overwrite") from None
+            raise EdgetlError(
+                f"{best} cannot be read ({type(exc).__name__}); it is damaged: start over with --overwrite"
+            ) from None
         self.model.eval()
         metrics: dict[str, Any] = {split: self.evaluate(split) for split in self.splits if split != "train"}
         odd = [f"{split} {k} {v}" for split, values in metrics.items() for k, v in values.items() if not math.isfinite(v)]
         if odd:
-            raise EdgetlError(f"the best weights of {self.run_dir} give non-finite metrics ({', '.join(odd)}); "
-                              f"no bundle written: fine-tune again with lower learning rates (--overwrite)")
-        metrics.update({
-            "best_epoch": self.best["epoch"],
-            "epochs_run": len(self.history),
-            "wall_time_s": round(time.time() - self.started, 2),
-            "peak_rss_mb": round(peak_rss_mb(), 1),
-        })
+            raise EdgetlError(
+                f"the best weights of {self.run_dir} give non-finite metrics ({', '.join(odd)}); "
+                f"no bundle written: fine-tune again with lower learning rates (--overwrite)"
+            )
+        metrics.update(
+            {
+                "best_epoch": self.best["epoch"],
+                "epochs_run": len(self.history),
+                "wall_time_s": round(time.time() - self.started, 2),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
+            }
+        )
         save_weights(self.model, self.run_dir / WEIGHTS)
         if self.backbone_info.save is not None:
             self.backbone_info.save(self.run_dir)  # e.g. the tokenizer and encoder config of a text model
         value = "label" if self.task == "classification" else "target"
         key = modalities.SAMPLE_KEY[self.modality]
-        rows = {name: [{key: getattr(s, key), value: getattr(s, value)} for s in samples] for name, samples in self.splits.items()}
+        rows = {
+            name: [{key: getattr(s, key), value: getattr(s, value)} for s in samples] for name, samples in self.splits.items()
+        }
         if key == "path":  # relative to the bundle: it moves together with its data, and reads the same from any folder
             rows = relative_paths(rows, self.run_dir)
         write_json(self.run_dir / SPLITS, rows)
         cfg_dict = self.cfg.to_dict()
         manifest = {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "modality": self.modality,
             "family": self.spec.family,
             "arch": self.spec.arch,
@@ -468,19 +530,27 @@ class FinetuneRecipe:
             "weights_source": self.weight_source.to_dict(),
             "preprocess": self.preprocess,
             "input": self._input_spec(),
-            "output": {"name": "logits" if self.task == "classification" else "prediction",
-                       "shape": [1, self.spec.num_outputs]},
-            "training": {**cfg_dict, "layer_groups": len(self.groups), "feature_cache_used": self.cfg.uses_feature_cache,
-                         "bn_statistics_trained": self.cfg.bn_statistics_train,
-                         **({"lr_changes": self.lr_changes} if self.lr_changes else {})},
+            "output": {"name": "logits" if self.task == "classification" else "prediction", "shape": [1, self.spec.num_outputs]},
+            "training": {
+                **cfg_dict,
+                "layer_groups": len(self.groups),
+                "feature_cache_used": self.cfg.uses_feature_cache,
+                "bn_statistics_trained": self.cfg.bn_statistics_train,
+                **({"lr_changes": self.lr_changes} if self.lr_changes else {}),
+            },
             "data": {
                 "source": str(Path(self.source.origin).resolve()),
                 **({"paths": {"relative_to": "bundle", "bundle_was_at": str(self.run_dir.resolve())}} if key == "path" else {}),
                 "splits": {k: len(v) for k, v in self.splits.items()},
                 **({"skipped_images": len(self.source.skipped)} if self.modality == "image" else {}),
-                **({"skipped_clips": len(self.source.skipped),
-                    "skipped": [{"path": p, "reason": why} for p, why in self.source.skipped[:20]]}
-                   if self.modality == "audio" else {}),
+                **(
+                    {
+                        "skipped_clips": len(self.source.skipped),
+                        "skipped": [{"path": p, "reason": why} for p, why in self.source.skipped[:20]],
+                    }
+                    if self.modality == "audio"
+                    else {}
+                ),
             },
             "metrics": metrics,
             "history": self.history,
@@ -507,8 +577,13 @@ def _same_option(key: str, stored: Any, now: Any) -> bool:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     )
 
 
