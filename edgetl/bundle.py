@@ -11,17 +11,21 @@ from __future__ import annotations
 import math
 import os
 import platform
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgetl_runtime.base import ManifestFacts, check_manifest, read_json
+from edgetl_runtime.manifest import TensorSpec
 
 from .atomic import atomic_path, write_json
 from .errors import EdgetlError
 from .family.hf import BUNDLE_SUBDIR
+from .modality import get_modality
+from .task import get_task
 
 if TYPE_CHECKING:  # torch is imported only where a model is built or run: reading a manifest needs none
     import torch
@@ -32,6 +36,7 @@ MANIFEST = "edgetl.json"
 WEIGHTS = "model.safetensors"
 SPLITS = "splits.json"  # the exact files of each split: calibration and parity samples for exporters
 BUNDLE_FORMAT = "edgetl-bundle"
+BUNDLE_VERSION = 1  # the newest bundle manifest this edgetl reads
 EXPORT_DIR, BENCH_DIR = "export", "benchmark"  # what `edgetl export` and `edgetl benchmark` add inside a bundle
 BUNDLE_ENTRIES = frozenset({MANIFEST, WEIGHTS, SPLITS, BUNDLE_SUBDIR, EXPORT_DIR, BENCH_DIR})
 # what export, predict and benchmark read from a bundle manifest: (dotted key, allowed types)
@@ -77,16 +82,13 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The bundle's manifest, checked: every field later stages read is there with the right type."""
+    """The bundle's manifest as written, after ``BundleManifest`` checked every field later stages read."""
     path = Path(path)
     mfile = path / MANIFEST
     if not mfile.is_file():
         raise EdgetlError(f"{path} is not an edgetl bundle (no {MANIFEST}); pass a folder written by `edgetl finetune`")
     manifest = read_json(mfile, "re-run `edgetl finetune` to rewrite it")
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise EdgetlError(f"{mfile} is not an edgetl bundle manifest (format is {found!r})")
-    check_manifest(manifest, BUNDLE_FIELDS, mfile, "re-run `edgetl finetune` to rewrite it")
+    BundleManifest.from_json(manifest, mfile)
     return manifest
 
 
@@ -126,8 +128,8 @@ def read_splits(path: str | Path, manifest: dict[str, Any] | None = None) -> dic
         raise EdgetlError(f"{sfile} is damaged (expected {{split: [samples]}}); re-run `edgetl finetune` to rewrite it")
     manifest = manifest if manifest is not None else read_manifest(path)
     rows = [r for v in splits.values() for r in v]
-    key = "text" if manifest.get("modality") == "text" else "path"
-    value = "label" if manifest.get("task") == "classification" else "target"
+    key = get_modality(manifest.get("modality", "image")).sample_key
+    value = get_task(manifest.get("task", "")).target_key
     for r in rows:
         if not isinstance(r.get(key), str) or r.get(value) is None:
             raise EdgetlError(
@@ -185,7 +187,7 @@ class Bundle(ManifestFacts):
         """Audio files -> log-mel features float32 [B, n_mels, frames], computed as in training (``runtime/audio.py``)."""
         from edgetl_runtime.audio import features
 
-        if self.modality != "audio":
+        if self.modality != "audio":  # a guard of this public method (predict and export ask the modality first)
             raise EdgetlError(f"{self.path} is not an audio bundle (modality {self.modality})")
         return features(files, self.preprocess, str(self.path))
 
@@ -200,10 +202,7 @@ class Bundle(ManifestFacts):
         """Preprocessed float32 (NCHW images, NCT log-mel audio), or a dict of int64 token arrays (text) -> model outputs."""
         import torch
 
-        if isinstance(batch, dict):
-            inputs = [torch.from_numpy(np.ascontiguousarray(batch[n], dtype=np.int64)) for n in self.input_names]
-        else:
-            inputs = [torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))]
+        inputs = get_modality(self.modality).model_inputs(batch, self.input_names)
         with torch.no_grad():
             return self.model(*inputs).numpy()
 
@@ -257,5 +256,92 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(path, read_manifest(path))
 
 
-def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    write_json(path / MANIFEST, {"format": BUNDLE_FORMAT, "version": 1, **manifest})
+def write_manifest(path: Path, manifest: BundleManifest) -> None:
+    write_json(path / MANIFEST, manifest.to_json())
+
+
+@dataclass(frozen=True)
+class BundleManifest:
+    """A bundle's ``edgetl.json``, typed: what training wrote and every later stage reads.
+
+    ``from_json`` checks every field export, predict and the benchmark read (one line naming the first bad
+    one); ``to_json`` gives back the dict, with sections this version does not model kept in ``extra``."""
+
+    family: str
+    arch: str
+    task: str
+    model: Mapping[str, Any]  # the ModelSpec that rebuilds the network
+    preprocess: Mapping[str, Any]
+    input: TensorSpec
+    output: TensorSpec
+    data: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    training: Mapping[str, Any]
+    modality: str = "image"
+    labels: tuple[str, ...] = ()
+    created: str | None = None
+    weights_source: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[Mapping[str, Any], ...] = ()
+    versions: Mapping[str, Any] = field(default_factory=dict)
+    version: int = BUNDLE_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Any, where: Any) -> BundleManifest:
+        fix = "re-run `edgetl finetune` to rewrite it"
+        if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise EdgetlError(f"{where} is not an edgetl bundle manifest (format is {found!r})")
+        version = data.get("version", BUNDLE_VERSION)
+        if not isinstance(version, int) or version > BUNDLE_VERSION:
+            raise EdgetlError(
+                f"{where}: it was written by a newer edgetl (bundle version {version}, this edgetl reads up to "
+                f"{BUNDLE_VERSION}); upgrade edgetl"
+            )
+        check_manifest(data, BUNDLE_FIELDS, where, fix)
+        known = {f.name for f in fields(cls)} | {"format"}
+        return cls(
+            family=data["family"],
+            arch=data["arch"],
+            task=data["task"],
+            model=data["model"],
+            preprocess=data["preprocess"],
+            input=TensorSpec.from_json(data["input"], where, "input"),
+            output=TensorSpec.from_json(data["output"], where, "output"),
+            data=data["data"],
+            metrics=data["metrics"],
+            training=data["training"],
+            modality=data.get("modality", "image"),
+            labels=tuple(data.get("labels") or ()),
+            created=data.get("created"),
+            weights_source=data.get("weights_source") or {},
+            history=tuple(data.get("history") or ()),
+            versions=data.get("versions") or {},
+            version=version,
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": BUNDLE_FORMAT, "version": self.version}
+        if self.created is not None:
+            out["created"] = self.created
+        out.update(
+            {
+                "modality": self.modality,
+                "family": self.family,
+                "arch": self.arch,
+                "task": self.task,
+                "labels": list(self.labels),
+                "model": dict(self.model),
+                "weights_source": dict(self.weights_source),
+                "preprocess": dict(self.preprocess),
+                "input": self.input.to_json(),
+                "output": self.output.to_json(),
+                "training": dict(self.training),
+                "data": dict(self.data),
+                "metrics": dict(self.metrics),
+                "history": [dict(h) for h in self.history],
+                "versions": dict(self.versions),
+            }
+        )
+        return {**out, **self.extra}

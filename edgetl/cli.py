@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -258,24 +258,9 @@ def _info_rows(m: dict) -> list[tuple[str, object]]:
 
 
 def _preprocess_line(m: dict) -> str:
-    p = m["preprocess"]
+    from .modality import get_modality
 
-    def g(key: str, default: object = "-") -> object:
-        value = p.get(key, default)
-        return f"{value:g}" if isinstance(value, float) else value
-
-    if m.get("modality") == "text":
-        return f"{g('tokenizer', '-')} max_length {g('max_length', '-')} ({g('files', '-')}/), {g('pooling', '-')} pooling"
-    if m.get("modality") == "audio":
-        return (
-            f"{g('features', '-')} {g('n_mels', '-')} mels, {g('max_audio_seconds', '-')} s window ({g('frames', '-')} frames) "
-            f"at {g('sample_rate', '-')} Hz ({g('files', '-')}/), {g('pooling', '-')} pooling"
-        )
-    size = g("input_size")
-    return (
-        f"resize {g('resize', '-')} crop {size[1:] if isinstance(size, list) else '-'} {g('interpolation', '-')} "
-        f"mean {g('mean', '-')} std {g('std', '-')}"
-    )
+    return get_modality(m.get("modality", "image")).summary(m["preprocess"])
 
 
 @app.command()
@@ -290,20 +275,19 @@ def predict(
 ) -> None:
     """Predict labels (top-k with scores) or values for image files (texts, audio files), with a bundle or an exported artifact."""
     from .errors import EdgetlError
-    from .predict import open_model, predict_audio, predict_files, predict_texts
+    from .modality import get_modality
+    from .predict import open_model, predict_raw
 
     if top_k < 1:
         raise EdgetlError("--top-k must be at least 1")
     model = open_model(bundle_dir)
-    modality = getattr(model, "modality", "image")
-    text = modality == "text"
-    run = {"text": predict_texts, "audio": predict_audio}.get(modality, predict_files)
-    results = run(model, files, top_k)
+    key = get_modality(getattr(model, "modality", "image")).result_key  # "file" or "text"
+    results = predict_raw(model, files, top_k)
     if as_json:
         console.print_json(json.dumps(results))
         return
     for r in results:
-        item = r["text"] if text else r["file"]
+        item = r[key]
         if "top" in r:
             console.print(f"{item}: " + ", ".join(f"{label} {p:.3f}" for label, p in r["top"]))
         else:
@@ -336,8 +320,14 @@ def export_cmd(
     layout: str = typer.Option("nchw", help="Image input layout: nchw | nhwc (tflite); images only."),
     io: str = typer.Option("float", help="float | int8: int8 input/output for full-int8 tflite (microcontrollers)."),
     threads: int | None = typer.Option(None, help="Runtime threads for the parity run."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show the converters' output live (it is kept in each artifact's convert.log)."
+    ),
 ) -> None:
-    """Export a bundle to ONNX / OpenVINO / TFLite in fp32, fp16 and int8, each proven against PyTorch."""
+    """Export a bundle to ONNX / OpenVINO / TFLite in fp32, fp16 and int8, each proven against PyTorch.
+
+    The terminal shows one line per artifact and the table; what the converters print goes to
+    BUNDLE/export/NAME/convert.log."""
     from .atomic import write_json
     from .export import TARGETS, export_all
     from .export.guard import parse_budget
@@ -349,6 +339,8 @@ def export_cmd(
         bundle_dir,
         targets,
         precisions,
+        progress=_export_progress(live=verbose),
+        verbose=verbose,
         calibration=calibration,
         calibration_samples=calibration_samples,
         parity_samples=parity_samples,
@@ -380,6 +372,36 @@ def export_cmd(
         for t, prec, exc in failed:
             print_error(f"{t} {prec}: {exc}")
         raise typer.Exit(max(exc.exit_code for _, _, exc in failed))
+
+
+def _export_progress(live: bool) -> Any:
+    """One line per artifact on the terminal (and a spinner while it runs): the converters' own output is
+    redirected to the artifact's convert.log meanwhile, so this console writes to a copy of the terminal's fd."""
+    try:
+        terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w")
+    except (OSError, ValueError, AttributeError):  # stderr is no file (an in-process runner): print to it as it is
+        terminal = None
+    term = Console(file=terminal, stderr=terminal is None, highlight=False, soft_wrap=True, markup=False)
+    status: Any = None
+
+    def progress(event: str, target: str, precision: str, what: Any) -> None:
+        nonlocal status
+        if event == "start":
+            if not live:
+                status = term.status(f"exporting {target} {precision} ...")
+                status.start()
+            return
+        if status is not None:
+            status.stop()
+            status = None
+        if event == "done":
+            line = f"{what.path.name}: done in {what.manifest.get('export_seconds', 0):.1f} s"
+            summary = what.log.summary() if what.log else ""
+            term.print(f"{line}; {summary}" if summary else line)
+        else:
+            term.print(f"{target} {precision}: {'rejected' if what.exit_code == 3 else 'failed'} (see below)")
+
+    return progress
 
 
 @app.command("benchmark")

@@ -6,22 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgetl_runtime.image import read_images
-from edgetl_runtime.predict import decode
-
 from .bundle import MANIFEST, load_bundle
 from .errors import EdgetlError
-
-
-def load_inputs(files: list[str], preprocess: dict[str, Any]) -> np.ndarray:
-    for f in files:
-        if Path(f).is_dir():
-            raise EdgetlError(f"{f} is a folder, not a file; pass image files to predict on")
-        if not Path(f).is_file():
-            raise EdgetlError(f"{f} does not exist; pass image files to predict on")
-    return read_images(files, preprocess, "pass a PNG/JPEG/BMP image")
+from .modality import get_modality
+from .task import get_task
 
 
 def open_model(path: str | Path, threads: int | None = None) -> Any:
@@ -34,20 +22,27 @@ def open_model(path: str | Path, threads: int | None = None) -> Any:
     return load_bundle(p)
 
 
-def _results(bundle: Any, key: str, items: list[str], outputs: np.ndarray, top_k: int) -> list[dict[str, Any]]:
-    return decode(bundle.task, bundle.labels, key, items, outputs, top_k, bundle.path)
+def predict_raw(bundle: Any, items: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+    """Raw inputs of the model's own modality (image or audio files, texts) -> one result each: top-k
+    (label, probability) for classification, the value for regression."""
+    modality = get_modality(getattr(bundle, "modality", "image"))
+    outputs = bundle.predict(modality.encode(bundle, items))
+    return get_task(bundle.task).decode(bundle.labels, modality.result_key, items, outputs, top_k, bundle.path)
+
+
+def _expect(bundle: Any, name: str, mismatch: str) -> None:
+    """A one-line error when ``bundle`` is not of modality ``name``: ``mismatch`` formatted with its own modality."""
+    have = get_modality(getattr(bundle, "modality", "image"))
+    if have.name != name:  # the entry point of one modality was given another's model
+        raise EdgetlError(mismatch.format(path=bundle.path, have=have))
 
 
 def predict_files(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[str, Any]]:
     """One result per file: top-k (label, probability) for classification, the value for regression.
 
     ``bundle`` is a ``Bundle`` or a ``LoadedArtifact`` (anything with predict/preprocess/labels/task)."""
-    if getattr(bundle, "modality", "image") != "image":
-        raise EdgetlError(
-            f"{bundle.path} is a{'n' if bundle.modality == 'audio' else ''} {bundle.modality} model; "
-            f"use predict_{'texts' if bundle.modality == 'text' else 'audio'}"
-        )
-    return _results(bundle, "file", files, bundle.predict(load_inputs(files, bundle.preprocess)), top_k)
+    _expect(bundle, "image", "{path} is {have.a_name} model; use {have.predict_api}")
+    return predict_raw(bundle, files, top_k)
 
 
 def predict_texts(bundle: Any, texts: list[str], top_k: int = 3) -> list[dict[str, Any]]:
@@ -55,19 +50,13 @@ def predict_texts(bundle: Any, texts: list[str], top_k: int = 3) -> list[dict[st
 
     ``bundle`` is a text ``Bundle`` (its transformers tokenizer) or a ``LoadedArtifact`` (the
     ``tokenizers`` file that travels with it); both have ``encode_texts`` and ``predict``."""
-    if getattr(bundle, "modality", "image") != "text":
-        raise EdgetlError(f"{bundle.path} is not a text model; pass image files to predict on")
-    if not texts or any(not t.strip() for t in texts):
-        raise EdgetlError("pass one or more non-empty texts to predict on")
-    return _results(bundle, "text", texts, bundle.predict(bundle.encode_texts(texts)), top_k)
+    _expect(bundle, "text", "{path} is not a text model; pass {have.raw_inputs} to predict on")
+    return predict_raw(bundle, texts, top_k)
 
 
 def predict_audio(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[str, Any]]:
     """Like ``predict_files`` for a speech model: audio files (WAV/FLAC/OGG, any rate and channel count) in,
     one result per file. Features come from ``runtime/audio.py`` with the manifest's settings, for a
     ``Bundle`` and a ``LoadedArtifact`` alike (the artifact path needs numpy and its runtime only)."""
-    if getattr(bundle, "modality", "image") != "audio":
-        raise EdgetlError(
-            f"{bundle.path} is not a speech model; pass {'texts' if bundle.modality == 'text' else 'image files'} to predict on"
-        )
-    return _results(bundle, "file", files, bundle.predict(bundle.encode_audio(files)), top_k)
+    _expect(bundle, "audio", "{path} is not a speech model; pass {have.raw_inputs} to predict on")
+    return predict_raw(bundle, files, top_k)

@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from edgetl_runtime.base import Batch, DeviceOptions, input_names
+from edgetl_runtime.base import Batch, DeviceOptions
 from edgetl_runtime.errors import DeviceUnavailable
+
+from .modality import get_modality
 
 
 class TorchPredictor:
@@ -35,13 +37,7 @@ class TorchPredictor:
 
     def predict(self, batch: Batch) -> np.ndarray:
         torch = self._torch
-        if isinstance(batch, dict):  # text: the model takes the named arrays in the bundle's input order
-            inputs = [
-                torch.from_numpy(np.ascontiguousarray(batch[n], dtype=np.int64))
-                for n in input_names(self.bundle.manifest["input"])
-            ]
-        else:
-            inputs = [torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))]
+        inputs = get_modality(self.bundle.modality).model_inputs(batch, self.bundle.input_names)  # pixels, features or token ids
         with torch.inference_mode():
             out = self.model(*(x.to(self.device) for x in inputs))
         return out.float().cpu().numpy()

@@ -35,6 +35,9 @@ _LAZY = {
     "read_artifact_manifest": "base",
     "DeviceUnavailable": "errors",
     "EdgetlError": "errors",
+    "ArtifactManifest": "manifest",
+    "TensorSpec": "manifest",
+    "read_embedded": "embedded",
 }
 __all__ = [*_LAZY, "__version__"]
 

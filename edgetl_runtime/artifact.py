@@ -18,6 +18,7 @@ from .base import (
     check_artifact_files,
     read_artifact_manifest,
 )
+from .manifest import ArtifactManifest
 
 # runtime name -> (module, class); the torch predictor needs edgetl and torch, so it is named, never imported here
 RUNTIMES = {
@@ -118,11 +119,12 @@ def load_predictor(path: str | Path, options: DeviceOptions | None = None, runti
         raise EdgetlError(
             f"runtime {runtime} is not installed here (cannot import {exc.name}); install it to run {path}"
         ) from None
-    if runtime == "torch":
+    if runtime == "torch":  # a bundle folder: the predictor reads the bundle's own manifest
         return getattr(mod, cls)(Path(path), manifest, options)
     check_artifact_files(path, manifest)
+    spec = ArtifactManifest.from_json(manifest, Path(path) / ARTIFACT_MANIFEST)
     try:
-        return getattr(mod, cls)(Path(path), manifest, options)
+        return getattr(mod, cls)(Path(path), spec, options)
     except EdgetlError:  # DeviceUnavailable included
         raise
     except Exception as exc:  # the runtime rejects the model file: garbage, truncated, another format

@@ -20,8 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import EdgetlError
-
-ARTIFACT_MANIFEST = "manifest.json"
+from .manifest import ARTIFACT_MANIFEST, PREPROCESS_FIELDS, TASKS, ArtifactManifest, TensorSpec
 
 # the canonical input: an NCHW float32 array (images) or named int64 arrays (text)
 Batch = np.ndarray | dict[str, np.ndarray]
@@ -65,31 +64,6 @@ class Predictor(Protocol):
 
     def predict(self, batch: Batch) -> np.ndarray:
         """Canonical input batch (NCHW or NCT float32, or a dict of int64 token arrays) -> float32 outputs."""
-
-
-# what predictors and the benchmark read from an artifact manifest: (dotted key, allowed types)
-ARTIFACT_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
-    ("name", (str,)),
-    ("runtime", (str,)),
-    ("precision", (str,)),
-    ("task", (str,)),
-    ("model_file", (str,)),
-    ("input", (dict,)),
-    ("input.name", (str, list)),
-    ("input.shape", (list,)),
-    ("input.dtype", (str,)),
-    ("output", (dict,)),
-    ("output.name", (str,)),
-    ("preprocess", (dict,)),
-    ("files", (dict,)),
-)
-# what each modality's preprocessing needs (predict and the benchmark turn raw inputs into model inputs with it)
-PREPROCESS_FIELDS = {
-    "image": ("input_size", "mean", "std", "resize", "interpolation"),
-    "text": ("max_length",),
-    "audio": ("sample_rate", "n_mels", "max_audio_seconds", "frames"),
-}
-TASKS = ("classification", "regression")
 
 
 _MISSING = object()
@@ -144,14 +118,14 @@ def read_json(path: Path, fix: str) -> Any:
 
 
 def read_artifact_manifest(path: str | Path) -> dict[str, Any]:
-    """The artifact's manifest, checked field by field (see ``ARTIFACT_FIELDS``)."""
+    """The artifact's manifest as written, after ``ArtifactManifest`` checked it field by field."""
     mfile = Path(path) / ARTIFACT_MANIFEST
     if not mfile.is_file():
         raise EdgetlError(f"{path} is not an edgetl artifact (no {ARTIFACT_MANIFEST}); pass a folder written by `edgetl export`")
     manifest = read_json(mfile, "re-run `edgetl export`")
     if not isinstance(manifest, dict):
         raise EdgetlError(f"{mfile} is not an edgetl artifact manifest; re-run `edgetl export`")
-    check_manifest(manifest, ARTIFACT_FIELDS, mfile, "re-run `edgetl export` to rewrite it")
+    ArtifactManifest.from_json(manifest, mfile)
     return manifest
 
 
@@ -172,22 +146,16 @@ def check_artifact_files(path: str | Path, manifest: dict[str, Any]) -> None:
         raise EdgetlError(f"{path} is damaged: {manifest['model_file']} is missing; re-run `edgetl export`")
 
 
-def to_artifact_input(batch: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+def to_artifact_input(batch: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Canonical NCHW (or NCT) float32 -> what the artifact's input wants (layout, int8 quantisation)."""
     x = np.ascontiguousarray(batch, dtype=np.float32)
-    if spec.get("layout") == "NHWC" and x.ndim == 4:
+    if spec.layout == "NHWC" and x.ndim == 4:
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    q = spec.get("quantization")
+    q = spec.quantization
     if q:
-        info = np.iinfo(np.dtype(spec["dtype"]))
-        x = np.clip(np.round(x / q["scale"] + q["zero_point"]), info.min, info.max).astype(spec["dtype"])
+        info = np.iinfo(np.dtype(spec.dtype))
+        x = np.clip(np.round(x / q.scale + q.zero_point), info.min, info.max).astype(spec.dtype)
     return x
-
-
-def input_names(spec: dict[str, Any]) -> list[str]:
-    """The input names of a spec: one name (images) or a list (text)."""
-    name = spec["name"]
-    return list(name) if isinstance(name, (list, tuple)) else [name]
 
 
 def batch_len(batch: Batch) -> int:
@@ -201,18 +169,17 @@ def batch_rows(batch: Batch, start: int, stop: int) -> Batch:
     return batch[start:stop]
 
 
-def _text_feeds(batch: dict[str, np.ndarray], spec: dict[str, Any]) -> dict[str, np.ndarray]:
+def _text_feeds(batch: dict[str, np.ndarray], spec: TensorSpec) -> dict[str, np.ndarray]:
     """Token arrays -> the artifact's dtype, right-padded to its fixed sequence length if it has one."""
-    names = input_names(spec)
+    names = spec.names
     missing = [n for n in names if n not in batch]
     if missing:
         raise EdgetlError(f"text input lacks {', '.join(missing)}; pass a dict with {', '.join(names)}")
-    shape = spec.get("shape") or []
-    length = shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None
-    if spec.get("buckets"):  # one signature per length: pad up to the smallest that holds the batch
+    length = spec.fixed_length
+    if spec.buckets:  # one signature per length: pad up to the smallest that holds the batch
         width = np.asarray(batch[names[0]]).shape[-1]
-        fits = [b for b in spec["buckets"] if b >= width]
-        length = fits[0] if fits else spec["buckets"][-1]
+        fits = [b for b in spec.buckets if b >= width]
+        length = fits[0] if fits else spec.buckets[-1]
     feeds = {}
     for i, name in enumerate(names):
         x = np.asarray(batch[name])
@@ -221,23 +188,23 @@ def _text_feeds(batch: dict[str, np.ndarray], spec: dict[str, Any]) -> dict[str,
         if length is not None and x.shape[1] != length:
             if x.shape[1] > length:
                 raise EdgetlError(f"text input has {x.shape[1]} tokens; this artifact takes at most {length}")
-            pad = int(spec.get("pad_id", 0)) if i == 0 else 0  # token ids pad with the pad token, masks with 0
+            pad = spec.pad_id if i == 0 else 0  # token ids pad with the pad token, masks with 0
             x = np.concatenate([x, np.full((len(x), length - x.shape[1]), pad, dtype=x.dtype)], axis=1)
-        feeds[name] = np.ascontiguousarray(x, dtype=spec.get("dtype", "int64"))
+        feeds[name] = np.ascontiguousarray(x, dtype=spec.dtype or "int64")
     return feeds
 
 
-def to_artifact_feeds(batch: Batch, spec: dict[str, Any]) -> dict[str, np.ndarray]:
+def to_artifact_feeds(batch: Batch, spec: TensorSpec) -> dict[str, np.ndarray]:
     """Canonical input -> the artifact's named inputs (see ``to_artifact_input`` for images)."""
     if isinstance(batch, dict):
         return _text_feeds(batch, spec)
-    return {input_names(spec)[0]: to_artifact_input(batch, spec)}
+    return {spec.names[0]: to_artifact_input(batch, spec)}
 
 
-def from_artifact_output(out: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    q = spec.get("quantization")
+def from_artifact_output(out: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    q = spec.quantization
     if q:
-        return ((out.astype(np.float32) - q["zero_point"]) * q["scale"]).astype(np.float32)
+        return ((out.astype(np.float32) - q.zero_point) * q.scale).astype(np.float32)
     return np.asarray(out, dtype=np.float32)
 
 
@@ -257,12 +224,6 @@ def peak_rss_mb() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def fixed_batch(spec: dict[str, Any]) -> int | None:
-    """The artifact's fixed batch size, or None when its batch dimension is dynamic."""
-    first = (spec.get("shape") or [None])[0]
-    return first if isinstance(first, int) else None
 
 
 def run_in_chunks(run: Callable[[Any], np.ndarray], x: Batch, size: int | None) -> np.ndarray:

@@ -4,7 +4,7 @@
     edgetl-run predict ARTIFACT "Das ist ein Satz."   # text: the texts
     edgetl-run predict ARTIFACT clip.wav               # audio: WAV (FLAC/OGG with soundfile)
     edgetl-run bench ARTIFACT [INPUT ...]              # latency p50/p90/p99, throughput, peak RSS
-    edgetl-run info ARTIFACT
+    edgetl-run info ARTIFACT                           # or a model file alone: what it embeds
 
 Faults are one line on stderr (``error: ...``), exit 2; Ctrl-C exits 130.
 """
@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=0)
     b.add_argument("--json", action="store_true", help="print the full result (every latency) as JSON")
     i = sub.add_parser("info", help="what the artifact is: task, labels, input, runtime")
-    i.add_argument("artifact")
+    i.add_argument("artifact", help="an artifact folder, or a model file alone (.onnx, .xml, .tflite): what it embeds")
     return ap
 
 
@@ -126,13 +126,24 @@ def _bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def _info(args: argparse.Namespace) -> None:
     from .base import read_artifact_manifest
+    from .embedded import read_embedded
 
-    m = read_artifact_manifest(args.artifact)
+    alone = Path(args.artifact).is_file()  # a bare model file: what it says about itself
+    m = read_embedded(args.artifact) if alone else read_artifact_manifest(args.artifact)
     spec = m["input"]
     print(f"{args.artifact}: {m.get('modality', 'image')} {m['task']} model, {m['runtime']} {m['precision']} ({m['model_file']})")
     print(f"  input {spec['name']} {spec['shape']} {spec['dtype']}{' ' + spec['layout'] if spec.get('layout') else ''}")
+    if spec.get("quantization"):
+        print(f"  input quantization: scale {spec['quantization']['scale']:.6g}, zero point {spec['quantization']['zero_point']}")
     if m.get("labels"):
         print(f"  labels ({len(m['labels'])}): {', '.join(m['labels'][:20])}{' ...' if len(m['labels']) > 20 else ''}")
+    if alone:
+        print(
+            f"  embedded by edgetl {m.get('versions', {}).get('edgetl', '?')} ({m['name']} of {m.get('bundle', {}).get('arch', '?')})"
+        )
+        print(f"  preprocess {json.dumps(m['preprocess'])}")
+        if m.get("tokenizer"):
+            print(f"  needs {m['tokenizer']['file']} next to it (the artifact folder has it)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,18 +8,20 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from .base import Batch, DeviceOptions, from_artifact_output, input_names, run_in_chunks, to_artifact_feeds
+from .base import Batch, DeviceOptions, from_artifact_output, run_in_chunks, to_artifact_feeds
+from .manifest import ArtifactManifest
 
 
 class LiteRtPredictor:
-    def __init__(self, path: Path, manifest: dict[str, Any], options: DeviceOptions) -> None:
-        self.manifest = manifest
-        threads = options.threads or manifest.get("runtime_config", {}).get("num_threads")
-        self.interpreter = Interpreter(model_path=str(Path(path) / manifest["model_file"]), num_threads=threads or None)
+    def __init__(self, path: Path, spec: ArtifactManifest, options: DeviceOptions) -> None:
+        self.spec = spec
+        self.manifest = dict(spec.raw) or spec.to_json()
+        threads = options.threads or spec.runtime_config.get("num_threads")
+        self.interpreter = Interpreter(model_path=str(Path(path) / spec.model_file), num_threads=threads or None)
         self.interpreter.allocate_tensors()
-        self.input = manifest["input"]
-        self.output = manifest["output"]
-        config = manifest.get("runtime_config", {})
+        self.input = spec.input
+        self.output = spec.output
+        config = spec.runtime_config
         self._runners = {
             int(n): (self.interpreter.get_signature_runner(s["key"]), s["inputs"])
             for n, s in (config.get("signatures") or {}).items()
@@ -31,7 +33,7 @@ class LiteRtPredictor:
 
     def _input_indices(self, signature: dict[str, Any] | None) -> dict[str, int]:
         """Tensor index of each input name; several inputs (text) are matched through the signature's input names."""
-        names = input_names(self.input)
+        names = self.input.names
         if not signature:
             return {names[0]: self.interpreter.get_input_details()[0]["index"]}
         details = self.interpreter.get_signature_runner(signature["key"]).get_input_details()
@@ -40,7 +42,7 @@ class LiteRtPredictor:
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         if self._runners:
             runner, inputs = self._runners[next(iter(feeds.values())).shape[1]]
-            out = runner(**{sig: feeds[name] for sig, name in zip(inputs, input_names(self.input))})
+            out = runner(**{sig: feeds[name] for sig, name in zip(inputs, self.input.names)})
             return np.asarray(next(iter(out.values()))).copy()
         for name, x in feeds.items():
             self.interpreter.set_tensor(self._in[name], x)

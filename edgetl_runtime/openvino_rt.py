@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .base import Batch, DeviceOptions, fixed_batch, from_artifact_output, run_in_chunks, to_artifact_feeds
+from .base import Batch, DeviceOptions, from_artifact_output, run_in_chunks, to_artifact_feeds
 from .errors import DeviceUnavailable
+from .manifest import ArtifactManifest
 
 
 def import_openvino():
@@ -27,9 +27,10 @@ def import_openvino():
 
 
 class OpenVinoPredictor:
-    def __init__(self, path: Path, manifest: dict[str, Any], options: DeviceOptions) -> None:
-        self.manifest = manifest
-        cfg = dict(manifest.get("runtime_config", {}))
+    def __init__(self, path: Path, spec: ArtifactManifest, options: DeviceOptions) -> None:
+        self.spec = spec
+        self.manifest = dict(spec.raw) or spec.to_json()
+        cfg = dict(spec.runtime_config)
         cfg.pop("device", None)
         device = options.openvino_device
         if options.threads:
@@ -42,10 +43,10 @@ class OpenVinoPredictor:
             )
         if device != "CPU":
             cfg.pop("INFERENCE_PRECISION_HINT", None)  # a CPU setting; GPU plugins pick their own
-        self.compiled = core.compile_model(core.read_model(str(path / manifest["model_file"])), device, cfg)
+        self.compiled = core.compile_model(core.read_model(str(path / spec.model_file)), device, cfg)
         self.request = self.compiled.create_infer_request()
-        self.input = manifest["input"]
-        self.output = manifest["output"]
+        self.input = spec.input
+        self.output = spec.output
         self.device = device
         self._tensor = ov.Tensor
 
@@ -60,5 +61,5 @@ class OpenVinoPredictor:
         return self.request.get_output_tensor().data.copy()
 
     def predict(self, batch: Batch) -> np.ndarray:
-        out = run_in_chunks(self._run, to_artifact_feeds(batch, self.input), fixed_batch(self.input))
+        out = run_in_chunks(self._run, to_artifact_feeds(batch, self.input), self.input.fixed_batch)
         return from_artifact_output(out, self.output)

@@ -21,12 +21,19 @@ def bundle_dir(exportable_bundle):
     return exportable_bundle
 
 
+@pytest.fixture(scope="module")
+def loaded(exportable_bundle):
+    """One Bundle object for every precision: each target converts fp32 once and quantises from it, as export_all
+    does (the fresh-conversion path is test_fp32_exports_are_deterministic's)."""
+    return edgetl.load_bundle(exportable_bundle)
+
+
 CASES = [(t, p) for t in TARGETS for p in TARGETS[t].precisions]
 
 
 @pytest.mark.parametrize("target, precision", CASES, ids=[f"{t}-{p}" for t, p in CASES])
-def test_export_runs_and_reports_parity(bundle_dir, target, precision):
-    art = export(bundle_dir, target, precision, calibration_samples=16, max_accuracy_drop=None)  # 9 samples: see test_int8_guard
+def test_export_runs_and_reports_parity(bundle_dir, loaded, target, precision):
+    art = export(loaded, target, precision, calibration_samples=16, max_accuracy_drop=None)  # 9 samples: see test_int8_guard
     assert art.path == bundle_dir / "export" / f"{target}-{precision}"
     m = json.loads((art.path / "manifest.json").read_text())
     assert m["target"] == target and m["precision"] == precision and m["labels"] == ["blue", "green", "red"]

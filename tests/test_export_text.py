@@ -29,9 +29,15 @@ def text_bundle(tmp_path_factory):
     return edgetl.finetune(str(data), str(root / "run"), model=str(model), strategy="full", **TFAST).path
 
 
+@pytest.fixture(scope="module")
+def text_loaded(text_bundle):
+    """One Bundle object for every precision: each target converts fp32 once (as export_all does)."""
+    return edgetl.load_bundle(text_bundle)
+
+
 @pytest.mark.parametrize("target, precision", CASES, ids=[f"{t}-{p}" for t, p in CASES])
-def test_text_export_every_target_and_precision(text_bundle, target, precision):
-    art = export(text_bundle, target, precision, calibration_samples=12, max_accuracy_drop=None)  # the guard: test_int8_guard
+def test_text_export_every_target_and_precision(text_bundle, text_loaded, target, precision):
+    art = export(text_loaded, target, precision, calibration_samples=12, max_accuracy_drop=None)  # the guard: test_int8_guard
     m = json.loads((art.path / "manifest.json").read_text())
     assert m["modality"] == "text" and m["labels"] == ["neg", "pos"]
     assert (art.path / "tokenizer.json").read_bytes() == (text_bundle / "encoder" / "tokenizer.json").read_bytes()

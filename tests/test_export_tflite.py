@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import edgetl
 from edgetl.export import export
 from edgetl_runtime import load_predictor
 
@@ -16,6 +17,12 @@ from edgetl_runtime import load_predictor
 @pytest.fixture
 def bundle_dir(exportable_bundle):
     return exportable_bundle
+
+
+@pytest.fixture(scope="module")
+def loaded(exportable_bundle):
+    """One Bundle object: the NHWC fp32 conversion is made once for the fp32 and the int8 artifact."""
+    return edgetl.load_bundle(exportable_bundle)
 
 
 def _check(art, name, shape, layout, dtype="float32"):
@@ -37,18 +44,28 @@ def _check(art, name, shape, layout, dtype="float32"):
     return m
 
 
-def test_tflite_nhwc(bundle_dir):
-    art = export(bundle_dir, "tflite", "fp32", layout="nhwc")
+def test_tflite_nhwc(loaded):
+    art = export(loaded, "tflite", "fp32", layout="nhwc")
     _check(art, "tflite-fp32-nhwc", [1, 32, 32, 3], "NHWC")
 
 
-def test_tflite_int8_io(bundle_dir):
-    art = export(bundle_dir, "tflite", "int8", io="int8", layout="nhwc", calibration_samples=16)
+def test_tflite_int8_io(loaded, tmp_path, capsys):
+    art = export(loaded, "tflite", "int8", io="int8", layout="nhwc", calibration_samples=16)
     m = _check(art, "tflite-int8-nhwc-ioint8", [1, 32, 32, 3], "NHWC", dtype="int8")
     assert m["output"]["dtype"] == "int8"
     for spec in (m["input"], m["output"]):
         q = spec["quantization"]
         assert q["scale"] > 0 and -128 <= q["zero_point"] <= 127
+    # the model file copied alone carries its input quantization (see test_exported_files.py)
+    from edgetl_runtime.cli import main
+    from edgetl_runtime.embedded import read_embedded
+
+    alone = tmp_path / "model.tflite"
+    alone.write_bytes((art.path / "model.tflite").read_bytes())
+    said = read_embedded(alone)
+    assert said["input"] == m["input"] and said["input"]["dtype"] == "int8" and said["precision"] == "int8"
+    assert main(["info", str(alone)]) == 0
+    assert "input quantization: scale" in capsys.readouterr().out
 
 
 def test_tflite_writes_nothing_outside_the_bundle(bundle_dir, tmp_path):

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 import edgetl
 from edgetl.cli import app
 from edgetl.data.keywords import write_keywords
-from edgetl.data.modality import clip_window
 from edgetl.errors import EdgetlError
 from edgetl.export import TARGETS, export
+from edgetl.modality.audio import clip_window
 from edgetl_runtime import LoadedArtifact
 
 runner = CliRunner()

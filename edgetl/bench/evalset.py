@@ -15,13 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from edgetl_runtime.audio import features
 from edgetl_runtime.base import Batch
-from edgetl_runtime.image import read_images
 
-from ..bundle import SPLITS, read_splits
-from ..data.sources import encode_targets, evenly_spaced, scan_images
+from ..bundle import SPLITS, Bundle, read_splits
+from ..data.sources import encode_targets, evenly_spaced
 from ..errors import EdgetlError
+from ..modality import Modality, get_modality
 
 
 def _rows_from_bundle(bundle_dir: Path, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
@@ -32,20 +31,10 @@ def _rows_from_bundle(bundle_dir: Path, manifest: dict[str, Any]) -> tuple[list[
     raise EdgetlError(f"{bundle_dir / SPLITS} has no test or validation samples; pass --data with labelled samples")
 
 
-def _rows_from_data(data: str, modality: str) -> tuple[list[dict[str, Any]], str]:
-    if modality == "text":
-        from ..data.text import scan_texts
-
-        source = scan_texts(data)
-        rows = [{"text": s.text, "label": s.label, "target": s.target} for split in source.splits.values() for s in split]
-        return rows, str(data)
-    if modality == "audio":
-        from ..data.audio import scan_audio
-
-        source = scan_audio(data, progress=False)
-    else:
-        source = scan_images(data)
-    rows = [{"path": s.path, "label": s.label, "target": s.target} for split in source.splits.values() for s in split]
+def _rows_from_data(data: str, modality: Modality) -> tuple[list[dict[str, Any]], str]:
+    source = modality.scan(Path(data), progress=False)
+    key = modality.sample_key
+    rows = [{key: getattr(s, key), "label": s.label, "target": s.target} for split in source.splits.values() for s in split]
     return rows, str(data)
 
 
@@ -60,7 +49,7 @@ def eval_set(
 ) -> tuple[Batch, np.ndarray, str, list[str]]:
     """Canonical inputs (float32 images or audio features, or int64 token arrays padded to max_length), their targets,
     where they came from, and the raw texts (empty for images)."""
-    modality = manifest.get("modality", "image")
+    modality = get_modality(manifest.get("modality", "image"))
     rows, origin = _rows_from_data(data, modality) if data else _rows_from_bundle(bundle_dir, manifest)
     rows = evenly_spaced(rows, limit)
     if manifest["task"] == "classification":
@@ -73,16 +62,9 @@ def eval_set(
     elif any(r.get("target") is None for r in rows):
         raise EdgetlError(f"{origin}: regression benchmarks need a numeric target for every sample")
     targets = encode_targets(manifest["task"], manifest["labels"], rows)
-    if modality == "text":
-        texts = [r["text"] for r in rows]
-        bundle = _bundle(bundle_dir)
-        return bundle.encode_texts(texts, int(bundle.preprocess["max_length"])), targets, origin, texts
-    if modality == "audio":
-        try:
-            return features([r["path"] for r in rows], manifest["preprocess"], str(bundle_dir)), targets, origin, []
-        except EdgetlError as exc:
-            raise EdgetlError(f"{origin}: {exc}; is the data still there?") from None
-    return read_images([r["path"] for r in rows], manifest["preprocess"], "is the data still there?"), targets, origin, []
+    items = [r[modality.sample_key] for r in rows]
+    inputs = modality.eval_inputs(Bundle(bundle_dir, manifest), items, origin)
+    return inputs, targets, origin, items if modality.token_inputs else []  # the raw texts: for long_texts
 
 
 def long_texts(bundle_dir: Path, texts: list[str], length: int, count: int = 16) -> dict[str, np.ndarray]:

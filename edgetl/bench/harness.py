@@ -26,6 +26,7 @@ from edgetl_runtime.parity import compare
 from ..atomic import clean_stale
 from ..bundle import EXPORT_DIR, MANIFEST, WEIGHTS, read_manifest
 from ..errors import EdgetlError
+from ..modality import get_modality
 from .evalset import eval_set, long_texts
 from .targets import Profile, find_profile
 from .transport import build_stage, transport_for
@@ -192,7 +193,8 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
     if not (bundle_dir / MANIFEST).is_file():
         raise EdgetlError(f"{bundle_dir} is not an edgetl bundle (no {MANIFEST}); pass a folder written by `edgetl finetune`")
     manifest = read_manifest(bundle_dir)
-    text = manifest.get("modality", "image") == "text"
+    modality = get_modality(manifest.get("modality", "image"))
+    text = modality.token_inputs  # token ids: saved as named arrays, timed at their own lengths and at a fixed length
     if opts.long_tokens is not None and not 1 <= opts.long_tokens <= manifest["preprocess"].get("max_length", 0):
         raise EdgetlError(
             f"--long-tokens must be 1..{manifest['preprocess'].get('max_length')} (the bundle's max_length)"
@@ -280,7 +282,7 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
     torch_entry = next((e for e in entries if e.runtime == "torch" and e.results), None)
     reference = np.asarray(torch_entry.results[0]["outputs"], np.float32) if torch_entry else bundle.predict_batched(inputs)
     rows = [_summarise(e, reference, targets, manifest) for e in entries]
-    budgets = profile.budgets_for(manifest.get("modality", "image"))
+    budgets = profile.budgets_for(modality.name)
     for row in rows:
         row["budgets"] = check_budgets(row, budgets) if row["status"] == "ok" else {}
     mark_slower_than_fp32(rows)
@@ -307,11 +309,7 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
             "eval_samples": int(len(targets)),
             "eval_data": origin,
             **({"text_lengths": lengths} if lengths else {}),
-            **(
-                {"audio": {k: manifest["preprocess"][k] for k in ("features", "max_audio_seconds", "n_mels", "frames")}}
-                if manifest.get("modality") == "audio"
-                else {}
-            ),
+            **modality.protocol_facts(manifest["preprocess"]),
         },
         "machine": machine,
         "rows": rows,

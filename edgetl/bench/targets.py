@@ -15,10 +15,10 @@ from typing import Any
 from edgetl_runtime import RUNTIMES, DeviceOptions
 
 from ..errors import EdgetlError
+from ..modality import MODALITIES  # each may have its own [budgets.<modality>]
 
 BUDGET_KEYS = {"p90_ms": "p90 latency (ms)", "model_mb": "model size (MB)", "ram_mb": "peak RAM (MB)"}
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
-MODALITIES = ("image", "text", "audio")
 
 
 @dataclass

@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,18 @@ from edgetl_runtime.text import trim_padding
 from ..atomic import atomic_dir, clean_stale, write_json
 from ..bundle import EXPORT_DIR, Bundle, library_versions, load_bundle
 from ..errors import EdgetlError
+from ..family import family_names
+from ..modality import get_modality
+from ..modality.text import TOKENIZER_FILE  # the bundle's fast tokenizer, copied next to every text artifact
 from ..ownership import Owned, check_folder, remove_owned
 from . import guard
+from .convert_log import CONVERT_LOG, Captured, captured
 from .parity import ExportRejected, check, compare
 from .samples import calibration_inputs, held_out
 from .targets import TARGETS, Target
 
-FAMILIES = ("timm", "torchvision", "text", "speech")
 SEQUENCE_BUCKETS = (8, 16, 32, 64, 128, 256, 512)
 PARITY_CAP = 1000  # held-out samples the parity check and the accuracy guard use at most by default
-TOKENIZER_FILE = "tokenizer.json"  # the bundle's fast tokenizer, copied next to every text artifact
 
 
 @dataclass
@@ -49,6 +52,7 @@ class ExportOptions:
     layout: str = "nchw"
     io: str = "float"  # "int8": full-int8 artifacts take and give int8 (tflite)
     threads: int | None = None
+    verbose: bool = False  # show the converters' output live (it goes to the artifact's convert.log either way)
     opset: int = 17
 
 
@@ -56,6 +60,7 @@ class ExportOptions:
 class Artifact:
     path: Path
     manifest: dict[str, Any] = field(default_factory=dict)
+    log: Captured | None = None  # what the converters wrote (the file is PATH/convert.log)
 
     @property
     def parity(self) -> dict[str, Any]:
@@ -77,7 +82,7 @@ class ExportContext:
         self.cache: dict[Any, Any] = {}  # what a target computes once per export: calibration ranges, ...
         self.started = time.time()
         self.target = target or TARGETS["onnx"]
-        self.text = bundle.modality == "text"
+        self.text = get_modality(bundle.modality).token_inputs  # token ids: sequence axes, length buckets
         self.input_names: list[str] = bundle.input_names
         self._calibration: dict[int, Batch] = {}
         self._example: tuple[np.ndarray, ...] | None = None
@@ -225,23 +230,17 @@ def artifact_owned(folder: Path) -> Owned:
         files = {str(name) for name in listed} if isinstance(listed, dict) else set()
     except (OSError, ValueError, AttributeError):
         pass
-    return Owned("artifact folder", (ARTIFACT_MANIFEST,), frozenset(files | {ARTIFACT_MANIFEST, TOKENIZER_FILE}))
+    return Owned("artifact folder", (ARTIFACT_MANIFEST,), frozenset(files | {ARTIFACT_MANIFEST, TOKENIZER_FILE, CONVERT_LOG}))
 
 
 def validate_bundle(bundle: Bundle, options: ExportOptions) -> None:
     """Reject what the bundle's family or modality cannot export."""
-    if bundle.manifest.get("family") not in FAMILIES:
+    if bundle.manifest.get("family") not in family_names():
         raise EdgetlError(f"{bundle.path}: exporting family {bundle.manifest.get('family')} is not supported yet")
-    if bundle.modality in ("text", "audio") and (options.layout != "nchw" or options.io != "float"):
-        what = "token ids" if bundle.modality == "text" else "float32 log-mel features [batch, mels, frames]"
-        raise EdgetlError(
-            f"--layout and --io apply to image models; a{'n' if bundle.modality == 'audio' else ''} "
-            f"{bundle.modality} artifact takes {what}"
-        )
-    if bundle.modality == "text":
-        folder = bundle.preprocess.get("files", "encoder")
-        if not (bundle.path / folder / TOKENIZER_FILE).is_file():
-            raise EdgetlError(f"{bundle.path}/{folder} has no {TOKENIZER_FILE} (a fast tokenizer); text export needs one")
+    modality = get_modality(bundle.modality)
+    if not modality.layout_io and (options.layout != "nchw" or options.io != "float"):
+        raise EdgetlError(f"--layout and --io apply to image models; {modality.a_name} artifact takes {modality.artifact_input}")
+    modality.check_export(bundle)  # text: the fast tokenizer every artifact carries
 
 
 def export(bundle_dir: str | Path | Bundle, target: str = "onnx", precision: str = "fp32", **options: Any) -> Artifact:
@@ -264,13 +263,20 @@ def export(bundle_dir: str | Path | Bundle, target: str = "onnx", precision: str
     export_root.mkdir(exist_ok=True)
     clean_stale(export_root)  # temp folders of exports that were killed
     with atomic_dir(dest) as tmp:
-        manifest = _export_into(tmp, bundle, target, name, opts, rejected)
+        try:
+            with captured(tmp / CONVERT_LOG, live=opts.verbose) as log:
+                manifest = _export_into(tmp, bundle, target, name, opts, rejected)
+        except ExportRejected:
+            if rejected.is_dir() and (tmp / CONVERT_LOG).is_file():  # the candidate keeps its converters' log
+                shutil.copy2(tmp / CONVERT_LOG, rejected / CONVERT_LOG)
+            raise
+    log.path = dest / CONVERT_LOG
     if rejected.is_dir():  # an earlier rejection no longer holds
         remove_owned(rejected, artifact_owned(rejected))
         with contextlib.suppress(OSError):
             rejected.rmdir()
     (export_root / f"{name}.rejected.json").unlink(missing_ok=True)  # the record older versions wrote
-    return Artifact(dest, manifest)
+    return Artifact(dest, manifest, log)
 
 
 REJECTED = ".rejected"  # suffix of a candidate that failed its checks, kept for inspection, never benchmarked
@@ -285,8 +291,8 @@ class GuardSet:
         self.reference = bundle.predict_batched(inputs)
         count = batch_len(inputs)
         self.rows = [batch_rows(inputs, i, i + 1) for i in range(count)]
-        if bundle.modality == "text":  # each text at its own length; a fixed-length artifact pads it back
-            self.rows = [trim_padding(r) for r in self.rows]  # type: ignore[arg-type]
+        # texts at their own length (a fixed-length artifact pads them back); other inputs as they are
+        self.rows = [get_modality(bundle.modality).unpad(r) for r in self.rows]
         self.subset = np.unique(np.linspace(0, count - 1, min(count, guard.SENSITIVITY_SAMPLES)).round().astype(int))
 
     @classmethod
@@ -443,15 +449,22 @@ def _manifest(
         "export_seconds": round(seconds, 2),
         "files": files,
         "size_bytes": sum(files.values()),
+        "log": CONVERT_LOG,  # the converters' and quantisers' output, beside the manifest (not in ``files``)
         **info,  # model_file, input, output, converter, runtime_config (+ tokenizer for text)
         "versions": {**library_versions(), **info.get("versions", {})},
     }
 
 
 def export_all(
-    bundle_dir: str | Path, targets: list[str] | None = None, precisions: list[str] | None = None, **options: Any
+    bundle_dir: str | Path,
+    targets: list[str] | None = None,
+    precisions: list[str] | None = None,
+    progress: Callable[[str, str, str, Any], None] | None = None,
+    **options: Any,
 ) -> tuple[list[Artifact], list[tuple[str, str, EdgetlError]]]:
-    """Every requested (target, precision) pair; a failure does not stop the others."""
+    """Every requested (target, precision) pair; a failure does not stop the others. ``progress(event, target,
+    precision, what)`` hears ``start`` (None), then ``done`` (the Artifact) or ``failed`` (the error)."""
+    report = progress or (lambda *_: None)
     done, failed = [], []
     for target in targets or list(TARGETS):
         if target not in TARGETS:
@@ -470,8 +483,12 @@ def export_all(
     validate_bundle(bundle, ExportOptions(**options))
     for target in targets or list(TARGETS):
         for precision in precisions or list(TARGETS[target].precisions):
+            report("start", target, precision, None)
             try:
                 done.append(export(bundle, target, precision, **options))
             except EdgetlError as exc:
                 failed.append((target, precision, exc))
+                report("failed", target, precision, exc)
+            else:
+                report("done", target, precision, done[-1])
     return done, failed

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from . import embed
+
 MODEL_FILE = "model.onnx"
 OUTPUT = "logits"
 
@@ -268,13 +270,13 @@ def export(ctx) -> dict[str, Any]:
 
 
 def _describe(ctx, out: Path, converter: dict[str, Any], check: bool = True) -> dict[str, Any]:
-    """Check the written model (onnx.checker) and describe it for the manifest."""
+    """Check the written model (onnx.checker), describe it for the manifest and embed that description in it."""
     import onnx
     import onnxruntime
 
     if check:
         onnx.checker.check_model(onnx.load(str(out)), full_check=True)
-    return {
+    info = {
         "model_file": MODEL_FILE,
         "input": ctx.input_spec(),
         "output": ctx.output_spec(OUTPUT),
@@ -282,3 +284,4 @@ def _describe(ctx, out: Path, converter: dict[str, Any], check: bool = True) -> 
         "runtime_config": {"providers": ["CPUExecutionProvider"]},
         "versions": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
     }
+    return embed.onnx(ctx, out, info)

@@ -34,6 +34,7 @@ import warnings
 from typing import Any
 
 from ..offline import quiet
+from . import embed
 
 MODEL_FILE = "model.xml"
 OUTPUT = "logits"
@@ -233,8 +234,7 @@ def _export(ctx) -> dict[str, Any]:
             converter["float_ops"] = list(plan.float_layers)
             converter["mixed_precision"] = "the compressed model with these ops' fp32 weights restored"
     _stable_names(model)
-    ov.save_model(model, str(ctx.out / MODEL_FILE), compress_to_fp16=(precision == "fp16"))
-    return {
+    info = {
         "model_file": MODEL_FILE,
         "input": ctx.input_spec(),
         "output": ctx.output_spec(OUTPUT),
@@ -242,3 +242,6 @@ def _export(ctx) -> dict[str, Any]:
         "runtime_config": {"device": "CPU", "INFERENCE_PRECISION_HINT": "f32"},
         "versions": {"openvino": ov.get_version(), "nncf": nncf.__version__},
     }
+    embed.openvino(ctx, model, info)  # into its rt_info, saved with it
+    ov.save_model(model, str(ctx.out / MODEL_FILE), compress_to_fp16=(precision == "fp16"))
+    return info

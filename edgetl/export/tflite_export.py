@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..offline import quiet, scoped_env
+from . import embed
 
 MODEL_FILE = "model.tflite"
 
@@ -350,7 +351,7 @@ def export(ctx) -> dict[str, Any]:
             "shape": [1, *shape[2:], shape[1]] if nhwc else shape,
             "layout": "NHWC" if nhwc else ctx.input_spec()["layout"],
         }
-    return {
+    info = {
         "model_file": MODEL_FILE,
         "input": input_spec,
         "output": {**_spec(outp), "shape": [1, ctx.bundle.manifest["model"]["num_outputs"]]},
@@ -358,3 +359,4 @@ def export(ctx) -> dict[str, Any]:
         "runtime_config": runtime_config,
         "versions": {p: importlib.metadata.version(p) for p in ("litert-torch", "ai-edge-litert", "ai-edge-quantizer")},
     }
+    return embed.tflite(ctx, out, info)  # appended to the final flatbuffer, never to the cached conversion

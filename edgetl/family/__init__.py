@@ -3,7 +3,8 @@
 A family turns an architecture name into a headless backbone with pretrained
 weights, names its layer groups for freezing, and declares its preprocessing
 (or, for text, hands over its tokenizer; for speech, its log-mel front-end).
-Families register themselves by name; ``resolve_model`` maps a user's model
+Families register themselves by name with the modality they take (the family list is this
+registry and nothing else); ``resolve_model`` maps a user's model
 string (``mobilenet_v2``, ``tv:mobilenet_v3_small``, ``timm:mobilenetv3_small_100``)
 to a family and architecture.
 """
@@ -14,18 +15,22 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ..errors import EdgetlError
+from ..modality import MODALITIES, Modality, get_modality
 from .base import Backbone, Family, WeightSource
 
 FAMILIES: dict[str, Family] = {}
 T = TypeVar("T")
 
 
-def register_family(name: str) -> Callable[[type[T]], type[T]]:
-    """Class decorator: instantiate the family and store it under ``name``."""
+def register_family(name: str, modality: str) -> Callable[[type[T]], type[T]]:
+    """Class decorator: instantiate the family and store it under ``name``; it takes data of ``modality``."""
+    if modality not in MODALITIES:
+        raise ValueError(f"family {name!r}: unknown modality {modality!r}; known: {', '.join(MODALITIES)}")
 
     def wrap(cls: type[T]) -> type[T]:
         if name in FAMILIES:
             raise ValueError(f"family {name!r} registered twice")
+        setattr(cls, "modality", modality)  # noqa: B010  (``Family.modality``: set by registration, declared once)
         FAMILIES[name] = cls()  # type: ignore[assignment]
         return cls
 
@@ -39,6 +44,22 @@ def get_family(name: str) -> Family:
     return FAMILIES[name]
 
 
+def family_names() -> tuple[str, ...]:
+    """Every registered family (the built-in ones imported first)."""
+    _load_builtin_families()
+    return tuple(FAMILIES)
+
+
+def check_family(family: str, modality: Modality, model: str, data: str) -> None:
+    """A one-line error when the model's family does not take this kind of data."""
+    takes = get_modality(get_family(family).modality)
+    if takes is not modality:
+        raise EdgetlError(
+            f"model {model} is a {takes.kind} model but {data} holds {modality.noun}; "
+            f"pick a {modality.kind} model (see `edgetl models`)"
+        )
+
+
 def resolve_model(model: str) -> tuple[str, str]:
     """``[family:]arch`` -> (family, arch); without a prefix the first family that knows it wins."""
     _load_builtin_families()
@@ -49,7 +70,9 @@ def resolve_model(model: str) -> tuple[str, str]:
         if not family.knows(arch):
             raise EdgetlError(f"model '{arch}' is not a {family.name} architecture; see `edgetl models`")
         return family.name, arch
-    for name in ("torchvision", "timm", "speech", "text"):  # speech before text: text takes any folder with a config.json
+    # precedence, not the family list: torchvision's names before timm's; speech before text (text takes any
+    # folder with a config.json)
+    for name in ("torchvision", "timm", "speech", "text"):
         if FAMILIES[name].knows(model):
             return name, model
     raise EdgetlError(
@@ -63,4 +86,14 @@ def _load_builtin_families() -> None:
     from . import speech, text, vision  # noqa: F401  (registers "speech", "text", "timm" and "torchvision")
 
 
-__all__ = ["Backbone", "Family", "WeightSource", "FAMILIES", "register_family", "get_family", "resolve_model"]
+__all__ = [
+    "Backbone",
+    "Family",
+    "WeightSource",
+    "FAMILIES",
+    "check_family",
+    "family_names",
+    "register_family",
+    "get_family",
+    "resolve_model",
+]

@@ -41,6 +41,7 @@ class Family(Protocol):
     """One family of architectures (timm, torchvision, ...)."""
 
     name: str
+    modality: str  # the data it takes ("image", "text", "audio"): set by ``register_family``
 
     def knows(self, arch: str) -> bool:
         """Whether ``arch`` is an architecture of this family."""

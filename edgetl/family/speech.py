@@ -214,7 +214,7 @@ def _groups(module: SpeechEncoder) -> list[list[str]]:
     return complete_groups(module, front + layers)
 
 
-@register_family("speech")
+@register_family("speech", modality="audio")
 class SpeechFamily:
     name = "speech"
 

@@ -101,7 +101,7 @@ def _load_file(base: nn.Module, path: Path) -> None:
     load_into(base, sd, head_prefix="\0", origin=str(path))
 
 
-@register_family("text")
+@register_family("text", modality="text")
 class TextFamily:
     name = "text"
 

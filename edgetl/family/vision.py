@@ -72,7 +72,7 @@ def _resolve_weights(
     )
 
 
-@register_family("timm")
+@register_family("timm", modality="image")
 class TimmFamily:
     name = "timm"
 
@@ -127,7 +127,7 @@ class TimmFamily:
         return Backbone(model, _feature_dim(model), groups, preprocess, source)
 
 
-@register_family("torchvision")
+@register_family("torchvision", modality="image")
 class TorchvisionFamily:
     name = "torchvision"
 

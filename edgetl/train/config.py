@@ -6,22 +6,10 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from ..data.audio_augment import AUDIO_AUGMENT_PRESETS
-from ..data.augment import AUGMENT_PRESETS
 from ..errors import EdgetlError
+from ..modality import MODALITIES, get_modality
 
 STRATEGIES = ("linear", "partial", "full", "gradual", "two-phase")
-DEFAULT_MODEL = {"image": "mobilenet_v2", "text": "minilm-l6", "audio": "whisper-tiny.en"}
-DEFAULT_AUGMENT = {"image": "crop-flip", "text": "none", "audio": "light"}
-DATA = {"image": "images", "text": "text", "audio": "audio"}  # as error messages name each kind of data
-AUGMENTS = {"image": tuple(AUGMENT_PRESETS), "text": ("none",), "audio": tuple(AUDIO_AUGMENT_PRESETS)}
-# options that only one modality reads: (field, flag, modality, what to use instead elsewhere)
-OWN_OPTIONS = (
-    ("image_size", "--image-size", "image", {"text": "--max-length", "audio": "--max-audio-seconds"}),
-    ("max_length", "--max-length", "text", {"image": "--image-size", "audio": "--max-audio-seconds"}),
-    ("max_audio_seconds", "--max-audio-seconds", "audio", {"image": "--image-size", "text": "--max-length"}),
-    ("noise_dir", "--noise-dir", "audio", {}),
-)
 
 
 @dataclass
@@ -74,7 +62,7 @@ class FinetuneConfig:
         """Reject unsupported combinations before any work starts."""
         if self.strategy not in STRATEGIES:
             raise EdgetlError(f"unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}")
-        known = dict.fromkeys(a for names in AUGMENTS.values() for a in names)
+        known = dict.fromkeys(a for m in MODALITIES.values() for a in m.augments)
         if self.augment is not None and self.augment not in known:
             raise EdgetlError(f"unknown augmentation '{self.augment}'; choose one of {', '.join(known)}")
         finite = all(
@@ -135,17 +123,21 @@ class FinetuneConfig:
 
     def for_modality(self, modality: str) -> FinetuneConfig:
         """Fill the per-modality defaults (model, augment); reject options of other modalities in one line."""
-        if self.augment is not None and self.augment not in AUGMENTS[modality]:
-            owners = " and ".join(DATA[m] for m, names in AUGMENTS.items() if self.augment in names)
+        spec = get_modality(modality)
+        if self.augment is not None and self.augment not in spec.augments:
+            owners = " and ".join(m.data_word for m in MODALITIES.values() if self.augment in m.augments)
+            only_none = spec.augments == ("none",)  # nothing to choose: the option is pointless here
             hint = (
-                "drop it for text data" if modality == "text" else f"for {DATA[modality]} choose {', '.join(AUGMENTS[modality])}"
+                f"drop it for {spec.data_word} data" if only_none else f"for {spec.data_word} choose {', '.join(spec.augments)}"
             )
             raise EdgetlError(f"--augment {self.augment} applies to {owners} only; {hint}")
-        for name, flag, owner, instead in OWN_OPTIONS:
-            if owner != modality and getattr(self, name) is not None:
-                hint = f"use {instead[modality]} for {DATA[modality]}" if modality in instead else f"drop it for {DATA[modality]}"
-                raise EdgetlError(f"{flag} applies to {DATA[owner]} only; {hint}")
-        return replace(self, model=self.model or DEFAULT_MODEL[modality], augment=self.augment or DEFAULT_AUGMENT[modality])
+        for owner in MODALITIES.values():
+            for i, (name, flag) in enumerate(owner.own_options):
+                if owner is not spec and getattr(self, name) is not None:
+                    # the first option of each modality sizes its input: name this modality's own instead
+                    hint = f"use {spec.own_options[0][1]} for {spec.data_word}" if i == 0 else f"drop it for {spec.data_word}"
+                    raise EdgetlError(f"{flag} applies to {owner.data_word} only; {hint}")
+        return replace(self, model=self.model or spec.default_model, augment=self.augment or spec.default_augment)
 
     @property
     def phase1_epochs(self) -> int:

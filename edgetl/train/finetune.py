@@ -22,11 +22,10 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from edgetl_runtime.base import peak_rss_mb
-from edgetl_runtime.metrics import PRIMARY, is_better, task_metrics
+from edgetl_runtime.manifest import TensorSpec
 
 from ..atomic import atomic_path, clean_stale, write_json, write_text
 from ..bundle import (
@@ -35,20 +34,22 @@ from ..bundle import (
     SPLITS,
     WEIGHTS,
     Bundle,
+    BundleManifest,
     library_versions,
     read_manifest,
     relative_paths,
     save_weights,
     write_manifest,
 )
-from ..data import modality as modalities
 from ..data.builtin import BUILTIN_PREFIX, resolve_builtin
 from ..data.sources import split_train_val
 from ..data.text import Columns
 from ..errors import EdgetlError
-from ..family import resolve_model
+from ..family import check_family, resolve_model
+from ..modality import detect
 from ..model import ModelSpec, build_model
 from ..ownership import Owned, check_folder, guard_data, remove_owned
+from ..task import get_task
 from . import strategy
 from .config import FinetuneConfig
 
@@ -139,60 +140,47 @@ class FinetuneRecipe:
         """Read the data; its kind (image, text or audio) fills the per-modality defaults of the config."""
         data_path = resolve_builtin(self.cfg.data) if self.cfg.data.startswith(BUILTIN_PREFIX) else Path(self.cfg.data)
         columns = Columns(self.cfg.text_column, self.cfg.label_column, self.cfg.target_column)
-        self.modality = modalities.detect(data_path, columns)
+        self.modality_spec = detect(data_path, columns)  # the modality: what differs between images, texts and audio
+        self.modality = self.modality_spec.name
         self.cfg = cfg = self.cfg.for_modality(self.modality)
-        source = modalities.scan(self.modality, data_path, cfg.labels, columns, cfg.max_bad_fraction)
+        source = self.modality_spec.scan(data_path, cfg.labels, columns, cfg.max_bad_fraction)
         if source.skipped:
             eg = "; ".join(f"{p} ({why})" for p, why in source.skipped[:3])
             err_console.print(
                 Text.assemble(
-                    ("warning:", "yellow"), f" skipped {len(source.skipped)} unreadable {modalities.NOUN[self.modality]}: {eg}"
+                    ("warning:", "yellow"), f" skipped {len(source.skipped)} unreadable {self.modality_spec.noun}: {eg}"
                 )
             )
-        if self.modality != "text":  # a CSV may name images anywhere: none of them may lie inside --out
-            guard_data(self.run_dir, [], samples=[s.path for split in source.splits.values() for s in split])
+        # a CSV may name sample files anywhere: none of them may lie inside --out
+        guard_data(self.run_dir, [], samples=self.modality_spec.sample_files(source))
         self.source = source
         self.task = source.task
+        self.task_spec = get_task(self.task)
         if "val" in source.splits and source.splits["val"]:
             train, val = source.splits["train"], source.splits["val"]
         else:
-            train, val = split_train_val(source.splits["train"], cfg.val_fraction, cfg.seed, self.task == "classification")
+            train, val = split_train_val(source.splits["train"], cfg.val_fraction, cfg.seed, self.task_spec.stratify)
         self.splits = {"train": train, "val": val}
         if source.splits.get("test"):
             self.splits["test"] = source.splits["test"]
         self.labels = source.labels
-        if self.task == "regression":
-            y = np.asarray([s.target for s in train], dtype=np.float64)
-            self.target_stats = (float(y.mean()), float(y.std()) or 1.0)
 
     def _setup_model(self) -> None:
         cfg = self.cfg
         family, arch = resolve_model(cfg.model)
-        modalities.check_family(family, self.modality, cfg.model, cfg.data)
-        num_outputs = len(self.labels) if self.task == "classification" else 1
-        self.spec = ModelSpec(family, arch, self.task, num_outputs, cfg.dropout)
-        window = self._audio_window() if self.modality == "audio" else None
+        check_family(family, self.modality_spec, cfg.model, cfg.data)
+        self.spec = ModelSpec(family, arch, self.task, self.task_spec.num_outputs(self.labels), cfg.dropout)
+        options = self.modality_spec.config_from_data(cfg, self.source, console.print)  # e.g. the audio window of the clips
+        self.cfg = cfg = replace(cfg, **options)
         torch.manual_seed(cfg.seed)
-        self.model, backbone = build_model(
-            self.spec, weights=cfg.weights, pretrained=cfg.pretrained, **({"max_audio_seconds": window} if window else {})
-        )
-        if self.task == "regression":
-            self.model.output.mean.fill_(self.target_stats[0])
-            self.model.output.std.fill_(self.target_stats[1])
+        self.model, backbone = build_model(self.spec, weights=cfg.weights, pretrained=cfg.pretrained, **options)
+        self.task_spec.init_head(self.model, self.splits["train"])
         self.groups = backbone.groups
         self.weight_source = backbone.weights
         self.backbone_info = backbone
-        self.preprocess = modalities.preprocess_for(self.modality, backbone.preprocess, cfg.model, cfg.image_size, cfg.max_length)
-        if self.modality == "audio":
-            if window is None:  # the family's default window, recorded so a resumed run checks it
-                self.cfg = cfg = replace(cfg, max_audio_seconds=self.preprocess["max_audio_seconds"])
-                console.print(
-                    f"audio window: {cfg.max_audio_seconds:g} s, the model's default (clips last "
-                    f"{modalities.clip_range(self.source.waveforms)}: longer ones are cut, shorter ones padded); "
-                    f"--max-audio-seconds changes it"
-                )
-        self.datasets = modalities.datasets(
-            self.modality,
+        self.preprocess = self.modality_spec.preprocess(backbone.preprocess, cfg)
+        self.cfg = cfg = replace(cfg, **self.modality_spec.config_from_model(cfg, self.preprocess, self.source, console.print))
+        self.datasets = self.modality_spec.datasets(
             self.splits,
             self.preprocess,
             backbone.processor,
@@ -203,16 +191,6 @@ class FinetuneRecipe:
             cfg.seed,
             cfg.noise_dir,
         )
-
-    def _audio_window(self) -> float | None:
-        """--max-audio-seconds, else the clips' own length when they all share one (said so), else None: the family's default."""
-        if self.cfg.max_audio_seconds is not None:
-            return self.cfg.max_audio_seconds
-        seconds = modalities.clip_window(self.source.waveforms)
-        if seconds is not None:
-            self.cfg = replace(self.cfg, max_audio_seconds=seconds)
-            console.print(f"audio window: {seconds:g} s, the length of every clip (--max-audio-seconds changes it)")
-        return seconds
 
     def _prepare_run_dir(self) -> None:
         run = {"config": self.cfg.to_dict(), "lr_changes": []}
@@ -252,10 +230,7 @@ class FinetuneRecipe:
 
     def _setup_optimizer(self) -> None:
         self.optimizer = torch.optim.AdamW(strategy.param_groups(self.model, self.groups, self.cfg))
-        if self.task == "classification":
-            self.loss_fn: nn.Module = nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing)
-        else:
-            self.loss_fn = nn.MSELoss()
+        self.loss_fn = self.task_spec.loss(self.model, self.cfg)
 
     def _load_checkpoint(self) -> None:
         path = self.run_dir / CHECKPOINT
@@ -295,9 +270,6 @@ class FinetuneRecipe:
 
     # ------------------------------------------------------------------ train
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.task == "regression":
-            std = self.model.output.std
-            return self.loss_fn(out.squeeze(1) / std, target / std)
         return self.loss_fn(out, target)
 
     def _features(self) -> dict[str, torch.Tensor]:
@@ -336,7 +308,7 @@ class FinetuneRecipe:
         feats = self._features() if cfg.uses_feature_cache else None
         train_set = self.datasets["train"]
         steps = (len(train_set) + cfg.batch_size - 1) // cfg.batch_size
-        primary, _ = PRIMARY[self.task]
+        primary, _ = self.task_spec.primary
         for epoch in range(self.start_epoch, cfg.epochs):
             t0 = time.time()
             torch.manual_seed(_epoch_seed(cfg.seed, epoch))
@@ -428,7 +400,7 @@ class FinetuneRecipe:
 
     def _end_epoch(self, entry: dict[str, Any], value: float) -> None:
         """Best weights, then the checkpoint, then the metrics log: each write atomic."""
-        improved = is_better(self.task, value, self.best["metric"])
+        improved = self.task_spec.is_better(value, self.best["metric"])
         if improved:
             self.best = {"metric": value, "epoch": entry["epoch"]}
             self.bad_epochs = 0
@@ -462,7 +434,7 @@ class FinetuneRecipe:
         return out
 
     def _metrics_from_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-        return task_metrics(self.task, outputs, targets, self.spec.num_outputs)
+        return self.task_spec.metrics(outputs, targets, self.spec.num_outputs)
 
     def evaluate(self, split: str) -> dict[str, float]:
         """Task metrics of the current model on a split (eval mode, no augmentation)."""
@@ -510,8 +482,8 @@ class FinetuneRecipe:
         save_weights(self.model, self.run_dir / WEIGHTS)
         if self.backbone_info.save is not None:
             self.backbone_info.save(self.run_dir)  # e.g. the tokenizer and encoder config of a text model
-        value = "label" if self.task == "classification" else "target"
-        key = modalities.SAMPLE_KEY[self.modality]
+        value = self.task_spec.target_key
+        key = self.modality_spec.sample_key
         rows = {
             name: [{key: getattr(s, key), value: getattr(s, value)} for s in samples] for name, samples in self.splits.items()
         }
@@ -519,48 +491,40 @@ class FinetuneRecipe:
             rows = relative_paths(rows, self.run_dir)
         write_json(self.run_dir / SPLITS, rows)
         cfg_dict = self.cfg.to_dict()
-        manifest = {
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "modality": self.modality,
-            "family": self.spec.family,
-            "arch": self.spec.arch,
-            "task": self.task,
-            "labels": self.labels,
-            "model": self.spec.to_dict(),
-            "weights_source": self.weight_source.to_dict(),
-            "preprocess": self.preprocess,
-            "input": self._input_spec(),
-            "output": {"name": "logits" if self.task == "classification" else "prediction", "shape": [1, self.spec.num_outputs]},
-            "training": {
+        manifest = BundleManifest(
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            modality=self.modality,
+            family=self.spec.family,
+            arch=self.spec.arch,
+            task=self.task,
+            labels=tuple(self.labels),
+            model=self.spec.to_dict(),
+            weights_source=self.weight_source.to_dict(),
+            preprocess=self.preprocess,
+            input=TensorSpec.from_json(self._input_spec(), MANIFEST, "input"),
+            output=TensorSpec(self.task_spec.output_name, (1, self.spec.num_outputs), "float32"),
+            training={
                 **cfg_dict,
                 "layer_groups": len(self.groups),
                 "feature_cache_used": self.cfg.uses_feature_cache,
                 "bn_statistics_trained": self.cfg.bn_statistics_train,
                 **({"lr_changes": self.lr_changes} if self.lr_changes else {}),
             },
-            "data": {
+            data={
                 "source": str(Path(self.source.origin).resolve()),
                 **({"paths": {"relative_to": "bundle", "bundle_was_at": str(self.run_dir.resolve())}} if key == "path" else {}),
                 "splits": {k: len(v) for k, v in self.splits.items()},
-                **({"skipped_images": len(self.source.skipped)} if self.modality == "image" else {}),
-                **(
-                    {
-                        "skipped_clips": len(self.source.skipped),
-                        "skipped": [{"path": p, "reason": why} for p, why in self.source.skipped[:20]],
-                    }
-                    if self.modality == "audio"
-                    else {}
-                ),
+                **self.modality_spec.skipped_facts(self.source),
             },
-            "metrics": metrics,
-            "history": self.history,
-            "versions": library_versions(),
-        }
+            metrics=metrics,
+            history=tuple(self.history),
+            versions=library_versions(),
+        )
         write_manifest(self.run_dir, manifest)
-        return Bundle(self.run_dir, manifest, self.model, self.backbone_info.processor)
+        return Bundle(self.run_dir, manifest.to_json(), self.model, self.backbone_info.processor)
 
     def _input_spec(self) -> dict[str, Any]:
-        return modalities.input_spec(self.modality, self.preprocess)
+        return self.modality_spec.input_spec(self.preprocess)
 
     def cleanup(self) -> None:
         """Training state is not part of a finished bundle."""
