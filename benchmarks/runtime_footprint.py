@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -103,7 +102,10 @@ def main() -> None:
             summary = json.loads(bench.stdout.strip().splitlines()[-1])["summary"]
             rows.append({"artifact": art, "runtime": runtime, "device_venv_mb": round(disk_mb(venv), 1),
                          "edgetl_run_predict": device, "edgetl_predict": full, "edgetl_run_bench": summary})  # fmt: skip
-    report = {"machine": f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores), {platform.platform()}",
+    from edgetl_runtime.bench import machine
+
+    m = machine()
+    report = {"machine": f"{m['cpu']} ({m['cores']} cores, {' '.join(m['isa'])}), {m['memory_gib']} GiB, {m['os']}",
               "date": time.strftime("%Y-%m-%d"), "wheel": wheel.name, "wheel_kb": round(wheel.stat().st_size / 1024, 1),
               "images": len(images), "rows": rows}  # fmt: skip
     out = Path(args.out)

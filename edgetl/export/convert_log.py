@@ -22,8 +22,11 @@ from pathlib import Path
 CONVERT_LOG = "convert.log"
 # a line that says something went wrong or may have; counted and the first one quoted in the summary line
 _WARNING = re.compile(r"warn(ing)?s?\b|\berror\b|\bfailed\b|deprecat", re.IGNORECASE)
-# lines that look like warnings but are not: progress tables and our own guard's notes
-_NOT_WARNING = re.compile(r"^\s*(\||[-+=│┃┏┗━─]+)|no error|error_bound|errors?:\s*0\b", re.IGNORECASE)
+# lines that look like warnings but are not: progress tables, and absl's notice that it logs to stderr before
+# it is initialised (printed once by every LiteRT conversion)
+_NOT_WARNING = re.compile(
+    r"^\s*(\||[-+=│┃┏┗━─]+)|no error|error_bound|errors?:\s*0\b|before absl::InitializeLog\(\) is called", re.IGNORECASE
+)
 
 
 @dataclass
