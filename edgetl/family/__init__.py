@@ -19,11 +19,13 @@ from ..modality import MODALITIES, Modality, get_modality
 from .base import Backbone, Family, WeightSource
 
 FAMILIES: dict[str, Family] = {}
+PRECEDENCE: dict[str, int] = {}  # which family an unprefixed model name is tried with first (lowest first)
 T = TypeVar("T")
 
 
-def register_family(name: str, modality: str) -> Callable[[type[T]], type[T]]:
-    """Class decorator: instantiate the family and store it under ``name``; it takes data of ``modality``."""
+def register_family(name: str, modality: str, precedence: int = 50) -> Callable[[type[T]], type[T]]:
+    """Class decorator: instantiate the family and store it under ``name``; it takes data of ``modality``, and an
+    unprefixed model name is offered to families in ``precedence`` order (lowest first)."""
     if modality not in MODALITIES:
         raise ValueError(f"family {name!r}: unknown modality {modality!r}; known: {', '.join(MODALITIES)}")
 
@@ -32,6 +34,7 @@ def register_family(name: str, modality: str) -> Callable[[type[T]], type[T]]:
             raise ValueError(f"family {name!r} registered twice")
         setattr(cls, "modality", modality)  # noqa: B010  (``Family.modality``: set by registration, declared once)
         FAMILIES[name] = cls()  # type: ignore[assignment]
+        PRECEDENCE[name] = precedence
         return cls
 
     return wrap
@@ -70,9 +73,7 @@ def resolve_model(model: str) -> tuple[str, str]:
         if not family.knows(arch):
             raise EdgetlError(f"model '{arch}' is not a {family.name} architecture; see `edgetl models`")
         return family.name, arch
-    # precedence, not the family list: torchvision's names before timm's; speech before text (text takes any
-    # folder with a config.json)
-    for name in ("torchvision", "timm", "speech", "text"):
+    for name in sorted(FAMILIES, key=lambda n: PRECEDENCE[n]):
         if FAMILIES[name].knows(model):
             return name, model
     raise EdgetlError(

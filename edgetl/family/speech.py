@@ -214,7 +214,7 @@ def _groups(module: SpeechEncoder) -> list[list[str]]:
     return complete_groups(module, front + layers)
 
 
-@register_family("speech", modality="audio")
+@register_family("speech", modality="audio", precedence=30)  # before text: a Whisper folder has a config.json too
 class SpeechFamily:
     name = "speech"
 

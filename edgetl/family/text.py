@@ -101,7 +101,7 @@ def _load_file(base: nn.Module, path: Path) -> None:
     load_into(base, sd, head_prefix="\0", origin=str(path))
 
 
-@register_family("text", modality="text")
+@register_family("text", modality="text", precedence=40)  # takes any folder with a config.json: last
 class TextFamily:
     name = "text"
 

@@ -72,7 +72,7 @@ def _resolve_weights(
     )
 
 
-@register_family("timm", modality="image")
+@register_family("timm", modality="image", precedence=20)
 class TimmFamily:
     name = "timm"
 
@@ -127,7 +127,7 @@ class TimmFamily:
         return Backbone(model, _feature_dim(model), groups, preprocess, source)
 
 
-@register_family("torchvision", modality="image")
+@register_family("torchvision", modality="image", precedence=10)  # its names before timm's
 class TorchvisionFamily:
     name = "torchvision"
 
