@@ -52,6 +52,18 @@ def test_two_phase_bundle_contents(two_phase_bundle):
     assert lines[-1]["train_loss"] < lines[0]["train_loss"]
 
 
+def test_metrics_log_has_val_loss_and_learning_rates(two_phase_bundle):
+    """Per epoch: validation loss, the LR of each parameter group, the samples trained on."""
+    lines = [json.loads(l) for l in (two_phase_bundle.path / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        assert np.isfinite(line["val_loss"]) and line["val_loss"] > 0
+        assert set(line["lr"]) == {"head", *(f"backbone.{i}" for i in range(19))}
+        assert line["train_samples"] == 36
+    # two-phase: the head's LR drops 10x against the backbone's once the backbone trains (lr_head 3e-2, lr_backbone 1e-5)
+    ratios = [line["lr"]["head"] / line["lr"]["backbone.18"] for line in lines]
+    assert ratios == pytest.approx([3000.0, 300.0, 300.0], rel=1e-6)
+
+
 def test_reloaded_bundle_predicts_the_same(two_phase_bundle, tmp_path):
     x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
     fresh = edgetl.load_bundle(two_phase_bundle.path)
@@ -71,6 +83,7 @@ def test_linear_feature_cache_gives_the_same_training(tmp_path):
     for ha, hb in zip(cached["history"], direct["history"]):
         assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-4)
         assert ha["val"] == pytest.approx(hb["val"], rel=1e-6)
+        assert ha["val_loss"] == pytest.approx(hb["val_loss"], rel=1e-4)
     assert not (tmp_path / "a" / "features.safetensors").exists()
 
 

@@ -350,24 +350,29 @@ class FinetuneRecipe:
                     total_loss += value * len(y)
                     seen += len(y)
                     progress.update(task, advance=1, info=f"loss {total_loss / seen:.4f}")
-            if feats is not None:
-                val_metrics = self._metrics_from_outputs(self._head_outputs(feats["val"]), self.datasets["val"].targets)
-            else:
-                val_metrics = self.evaluate("val")
-            self._check_finite(epoch, val_metrics)
+            train_seconds = time.time() - t0
+            val_outputs = self._head_outputs(feats["val"]) if feats is not None else self._outputs("val")
+            val_targets = self.datasets["val"].targets
+            val_metrics = self._metrics_from_outputs(val_outputs, val_targets)
+            val_loss = self._eval_loss(val_outputs, val_targets)
+            self._check_finite(epoch, {**val_metrics, "loss": val_loss})
             entry = {
                 "epoch": epoch + 1,
                 "train_loss": total_loss / max(1, seen),
+                "val_loss": val_loss,
                 "val": val_metrics,
+                "lr": self._learning_rates(),
                 "trainable_groups": n_train,
                 "total_groups": len(self.groups),
+                "train_samples": seen,
                 "seconds": round(time.time() - t0, 3),
             }
             self._end_epoch(entry, val_metrics[primary])
             shown = "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items())
             console.print(
-                f"epoch {epoch + 1}/{cfg.epochs}  loss {entry['train_loss']:.4f}  val {shown}  "
-                f"groups {n_train}/{len(self.groups)}  ({entry['seconds']:.1f}s)"
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {entry['train_loss']:.4f}  val loss {val_loss:.4f}  val {shown}  "
+                f"lr head {entry['lr'].get('head', 0):.2g}  groups {n_train}/{len(self.groups)}  "
+                f"({entry['seconds']:.1f}s, {seen / max(train_seconds, 1e-9):.0f} samples/s)"
             )
             if cfg.patience and self.bad_epochs >= cfg.patience:
                 console.print(f"early stop: no {primary} improvement for {self.bad_epochs} epochs")
@@ -438,6 +443,10 @@ class FinetuneRecipe:
 
     def evaluate(self, split: str) -> dict[str, float]:
         """Task metrics of the current model on a split (eval mode, no augmentation)."""
+        return self._metrics_from_outputs(self._outputs(split), self.datasets[split].targets)
+
+    def _outputs(self, split: str) -> np.ndarray:
+        """The current model's outputs on a split (eval mode, no augmentation)."""
         dataset = self.datasets[split]
         was_training = self.model.training
         self.model.eval()
@@ -447,7 +456,19 @@ class FinetuneRecipe:
             for x, _ in loader:
                 outs.append(self.model(*_inputs(x)).numpy())
         self.model.train(was_training)
-        return self._metrics_from_outputs(np.concatenate(outs), dataset.targets)
+        return np.concatenate(outs)
+
+    def _eval_loss(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+        """The training loss (same function, label smoothing included) on evaluation outputs."""
+        with torch.no_grad():
+            return float(self._loss(torch.from_numpy(outputs), torch.as_tensor(targets)))
+
+    def _learning_rates(self) -> dict[str, float]:
+        """The learning rate of each parameter group at the end of the epoch ("head", "backbone.0", ...)."""
+        rates: dict[str, float] = {}
+        for group in self.optimizer.param_groups:
+            rates.setdefault(group["name"].rsplit(".", 1)[0], float(group["lr"]))
+        return rates
 
     # ------------------------------------------------------------------- save
     def save(self) -> Bundle:
