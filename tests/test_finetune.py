@@ -64,6 +64,23 @@ def test_metrics_log_has_val_loss_and_learning_rates(two_phase_bundle):
     assert ratios == pytest.approx([3000.0, 300.0, 300.0], rel=1e-6)
 
 
+def test_a_healthy_run_has_no_findings_and_random_labels_do(two_phase_bundle, tmp_path):
+    """The diagnosis (train/diagnose.py) stays quiet on a run that learns, and flags one that cannot beat the
+    majority class: colour images whose labels were drawn at random."""
+    assert two_phase_bundle.manifest["training"]["diagnostics"] == []
+    data = write_color_folder(tmp_path / "c", per_class=10)
+    rng = np.random.default_rng(0)
+    noisy = tmp_path / "noisy"
+    for i, f in enumerate(sorted(data.rglob("*.png"))):
+        label = ("blue", "green", "red")[rng.integers(3)]
+        (noisy / label).mkdir(parents=True, exist_ok=True)
+        (noisy / label / f"{i}.png").write_bytes(f.read_bytes())
+    b = edgetl.finetune(str(noisy), str(tmp_path / "run"), **{**FAST, "strategy": "linear", "epochs": 2, "lr_head": 3e-3})
+    kinds = [d["kind"] for d in b.manifest["training"]["diagnostics"]]
+    assert kinds == ["underfitting"], b.manifest["training"]["diagnostics"]
+    assert "never beats predicting the majority class" in b.manifest["training"]["diagnostics"][0]["message"]
+
+
 def test_reloaded_bundle_predicts_the_same(two_phase_bundle, tmp_path):
     x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
     fresh = edgetl.load_bundle(two_phase_bundle.path)

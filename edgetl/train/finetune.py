@@ -52,6 +52,7 @@ from ..ownership import Owned, check_folder, guard_data, remove_owned
 from ..task import get_task
 from . import strategy
 from .config import FinetuneConfig
+from .diagnose import diagnose
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
@@ -500,6 +501,10 @@ class FinetuneRecipe:
                 "peak_rss_mb": round(peak_rss_mb(), 1),
             }
         )
+        findings = diagnose(self.history, self.task, self.cfg.strategy, self.best, self.datasets["train"].targets,
+                            self.datasets["val"].targets)  # fmt: skip
+        for finding in findings:
+            err_console.print(Text.assemble(("warning:", "yellow"), f" {finding['message']}"))
         save_weights(self.model, self.run_dir / WEIGHTS)
         if self.backbone_info.save is not None:
             self.backbone_info.save(self.run_dir)  # e.g. the tokenizer and encoder config of a text model
@@ -530,6 +535,7 @@ class FinetuneRecipe:
                 "feature_cache_used": self.cfg.uses_feature_cache,
                 "bn_statistics_trained": self.cfg.bn_statistics_train,
                 **({"lr_changes": self.lr_changes} if self.lr_changes else {}),
+                "diagnostics": findings,  # overfitting / never beating a trivial baseline (train/diagnose.py)
             },
             data={
                 "source": str(Path(self.source.origin).resolve()),
