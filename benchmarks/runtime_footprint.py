@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgetl.runtime_wheel import build_wheel  # noqa: E402
+from edgetl.runtime_wheel import build_wheel, device_venv  # noqa: E402
 
 PACKAGES = {"onnxruntime": ("onnxruntime",), "openvino": ("openvino", "openvino.libs"), "litert": ("ai_edge_litert",)}
 DISTS = {"onnxruntime": ("onnxruntime",), "openvino": ("openvino",), "litert": ("ai_edge_litert",)}
@@ -39,22 +39,6 @@ PROBE = (
     "print('@@' + json.dumps({{'rc': rc, 'seconds': time.perf_counter() - t, 'peak_rss_mb': int(hwm) / 1024,"
     " 'torch': 'torch' in sys.modules, 'modules': len(sys.modules)}}))"
 )
-
-
-def device_venv(root: Path, runtime: str) -> Path:
-    """A venv with only the wheel, numpy, Pillow, tokenizers and ``runtime`` (linked from this venv)."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    ours = Path(next(p for p in sys.path if p.endswith("site-packages") and Path(p, "numpy").is_dir()))
-    site = root / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    for name in (*BASE, *PACKAGES[runtime]):
-        if (ours / name).exists():
-            (site / name).symlink_to(ours / name)
-    for dist in (*BASE_DISTS, *DISTS[runtime]):
-        for info in ours.glob(f"{dist.replace('-', '_')}-*.dist-info"):
-            (site / info.name).symlink_to(info)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install", "--no-deps", "--no-index",
-                    "-q", "--disable-pip-version-check", str(build_wheel())], check=True)  # fmt: skip
-    return root
 
 
 def disk_mb(root: Path) -> float:
@@ -93,7 +77,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for art in args.artifacts:
             runtime = json.loads((Path(art) / "manifest.json").read_text())["runtime"]
-            venv = device_venv(Path(tmp) / runtime, runtime)
+            venv = device_venv(Path(tmp) / runtime, (*BASE, *PACKAGES[runtime]), (*BASE_DISTS, *DISTS[runtime]))
             py = str(venv / "bin" / "python")
             device = run(py, "edgetl_runtime.cli", ["predict", art, *images, "--json"])
             full = run(sys.executable, "edgetl.cli", ["predict", art, *images])

@@ -78,3 +78,25 @@ def build_wheel(out_dir: str | Path | None = None) -> Path:
         with atomic_path(wheel) as dest:
             shutil.copy2(built[0], dest)
     return wheel
+
+
+def device_venv(root: Path, packages: tuple[str, ...], dists: tuple[str, ...]) -> Path:
+    """A venv at ``root`` holding only the runtime wheel and ``packages`` (with their ``dists``' metadata), linked
+    from this interpreter's site-packages: a device's install, made offline (tests and benchmarks)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    ours = Path(next(p for p in sys.path if p.endswith("site-packages") and Path(p, "numpy").is_dir()))
+    site = root / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    for name in packages:
+        if (ours / name).exists():
+            (site / name).symlink_to(ours / name)
+    for dist in dists:
+        for info in ours.glob(f"{dist.replace('-', '_')}-*.dist-info"):
+            (site / info.name).symlink_to(info)
+    cmd = [sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install", "--no-deps", "--no-index",
+           "--disable-pip-version-check", "-q", str(build_wheel())]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise EdgetlError(
+            f"installing the edgetl-runtime wheel into {root} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}"
+        )
+    return root

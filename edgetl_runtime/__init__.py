@@ -28,7 +28,7 @@ _LAZY = {
     "LoadedArtifact": "artifact",
     "load_predictor": "artifact",
     "RUNTIMES": "artifact",
-    "ARTIFACT_MANIFEST": "base",
+    "ARTIFACT_MANIFEST": "manifest",
     "Batch": "base",
     "DeviceOptions": "base",
     "Predictor": "base",

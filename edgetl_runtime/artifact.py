@@ -9,16 +9,14 @@ from typing import Any
 import numpy as np
 
 from .base import (
-    ARTIFACT_MANIFEST,
     Batch,
     DeviceOptions,
     EdgetlError,
     ManifestFacts,
     Predictor,
     check_artifact_files,
-    read_artifact_manifest,
 )
-from .manifest import ArtifactManifest
+from .manifest import ARTIFACT_MANIFEST, ArtifactManifest
 
 # runtime name -> (module, class); the torch predictor needs edgetl and torch, so it is named, never imported here
 RUNTIMES = {
@@ -106,7 +104,8 @@ def load_predictor(path: str | Path, options: DeviceOptions | None = None, runti
     import importlib
 
     options = options or DeviceOptions()
-    manifest = {} if runtime == "torch" else read_artifact_manifest(path)
+    spec = None if runtime == "torch" else ArtifactManifest.read(path)  # read and checked once
+    manifest = dict(spec.raw) if spec else {}
     runtime = runtime or manifest.get("runtime")
     if runtime not in RUNTIMES:
         raise EdgetlError(f"{path}/{ARTIFACT_MANIFEST} names runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
@@ -122,7 +121,6 @@ def load_predictor(path: str | Path, options: DeviceOptions | None = None, runti
     if runtime == "torch":  # a bundle folder: the predictor reads the bundle's own manifest
         return getattr(mod, cls)(Path(path), manifest, options)
     check_artifact_files(path, manifest)
-    spec = ArtifactManifest.from_json(manifest, Path(path) / ARTIFACT_MANIFEST)
     try:
         return getattr(mod, cls)(Path(path), spec, options)
     except EdgetlError:  # DeviceUnavailable included

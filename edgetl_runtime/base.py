@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import EdgetlError
-from .manifest import ARTIFACT_MANIFEST, PREPROCESS_FIELDS, TASKS, ArtifactManifest, TensorSpec
+from .manifest import ArtifactManifest, TensorSpec, check_facts
 
 # the canonical input: an NCHW float32 array (images) or named int64 arrays (text)
 Batch = np.ndarray | dict[str, np.ndarray]
@@ -94,19 +94,7 @@ def check_manifest(manifest: dict[str, Any], fields: tuple[tuple[str, tuple[type
             fail(f"field '{dotted}' is missing")
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             fail(f"field '{dotted}' is a {type(value).__name__}, expected {' or '.join(t.__name__ for t in types)}")
-    modality = manifest.get("modality", "image")
-    if modality not in PREPROCESS_FIELDS:
-        fail(f"field 'modality' is {modality!r}, expected one of {', '.join(PREPROCESS_FIELDS)}")
-    if manifest.get("task") not in TASKS:
-        fail(f"field 'task' is {manifest.get('task')!r}, expected {' or '.join(TASKS)}")
-    for key in PREPROCESS_FIELDS[modality]:
-        if key not in manifest.get("preprocess", {}):
-            fail(f"field 'preprocess.{key}' is missing")
-    labels = manifest.get("labels")
-    if manifest["task"] == "classification" and (
-        not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels)
-    ):
-        fail("field 'labels' must list the class names")
+    check_facts(manifest, where, fix)
 
 
 def read_json(path: Path, fix: str) -> Any:
@@ -119,14 +107,7 @@ def read_json(path: Path, fix: str) -> Any:
 
 def read_artifact_manifest(path: str | Path) -> dict[str, Any]:
     """The artifact's manifest as written, after ``ArtifactManifest`` checked it field by field."""
-    mfile = Path(path) / ARTIFACT_MANIFEST
-    if not mfile.is_file():
-        raise EdgetlError(f"{path} is not an edgetl artifact (no {ARTIFACT_MANIFEST}); pass a folder written by `edgetl export`")
-    manifest = read_json(mfile, "re-run `edgetl export`")
-    if not isinstance(manifest, dict):
-        raise EdgetlError(f"{mfile} is not an edgetl artifact manifest; re-run `edgetl export`")
-    ArtifactManifest.from_json(manifest, mfile)
-    return manifest
+    return dict(ArtifactManifest.read(path).raw)
 
 
 def check_artifact_files(path: str | Path, manifest: dict[str, Any]) -> None:

@@ -49,6 +49,24 @@ def _take(data: Mapping[str, Any], key: str, types: tuple[type, ...], where: Any
     return value
 
 
+def check_facts(data: Mapping[str, Any], where: Any, fix: str = FIX) -> None:
+    """What artifact and bundle manifests share: a known modality and task, the preprocessing that modality needs,
+    and for classification the class names; one line naming the first that is wrong."""
+    modality = data.get("modality", "image")
+    if modality not in PREPROCESS_FIELDS:
+        raise _fail(where, f"field 'modality' is {modality!r}, expected one of {', '.join(PREPROCESS_FIELDS)}", fix)
+    if data.get("task") not in TASKS:
+        raise _fail(where, f"field 'task' is {data.get('task')!r}, expected {' or '.join(TASKS)}", fix)
+    for key in PREPROCESS_FIELDS[modality]:
+        if key not in data.get("preprocess", {}):
+            raise _fail(where, f"field 'preprocess.{key}' is missing", fix)
+    labels = data.get("labels")
+    if data["task"] == "classification" and (
+        not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels)
+    ):
+        raise _fail(where, "field 'labels' must list the class names", fix)
+
+
 @dataclass(frozen=True)
 class Quantization:
     """Affine int8 quantisation of an input or output: ``real = (q - zero_point) * scale``."""
@@ -175,19 +193,9 @@ class ArtifactManifest:
         spec_out = TensorSpec.from_json(data["output"], where, "output")
         preprocess = _take(data, "preprocess", (dict,), where)
         files = _take(data, "files", (dict,), where)
+        check_facts(data, where)
         modality = data.get("modality", "image")
-        if modality not in PREPROCESS_FIELDS:
-            raise _fail(where, f"field 'modality' is {modality!r}, expected one of {', '.join(PREPROCESS_FIELDS)}")
-        if data["task"] not in TASKS:
-            raise _fail(where, f"field 'task' is {data['task']!r}, expected {' or '.join(TASKS)}")
-        for key in PREPROCESS_FIELDS[modality]:
-            if key not in preprocess:
-                raise _fail(where, f"field 'preprocess.{key}' is missing")
         labels = data.get("labels") or []
-        if data["task"] == "classification" and (
-            not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels)
-        ):
-            raise _fail(where, "field 'labels' must list the class names")
         known = {
             "format",
             "version",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 import edgetl
 from edgetl.export import export
 from edgetl.runtime_wheel import build_wheel
+from edgetl.runtime_wheel import device_venv as make_device_venv
 
 # what the device venv gets besides the wheel: the packages and their dist-info (importlib.metadata reads them)
 DEVICE_PACKAGES = ("numpy", "numpy.libs", "PIL", "pillow.libs", "tokenizers", "onnxruntime")
@@ -25,36 +25,7 @@ FORBIDDEN = ("torch", "transformers", "timm", "torchvision", "edgetl", "tensorfl
 @pytest.fixture(scope="module")
 def device_venv(tmp_path_factory) -> Path:
     """A venv of this Python holding only the runtime wheel and the four packages a device installs."""
-    root = tmp_path_factory.mktemp("device") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    ours = Path(next(p for p in sys.path if p.endswith("site-packages") and Path(p, "numpy").is_dir()))
-    site = root / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    for name in DEVICE_PACKAGES:
-        if (ours / name).exists():
-            (site / name).symlink_to(ours / name)
-    for dist in DEVICE_DISTS:
-        for info in ours.glob(f"{dist}-*.dist-info"):
-            (site / info.name).symlink_to(info)
-    wheel = build_wheel()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(root / "bin" / "python"),
-            "install",
-            "--no-deps",
-            "--no-index",
-            "--disable-pip-version-check",
-            "-q",
-            str(wheel),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return root
+    return make_device_venv(tmp_path_factory.mktemp("device") / "venv", DEVICE_PACKAGES, DEVICE_DISTS)
 
 
 def _run(venv: Path, args: list[str]) -> dict:
