@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_path, write_json, write_text
+from ..atomic import write_json, write_text
+from .plot import plot
 from .targets import BUDGET_KEYS
 
 COLUMNS = (
@@ -168,51 +169,6 @@ def to_markdown(report: dict[str, Any]) -> str:
     if versions:
         lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."]
     return "\n".join(lines) + "\n"
-
-
-def plot(report: dict[str, Any], path: Path) -> bool:
-    """Latency (p50, p90 whisker) against accuracy per artifact, sizes beside; False if matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    rows = [r for r in report["rows"] if r["status"] == "ok"]
-    if not rows:
-        return False
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [3, 2]})
-    colors = {"torch": "tab:red", "onnxruntime": "tab:blue", "openvino": "tab:purple", "litert": "tab:green"}
-    for r in rows:
-        c = colors.get(r["runtime"], "tab:gray")
-        ax.errorbar(r["p50_ms"], r["value"], xerr=[[0], [r["p90_ms"] - r["p50_ms"]]], fmt="o", color=c, capsize=3)
-        ax.annotate(r["name"], (r["p50_ms"], r["value"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    choice = ((report.get("deploy") or {}).get("choice") or {}).get("name")
-    for r in rows:
-        if r["name"] == choice:  # the deploy choice: a gold star under its dot, named in the title
-            ax.scatter([r["p50_ms"]], [r["value"]], s=320, marker="*", color="gold", edgecolor="k", zorder=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency at batch 1, ms (dot p50, whisker to p90; log scale)")
-    ax.set_ylabel(rows[0]["metric"])
-    ax.set_title(
-        f"{report['bundle']['arch']} on {report['target']['name']}"
-        + (f"\n\u2605 deploy: {choice}" if choice else "\nno artifact meets every budget")
-    )
-    ax.grid(alpha=0.3, which="both")
-    names = [r["name"] for r in rows]
-    bx.barh(names, [r["size_mb"] for r in rows], color=[colors.get(r["runtime"], "tab:gray") for r in rows])
-    bx.invert_yaxis()
-    bx.set_xlabel("size, MB")
-    bx.set_title("artifact size")
-    if "model_mb" in report["target"]["budgets"]:
-        bx.axvline(report["target"]["budgets"]["model_mb"], color="k", ls="--", lw=1, label="budget")
-        bx.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return True
 
 
 REPORT_FILES = ("report.json", "report.md", "report.png")
