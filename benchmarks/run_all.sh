@@ -21,3 +21,5 @@ nice -n 19 .venv/bin/python benchmarks/speech_keywords.py --train-voices 2 --run
 .venv/bin/edgetl benchmark runs/bench-speech/pretrained-two-phase --target cpu-1t --out benchmarks/results/speech_benchmark-cpu-1t
 bash benchmarks/int8_guard.sh
 .venv/bin/python benchmarks/fault_corpus.py --jobs 2                # as root: the read-only/full tmpfs and chattr cases need it
+.venv/bin/python benchmarks/demo_history.py runs/demo               # runs/demo from headline.sh (make demo)
+.venv/bin/python benchmarks/report_screenshot.py --bundle runs/demo  # needs Debian's chromium

@@ -38,7 +38,12 @@ SPLITS = "splits.json"  # the exact files of each split: calibration and parity 
 BUNDLE_FORMAT = "edgetl-bundle"
 BUNDLE_VERSION = 1  # the newest bundle manifest this edgetl reads
 EXPORT_DIR, BENCH_DIR = "export", "benchmark"  # what `edgetl export` and `edgetl benchmark` add inside a bundle
-BUNDLE_ENTRIES = frozenset({MANIFEST, WEIGHTS, SPLITS, BUNDLE_SUBDIR, EXPORT_DIR, BENCH_DIR})
+FIGURES, EVALUATION = "figures", "evaluation.json"  # pictures and the held-out split's errors (train/figures.py)
+REPORT = "report.html"  # `edgetl report`
+LOG_DIRS = ("tensorboard", "mlruns")  # --log tensorboard / mlflow (train/loggers.py)
+BUNDLE_ENTRIES = frozenset(
+    {MANIFEST, WEIGHTS, SPLITS, BUNDLE_SUBDIR, EXPORT_DIR, BENCH_DIR, FIGURES, EVALUATION, REPORT, *LOG_DIRS}
+)
 # what export, predict and benchmark read from a bundle manifest: (dotted key, allowed types)
 BUNDLE_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("family", (str,)),
@@ -283,6 +288,7 @@ class BundleManifest:
     weights_source: Mapping[str, Any] = field(default_factory=dict)
     history: tuple[Mapping[str, Any], ...] = ()
     versions: Mapping[str, Any] = field(default_factory=dict)
+    figures: Mapping[str, str] = field(default_factory=dict)  # name -> PNG path inside the bundle (train/figures.py)
     version: int = BUNDLE_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -317,6 +323,7 @@ class BundleManifest:
             weights_source=data.get("weights_source") or {},
             history=tuple(data.get("history") or ()),
             versions=data.get("versions") or {},
+            figures=data.get("figures") if isinstance(data.get("figures"), dict) else {},
             version=version,
             extra={k: v for k, v in data.items() if k not in known},
         )
@@ -342,6 +349,7 @@ class BundleManifest:
                 "metrics": dict(self.metrics),
                 "history": [dict(h) for h in self.history],
                 "versions": dict(self.versions),
+                "figures": dict(self.figures),
             }
         )
         return {**out, **self.extra}

@@ -177,6 +177,13 @@ def finetune(
     ),
     workers: int = typer.Option(0, help="DataLoader worker processes."),
     threads: int | None = typer.Option(None, help="torch intra-op threads."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Draw the run's pictures into BUNDLE/figures."),
+    log: list[str] = typer.Option(
+        [],
+        "--log",
+        help="Also log to tensorboard (event files in --out/tensorboard) or mlflow (--out/mlruns, or "
+        "MLFLOW_TRACKING_URI); repeat for both.",
+    ),
     resume: bool = typer.Option(False, help="Continue an interrupted run in --out."),
     overwrite: bool = typer.Option(False, help="Replace the edgetl run or bundle in --out (never other files, never the data)."),
 ) -> None:
@@ -191,6 +198,9 @@ def finetune(
     shown = {k: v for k, v in metrics.items() if isinstance(v, dict)}
     for split, values in shown.items():
         console.print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    figures = bundle.manifest.get("figures") or {}
+    if figures:
+        console.print(f"figures: {bundle.path / 'figures'} ({', '.join(figures)}); `edgetl report {bundle.path}` shows them")
     console.print(f"bundle: {bundle.path}")
 
 
@@ -210,6 +220,23 @@ def info(bundle_dir: str = typer.Argument(..., help="Bundle folder."), as_json: 
     for k, v in _info_rows(m):
         table.add_row(k, str(v))
     console.print(table)
+    figures = m.get("figures") if isinstance(m.get("figures"), dict) else {}
+    for name, path in figures.items():  # one line each, never wrapped: paths to open
+        console.print(f"figure {name}: {Path(bundle_dir) / str(path)}", soft_wrap=True, markup=False, highlight=False)
+    if figures:
+        console.print(f"all on one page: edgetl report {bundle_dir}", soft_wrap=True, markup=False, highlight=False)
+
+
+@app.command()
+@user_errors()
+def report(
+    bundle_dir: str = typer.Argument(..., help="Bundle folder."),
+    out: str | None = typer.Option(None, "--out", "-o", help="HTML file to write (default BUNDLE/report.html)."),
+) -> None:
+    """Write one self-contained HTML page: the manifest, the pictures, and the export and benchmark tables beside it."""
+    from .report import write_report
+
+    console.print(f"report: {write_report(bundle_dir, out)}")
 
 
 def _get(m: dict, dotted: str, default: object = "-") -> object:

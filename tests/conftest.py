@@ -96,7 +96,10 @@ def regression_csv(tmp_path) -> Path:
 
 # Small, fast settings for real fine-tuning runs in tests: the real built-in
 # MobileNetV2 at 32 px on a few dozen images.
-FAST = dict(model="mobilenet_v2", image_size=32, batch_size=8, epochs=2, augment="none", patience=0, warmup_epochs=0.0)
+# figures off: drawing costs ~3 s a run; test_figures.py and the text and speech bundle tests draw them
+FAST = dict(
+    model="mobilenet_v2", image_size=32, batch_size=8, epochs=2, augment="none", patience=0, warmup_epochs=0.0, figures=False
+)
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ def test_two_phase_bundle_contents(two_phase_bundle):
     run = two_phase_bundle.path
     assert sorted(p.name for p in run.iterdir()) == [
         "edgetl.json",
+        "evaluation.json",
         "metrics.jsonl",
         "model.safetensors",
         "run.json",
@@ -127,6 +128,8 @@ def test_partial_and_gradual_runs(tmp_path, strategy_opts, groups):
     data = write_color_folder(tmp_path / "c", per_class=6)
     b = edgetl.finetune(str(data), str(tmp_path / "r"), **{**FAST, "layer_decay": 0.8, **strategy_opts})
     assert [h["trainable_groups"] for h in b.manifest["history"]] == groups
+    top = {2: ["backbone.17", "backbone.18", "head"], 1: ["backbone.18", "head"], 0: ["head"]}  # 19 groups, top first
+    assert [h["trainable"] for h in b.manifest["history"]] == [top[n] for n in groups]
 
 
 def test_augmented_run_with_early_stopping(tmp_path):

@@ -24,7 +24,9 @@ from edgetl_runtime import LoadedArtifact
 runner = CliRunner()
 CASES = [(t, p) for t in TARGETS for p in TARGETS[t].precisions]
 # small, fast settings: a tiny Whisper encoder (width 32, 2 layers), every layer trained
-SFAST = dict(strategy="full", epochs=8, batch_size=8, lr_head=3e-3, lr_backbone=3e-3, patience=0, warmup_epochs=0.0)
+SFAST = dict(
+    strategy="full", epochs=8, batch_size=8, lr_head=3e-3, lr_backbone=3e-3, patience=0, warmup_epochs=0.0, figures=False
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,7 +59,7 @@ def keywords(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def speech_bundle(keywords, tiny_whisper, tmp_path_factory):
     return edgetl.finetune(
-        str(keywords), str(tmp_path_factory.mktemp("speechrun") / "run"), model=str(tiny_whisper), **SFAST
+        str(keywords), str(tmp_path_factory.mktemp("speechrun") / "run"), model=str(tiny_whisper), **{**SFAST, "figures": True}
     ).path
 
 
@@ -71,6 +73,8 @@ def test_bundle_contents_and_learning(speech_bundle, keywords):
     assert sorted(p.name for p in run.iterdir()) == [
         "edgetl.json",
         "encoder",
+        "evaluation.json",
+        "figures",
         "metrics.jsonl",
         "model.safetensors",
         "run.json",
@@ -78,6 +82,8 @@ def test_bundle_contents_and_learning(speech_bundle, keywords):
     ]
     assert json.loads((run / "encoder" / "config.json").read_text())["max_source_positions"] == 50  # 1 s: 50 positions
     m = json.loads((run / "edgetl.json").read_text())
+    assert set(m["figures"]) == {"curves", "learning_rates", "confusion", "per_class"}  # clips get no picture gallery
+    assert json.loads((run / "evaluation.json").read_text())["split"] == "test"
     assert (m["modality"], m["family"], m["task"], m["labels"]) == ("audio", "speech", "classification", ["no", "yes"])
     assert m["input"] == {"name": "input_features", "shape": [1, 80, 100], "dtype": "float32", "layout": "NCT"}
     p = m["preprocess"]

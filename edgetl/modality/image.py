@@ -36,6 +36,7 @@ class ImageModality:
     layout_io = True
     artifact_input = "float32 pixels [batch, 3, height, width]"
     token_inputs = False
+    pictured = True
 
     def looks_like(self, path: Path, columns: Any) -> bool:
         return True

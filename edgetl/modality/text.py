@@ -37,6 +37,7 @@ class TextModality:
     layout_io = False
     artifact_input = "token ids"
     token_inputs = True
+    pictured = False
 
     def looks_like(self, path: Path, columns: Any) -> bool:
         from ..data.text import looks_like_text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from ..errors import EdgetlError
@@ -49,6 +49,8 @@ class FinetuneConfig:
     feature_cache: bool = True  # linear + no augmentation: run the backbone once
     workers: int = 0
     threads: int | None = None
+    figures: bool = True  # draw figures/*.png into the bundle (about 3 s)
+    log: list[str] = field(default_factory=list)  # experiment loggers: "tensorboard", "mlflow" (train/loggers.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -30,6 +30,9 @@ from edgetl_runtime.manifest import TensorSpec
 from ..atomic import atomic_path, clean_stale, write_json, write_text
 from ..bundle import (
     BUNDLE_ENTRIES,
+    BUNDLE_SUBDIR,
+    EVALUATION,
+    FIGURES,
     MANIFEST,
     SPLITS,
     WEIGHTS,
@@ -50,9 +53,10 @@ from ..modality import detect
 from ..model import ModelSpec, build_model
 from ..ownership import Owned, check_folder, guard_data, remove_owned
 from ..task import get_task
-from . import strategy
+from . import evaluation, figures, strategy
 from .config import FinetuneConfig
 from .diagnose import diagnose
+from .loggers import RunLoggers, check_loggers
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
@@ -60,9 +64,11 @@ BEST = "best.safetensors"
 FEATURES = "features.safetensors"
 METRICS = "metrics.jsonl"
 # a run folder: the bundle's entries plus the training state, marked by run.json (unfinished) or edgetl.json
+BUNDLE_FILES = (MANIFEST, WEIGHTS, SPLITS, EVALUATION, FIGURES, BUNDLE_SUBDIR)  # what MLflow keeps of the bundle
 RUN_OWNED = Owned("run folder", (MANIFEST, RUN_FILE), BUNDLE_ENTRIES | {RUN_FILE, METRICS, CHECKPOINT, BEST, FEATURES})
 # options a resumed run may change: after a divergence, lower learning rates are the way on
 RESUME_MAY_CHANGE = ("lr_head", "lr_backbone")
+NOT_COMPARED = ("out", "log", "figures")  # where the run is and what watches it do not change its result
 
 console = Console(highlight=False, soft_wrap=True, markup=False)  # paths and labels print verbatim
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # warnings
@@ -107,6 +113,8 @@ class FinetuneRecipe:
         self.finished_already = False
         self.lr_changes: list[dict[str, Any]] = []  # learning rates changed on --resume (after a divergence)
         self.pending_lr_change: dict[str, list[float]] = {}
+        self.loggers = RunLoggers.open([], self.run_dir, {}, None, 0)  # replaced in setup() by the ones asked for
+        self.logger_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -115,6 +123,7 @@ class FinetuneRecipe:
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        check_loggers(cfg.log)
         if not cfg.data.startswith(BUILTIN_PREFIX):
             guard_data(self.run_dir, [cfg.data])
         owned = check_folder(self.run_dir, RUN_OWNED, replacing=self.overwrite)
@@ -136,6 +145,10 @@ class FinetuneRecipe:
         self._setup_optimizer()
         if self.resume:
             self._load_checkpoint()
+        self.loggers = RunLoggers.open(self.cfg.log, self.run_dir, self.cfg.to_dict(), self.logger_state, self.start_epoch)
+        if self.cfg.log and self.loggers.state() != self.logger_state:
+            self.logger_state = self.loggers.state()
+            self._write_run_file()
 
     def _setup_data(self) -> None:
         """Read the data; its kind (image, text or audio) fills the per-modality defaults of the config."""
@@ -193,6 +206,10 @@ class FinetuneRecipe:
             cfg.noise_dir,
         )
 
+    def _write_run_file(self) -> None:
+        run = {"config": self.cfg.to_dict(), "lr_changes": self.lr_changes}
+        write_json(self.run_dir / RUN_FILE, {**run, **({"loggers": self.logger_state} if self.logger_state else {})})
+
     def _prepare_run_dir(self) -> None:
         run = {"config": self.cfg.to_dict(), "lr_changes": []}
         if self.resume:
@@ -201,7 +218,7 @@ class FinetuneRecipe:
             diff = [
                 k
                 for k in run["config"]
-                if k not in ("out", *RESUME_MAY_CHANGE) and not _same_option(k, stored.get(k), run["config"][k])
+                if k not in (*NOT_COMPARED, *RESUME_MAY_CHANGE) and not _same_option(k, stored.get(k), run["config"][k])
             ]
             if diff:
                 shown = ", ".join(f"{k}: {stored.get(k)!r} -> {run['config'][k]!r}" for k in diff[:4])
@@ -210,6 +227,7 @@ class FinetuneRecipe:
                     f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)} may change)"
                 )
             self.lr_changes = list(stored_run.get("lr_changes", []))
+            self.logger_state = stored_run.get("loggers") if isinstance(stored_run.get("loggers"), dict) else None
             changed = {k: [stored.get(k), run["config"][k]] for k in RESUME_MAY_CHANGE if stored.get(k) != run["config"][k]}
             if changed:
                 self.pending_lr_change = changed
@@ -217,7 +235,7 @@ class FinetuneRecipe:
         if self.overwrite and self.run_dir.exists():
             remove_owned(self.run_dir, RUN_OWNED)  # check_folder accepted it: only edgetl's own entries are there
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.run_dir / RUN_FILE, run)
+        self._write_run_file()
 
     def _read_run_file(self) -> dict[str, Any]:
         path = self.run_dir / RUN_FILE
@@ -267,7 +285,7 @@ class FinetuneRecipe:
             )
             console.print(f"continuing with {shown}")
             self.lr_changes.append({"after_epoch": self.start_epoch, **self.pending_lr_change})
-            write_json(self.run_dir / RUN_FILE, {"config": self.cfg.to_dict(), "lr_changes": self.lr_changes})
+            self._write_run_file()
 
     # ------------------------------------------------------------------ train
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -320,6 +338,8 @@ class FinetuneRecipe:
                 self.bad_epochs = 0  # a new phase gets its own patience
             head_scale = strategy.head_lr_scale(cfg, epoch)
             total_loss, seen = 0.0, 0
+            train_out: list[np.ndarray] = []  # the batches' outputs: train metrics on the augmented data, no extra pass
+            train_y: list[np.ndarray] = []
             order = torch.randperm(len(train_set), generator=gen)  # one shuffle for both paths
             train_set.set_epoch(epoch)
             plan = train_set.batches(order.tolist(), cfg.batch_size)  # the same batches on both paths
@@ -350,6 +370,8 @@ class FinetuneRecipe:
                     self.optimizer.step()
                     total_loss += value * len(y)
                     seen += len(y)
+                    train_out.append(out.detach().numpy())
+                    train_y.append(y.numpy())
                     progress.update(task, advance=1, info=f"loss {total_loss / seen:.4f}")
             train_seconds = time.time() - t0
             val_outputs = self._head_outputs(feats["val"]) if feats is not None else self._outputs("val")
@@ -362,13 +384,16 @@ class FinetuneRecipe:
                 "train_loss": total_loss / max(1, seen),
                 "val_loss": val_loss,
                 "val": val_metrics,
+                "train": self._metrics_from_outputs(np.concatenate(train_out), np.concatenate(train_y)),
                 "lr": self._learning_rates(),
                 "trainable_groups": n_train,
                 "total_groups": len(self.groups),
+                "trainable": strategy.trainable_names(n_train, len(self.groups)),
                 "train_samples": seen,
                 "seconds": round(time.time() - t0, 3),
             }
             self._end_epoch(entry, val_metrics[primary])
+            self.loggers.epoch(entry)
             shown = "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items())
             console.print(
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {entry['train_loss']:.4f}  val loss {val_loss:.4f}  val {shown}  "
@@ -442,10 +467,6 @@ class FinetuneRecipe:
     def _metrics_from_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         return self.task_spec.metrics(outputs, targets, self.spec.num_outputs)
 
-    def evaluate(self, split: str) -> dict[str, float]:
-        """Task metrics of the current model on a split (eval mode, no augmentation)."""
-        return self._metrics_from_outputs(self._outputs(split), self.datasets[split].targets)
-
     def _outputs(self, split: str) -> np.ndarray:
         """The current model's outputs on a split (eval mode, no augmentation)."""
         dataset = self.datasets[split]
@@ -486,7 +507,10 @@ class FinetuneRecipe:
                 f"{best} cannot be read ({type(exc).__name__}); it is damaged: start over with --overwrite"
             ) from None
         self.model.eval()
-        metrics: dict[str, Any] = {split: self.evaluate(split) for split in self.splits if split != "train"}
+        outputs = {split: self._outputs(split) for split in self.splits if split != "train"}
+        metrics: dict[str, Any] = {
+            split: self._metrics_from_outputs(out, self.datasets[split].targets) for split, out in outputs.items()
+        }
         odd = [f"{split} {k} {v}" for split, values in metrics.items() for k, v in values.items() if not math.isfinite(v)]
         if odd:
             raise EdgetlError(
@@ -516,6 +540,14 @@ class FinetuneRecipe:
         if key == "path":  # relative to the bundle: it moves together with its data, and reads the same from any folder
             rows = relative_paths(rows, self.run_dir)
         write_json(self.run_dir / SPLITS, rows)
+        held_out = "test" if "test" in outputs else "val"  # what the pictures of errors show
+        found = evaluation.evaluate(self.task, outputs[held_out], self.datasets[held_out].targets, list(self.labels),
+                                    [r[key] for r in rows[held_out]], held_out, key)  # fmt: skip
+        write_json(self.run_dir / EVALUATION, found)
+        drawn = self.cfg.figures and figures.write_figures(
+            self.run_dir, self.history, found, self.task_spec.primary[0], self.best["epoch"], self.lr_changes,
+            image_of=(lambda rel: self.run_dir / rel) if self.modality_spec.pictured else None,
+        )  # fmt: skip
         cfg_dict = self.cfg.to_dict()
         manifest = BundleManifest(
             created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -546,8 +578,10 @@ class FinetuneRecipe:
             metrics=metrics,
             history=tuple(self.history),
             versions=library_versions(),
+            figures=drawn or {},
         )
         write_manifest(self.run_dir, manifest)
+        self.loggers.finish(self.run_dir, metrics, [self.run_dir / n for n in BUNDLE_FILES if (self.run_dir / n).exists()])
         return Bundle(self.run_dir, manifest.to_json(), self.model, self.backbone_info.processor)
 
     def _input_spec(self) -> dict[str, Any]:
@@ -557,6 +591,10 @@ class FinetuneRecipe:
         """Training state is not part of a finished bundle."""
         for name in (CHECKPOINT, BEST, FEATURES):
             (self.run_dir / name).unlink(missing_ok=True)
+
+    def close(self, failed: bool) -> None:
+        """End the loggers (a failed or interrupted run is marked so in MLflow)."""
+        self.loggers.close(failed=failed)
 
 
 def _same_option(key: str, stored: Any, now: Any) -> bool:
@@ -588,8 +626,13 @@ def finetune(data: str, out: str, *, resume: bool = False, overwrite: bool = Fal
     except TypeError as exc:
         raise EdgetlError(f"finetune: {exc}") from None
     recipe = FinetuneRecipe(cfg, resume=resume, overwrite=overwrite)
-    recipe.setup()
-    recipe.train()
-    bundle = recipe.save()
-    recipe.cleanup()
+    failed = True
+    try:
+        recipe.setup()
+        recipe.train()
+        bundle = recipe.save()
+        recipe.cleanup()
+        failed = False
+    finally:
+        recipe.close(failed)
     return bundle

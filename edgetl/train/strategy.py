@@ -28,6 +28,11 @@ def trainable_groups(cfg: FinetuneConfig, epoch: int, n_groups: int) -> int:
     return 0 if epoch < cfg.phase1_epochs else n_groups  # two-phase
 
 
+def trainable_names(n_trainable: int, n_groups: int) -> list[str]:
+    """The parameter groups that train when the top ``n_trainable`` of ``n_groups`` do: "backbone.N" ..., "head"."""
+    return [f"backbone.{i}" for i in range(n_groups - n_trainable, n_groups)] + ["head"]
+
+
 def segments(cfg: FinetuneConfig) -> list[tuple[int, int]]:
     """Epoch ranges [start, end) over which one warm-up + cosine schedule runs."""
     if cfg.strategy == "two-phase":
