@@ -32,6 +32,7 @@ _LAZY = {
     "predict_audio": "predict",
     "predict_files": "predict",
     "predict_texts": "predict",
+    "transcribe_files": "predict",
     "write_report": "report",
 }
 __all__ = [*_LAZY, "__version__"]

@@ -321,6 +321,26 @@ def predict(
             console.print(f"{item}: {r['value']:.4f}")
 
 
+@app.command()
+@user_errors()
+def transcribe(
+    files: list[str] = typer.Argument(..., help="Audio files (WAV/FLAC/OGG, any rate, channels and length)."),
+    model: str = typer.Option(
+        "whisper-tiny.en", help="Whisper model: whisper-tiny.en (built-in), a Whisper folder, or a cached model id."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Transcribe speech with a Whisper model (PyTorch, greedy, no timestamps; clips over 30 s in windows)."""
+    from .predict import transcribe_files
+
+    results = transcribe_files(files, model)
+    if as_json:
+        console.print_json(json.dumps(results))
+        return
+    for r in results:
+        console.print(f"{r['file']}: {r['text']}", soft_wrap=True, markup=False, highlight=False)
+
+
 @app.command("export")
 @user_errors(interrupted="interrupted; the artifacts finished before it are kept, the unfinished one was not written")
 def export_cmd(
@@ -578,6 +598,21 @@ def data_fortunes_lang(
     from .data.fortunes import write_fortunes_lang
 
     console.print(f"wrote {write_fortunes_lang(Path(out), per_language=per_language, overwrite=overwrite)}")
+
+
+@data_app.command("sentences")
+@user_errors()
+def data_sentences(
+    text_file: str = typer.Argument(..., help="UTF-8 text file, one sentence a line (# lines are comments)."),
+    out: str = typer.Option(..., "--out", "-o", help="Folder to write train/, val/, test/, metadata.csv and voices.json into."),
+    voices: int = typer.Option(12, help="How many espeak-ng voices (accent+variant) speak every sentence; split by voice."),
+    seed: int = typer.Option(0, help="Seed: the same seed gives byte-identical files."),
+    overwrite: bool = typer.Option(False, help="Replace a sentences dataset edgetl wrote there before."),
+) -> None:
+    """Synthesise a speech recognition dataset (16 kHz WAV + metadata.csv) offline with espeak-ng, split by voice."""
+    from .data.sentences import write_sentences
+
+    console.print(f"wrote {write_sentences(text_file, Path(out), voices=voices, seed=seed, overwrite=overwrite)}")
 
 
 @data_app.command("keywords")

@@ -60,3 +60,17 @@ def predict_audio(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[st
     ``Bundle`` and a ``LoadedArtifact`` alike (the artifact path needs numpy and its runtime only)."""
     _expect(bundle, "audio", "{path} is not a speech model; pass {have.raw_inputs} to predict on")
     return predict_raw(bundle, files, top_k)
+
+
+def transcribe_files(files: list[str], model: str = "whisper-tiny.en", batch_size: int = 8) -> list[dict[str, Any]]:
+    """The text of each audio file (any length, rate and channel count) by a Whisper model, PyTorch greedy
+    decoding without timestamps; files longer than 30 s are cut into windows at quiet moments and joined."""
+    from edgetl_runtime.audio import SAMPLE_RATE, load_audio
+
+    from .family.speech_asr import load_recognizer
+
+    if not files:
+        raise EdgetlError("no audio files given; pass WAV, FLAC or OGG files")
+    clips = [load_audio(f, SAMPLE_RATE) for f in files]  # bad files fail here, before the model loads
+    texts = load_recognizer(model).transcribe_long(clips, batch_size)
+    return [{"file": f, "text": t, "seconds": round(len(c) / SAMPLE_RATE, 3)} for f, c, t in zip(files, clips, texts)]

@@ -203,6 +203,25 @@ def window_samples(seconds: float) -> int:
     return frames * HOP_LENGTH
 
 
+def split_windows(x: np.ndarray, seconds: float = 30.0, search_seconds: float = 5.0) -> list[np.ndarray]:
+    """A 16 kHz clip cut into pieces of at most ``seconds``, for a model with a fixed window (Whisper: 30 s).
+
+    Each cut goes at the quietest 20 ms of the last ``search_seconds`` before the window's end, so that a cut
+    falls between words where it can; the pieces joined give ``x`` back exactly."""
+    x = np.asarray(x)
+    size, hop = window_samples(seconds), SAMPLE_RATE // 50
+    pieces, start = [], 0
+    while len(x) - start > size:
+        lo = start + max(hop, size - window_samples(search_seconds))
+        frames = x[lo : start + size]
+        energy = np.square(frames[: len(frames) // hop * hop].astype(np.float64)).reshape(-1, hop).sum(axis=1)
+        cut = lo + int(np.argmin(energy)) * hop + hop // 2 if len(energy) else start + size
+        pieces.append(x[start:cut])
+        start = cut
+    pieces.append(x[start:])
+    return pieces
+
+
 def log_mel(samples: np.ndarray, seconds: float = 30.0, n_mels: int = 80) -> np.ndarray:
     """16 kHz mono samples -> Whisper log-mel features, float32 ``[n_mels, seconds * 100]``."""
     n = window_samples(seconds)
