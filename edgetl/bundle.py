@@ -258,7 +258,13 @@ def _load_model(path: Path, manifest: dict[str, Any]) -> tuple[TransferModel, An
 def load_bundle(path: str | Path) -> Bundle:
     """Open a bundle folder written by ``edgetl finetune``."""
     path = Path(path)
-    return Bundle(path, read_manifest(path))
+    manifest = read_manifest(path)
+    if manifest["task"] == "transcription":  # issue 15: export, predict and benchmark of these come next
+        raise EdgetlError(
+            f"{path} is a speech recognition bundle: export, predict and benchmark do not take those yet; "
+            f"transcribe with `edgetl transcribe --model {path / 'whisper'} CLIP...`"
+        )
+    return Bundle(path, manifest)
 
 
 def write_manifest(path: Path, manifest: BundleManifest) -> None:

@@ -139,8 +139,12 @@ def finetune(
     unfreeze: int = typer.Option(2, help="partial: number of top layer groups to train."),
     gradual_every: int = typer.Option(1, help="gradual: unfreeze one more group every K epochs."),
     batch_size: int = typer.Option(32),
-    lr_head: float = typer.Option(3e-3, help="Learning rate of the new head."),
-    lr_backbone: float = typer.Option(1e-4, help="Learning rate of the backbone."),
+    lr_head: float | None = typer.Option(
+        None, help="Learning rate of the new head (default 3e-3; transcription: the decoder, 1e-4)."
+    ),
+    lr_backbone: float | None = typer.Option(
+        None, help="Learning rate of the backbone (default 1e-4; transcription: the encoder, 3e-5)."
+    ),
     layer_decay: float | None = typer.Option(None, help="Layer-wise LR decay per group (e.g. 0.8)."),
     weight_decay: float = typer.Option(0.01),
     warmup_epochs: float = typer.Option(0.5),

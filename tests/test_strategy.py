@@ -8,7 +8,7 @@ from edgetl.train.config import FinetuneConfig
 
 
 def cfg(**kw):
-    return FinetuneConfig(data="x", out="y", **kw)
+    return FinetuneConfig(data="x", out="y", **kw).for_task("classification")
 
 
 def test_trainable_groups_per_strategy():

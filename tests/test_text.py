@@ -181,7 +181,7 @@ def test_encoder_groups_and_freezing(tiny_bert, cached_distilbert):
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(n.startswith(("backbone.encoder.encoder.layer.1.", "head.")) for n in trainable)
     assert any(n.startswith("head.") for n in trainable) and any(n.startswith("backbone") for n in trainable)
-    cfg = FinetuneConfig(data="x", out="y", layer_decay=0.5)
+    cfg = FinetuneConfig(data="x", out="y", layer_decay=0.5).for_task("classification")
     lrs = {g["name"]: g["lr"] for g in strategy.param_groups(model, bb.groups, cfg)}
     assert lrs["backbone.0.decay"] == pytest.approx(cfg.lr_backbone * 0.25) and lrs["head.decay"] == cfg.lr_head
     ids = torch.tensor([[101, 2204, 102, 0], [101, 2204, 102, 2204]])

@@ -64,7 +64,7 @@ class Recognizer:
                     feats.input_features,
                     attention_mask=feats.attention_mask,
                     generation_config=self.generation,
-                    max_new_tokens=max_new_tokens,
+                    max_new_tokens=min(max_new_tokens, self.model.config.max_target_positions - 4),  # start, prompt
                 )
             out += [row.tolist() for row in ids]
         return out

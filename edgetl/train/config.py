@@ -9,7 +9,9 @@ from typing import Any
 from ..errors import EdgetlError
 from ..modality import MODALITIES, get_modality
 
-STRATEGIES = ("linear", "partial", "full", "gradual", "two-phase")
+STRATEGIES = ("linear", "partial", "full", "gradual", "two-phase", "decoder")  # decoder: transcription only
+# default (head, backbone) learning rates: a new head learns fast; a pretrained decoder is only nudged
+LEARNING_RATES = {"classification": (3e-3, 1e-4), "regression": (3e-3, 1e-4), "transcription": (1e-4, 3e-5)}
 
 
 @dataclass
@@ -25,8 +27,8 @@ class FinetuneConfig:
     unfreeze: int = 2  # partial: top N layer groups trained with the head
     gradual_every: int = 1  # gradual: one more group every K epochs
     batch_size: int = 32
-    lr_head: float = 3e-3
-    lr_backbone: float = 1e-4
+    lr_head: float | None = None  # None: LEARNING_RATES of the task (the new head; Whisper's decoder when transcribing)
+    lr_backbone: float | None = None
     layer_decay: float | None = None  # e.g. 0.8: each lower group gets 0.8x the LR of the one above
     weight_decay: float = 0.01
     warmup_epochs: float = 0.5
@@ -70,8 +72,8 @@ class FinetuneConfig:
         finite = all(
             math.isfinite(v)
             for v in (
-                self.lr_head,
-                self.lr_backbone,
+                self.lr_head or 1.0,
+                self.lr_backbone or 1.0,
                 self.weight_decay,
                 self.warmup_epochs,
                 self.dropout,
@@ -86,7 +88,7 @@ class FinetuneConfig:
             (finite, "numeric options must be finite numbers (not nan or inf)"),
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
-            (self.lr_head > 0 and self.lr_backbone > 0, "learning rates must be positive"),
+            ((self.lr_head or 1.0) > 0 and (self.lr_backbone or 1.0) > 0, "learning rates must be positive"),
             (self.weight_decay >= 0, "--weight-decay must be 0 or more"),
             (self.warmup_epochs >= 0, "--warmup-epochs must be 0 or more"),
             (0 <= self.seed < 2**32, "--seed must be a whole number from 0 to 4294967295"),
@@ -140,6 +142,19 @@ class FinetuneConfig:
                     hint = f"use {spec.own_options[0][1]} for {spec.data_word}" if i == 0 else f"drop it for {spec.data_word}"
                     raise EdgetlError(f"{flag} applies to {owner.data_word} only; {hint}")
         return replace(self, model=self.model or spec.default_model, augment=self.augment or spec.default_augment)
+
+    def for_task(self, task: str) -> FinetuneConfig:
+        """Fill the learning rates the user left to the task's defaults; reject strategies of another task."""
+        wrong = ("linear", "gradual") if task == "transcription" else ("decoder",)
+        if self.strategy in wrong:
+            hint = (
+                "decoder, partial, full or two-phase"
+                if task == "transcription"
+                else "linear, partial, full, gradual or two-phase"
+            )
+            raise EdgetlError(f"--strategy {self.strategy} does not apply to {task}; choose {hint}")
+        head, backbone = LEARNING_RATES[task]
+        return replace(self, lr_head=self.lr_head or head, lr_backbone=self.lr_backbone or backbone)
 
     @property
     def phase1_epochs(self) -> int:

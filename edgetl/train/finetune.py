@@ -54,7 +54,7 @@ from ..model import ModelSpec, build_model
 from ..ownership import Owned, check_folder, guard_data, remove_owned
 from ..task import get_task
 from . import evaluation, figures, strategy
-from .config import FinetuneConfig
+from .config import LEARNING_RATES, FinetuneConfig
 from .diagnose import diagnose
 from .loggers import RunLoggers, check_loggers
 
@@ -170,6 +170,7 @@ class FinetuneRecipe:
         self.source = source
         self.task = source.task
         self.task_spec = get_task(self.task)
+        self.cfg = self.cfg.for_task(self.task)
         if "val" in source.splits and source.splits["val"]:
             train, val = source.splits["train"], source.splits["val"]
         else:
@@ -228,7 +229,9 @@ class FinetuneRecipe:
                 )
             self.lr_changes = list(stored_run.get("lr_changes", []))
             self.logger_state = stored_run.get("loggers") if isinstance(stored_run.get("loggers"), dict) else None
-            changed = {k: [stored.get(k), run["config"][k]] for k in RESUME_MAY_CHANGE if stored.get(k) != run["config"][k]}
+            defaults = dict(zip(RESUME_MAY_CHANGE, LEARNING_RATES[self.task]))  # a run file without them had the defaults
+            was = {k: stored.get(k) or defaults[k] for k in RESUME_MAY_CHANGE}
+            changed = {k: [was[k], run["config"][k]] for k in RESUME_MAY_CHANGE if was[k] != run["config"][k]}
             if changed:
                 self.pending_lr_change = changed
             return
@@ -621,6 +624,13 @@ def finetune(data: str, out: str, *, resume: bool = False, overwrite: bool = Fal
 
     ``options`` are the fields of ``FinetuneConfig`` (model, strategy, epochs, ...).
     """
+    from ..data.transcripts import looks_like_transcripts
+
+    if not data.startswith(BUILTIN_PREFIX) and looks_like_transcripts(data):  # clips with transcriptions: Whisper
+        from .transcribe import finetune_transcriber
+
+        path = finetune_transcriber(data, out, resume=resume, overwrite=overwrite, **options)
+        return Bundle(path, read_manifest(path))
     try:
         cfg = FinetuneConfig(data=data, out=out, **options)
     except TypeError as exc:
