@@ -72,8 +72,8 @@ class FinetuneConfig:
         finite = all(
             math.isfinite(v)
             for v in (
-                self.lr_head or 1.0,
-                self.lr_backbone or 1.0,
+                1.0 if self.lr_head is None else self.lr_head,
+                1.0 if self.lr_backbone is None else self.lr_backbone,
                 self.weight_decay,
                 self.warmup_epochs,
                 self.dropout,
@@ -88,7 +88,7 @@ class FinetuneConfig:
             (finite, "numeric options must be finite numbers (not nan or inf)"),
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
-            ((self.lr_head or 1.0) > 0 and (self.lr_backbone or 1.0) > 0, "learning rates must be positive"),
+            (all(lr is None or lr > 0 for lr in (self.lr_head, self.lr_backbone)), "learning rates must be positive"),
             (self.weight_decay >= 0, "--weight-decay must be 0 or more"),
             (self.warmup_epochs >= 0, "--warmup-epochs must be 0 or more"),
             (0 <= self.seed < 2**32, "--seed must be a whole number from 0 to 4294967295"),
@@ -154,7 +154,11 @@ class FinetuneConfig:
             )
             raise EdgetlError(f"--strategy {self.strategy} does not apply to {task}; choose {hint}")
         head, backbone = LEARNING_RATES[task]
-        return replace(self, lr_head=self.lr_head or head, lr_backbone=self.lr_backbone or backbone)
+        return replace(
+            self,
+            lr_head=head if self.lr_head is None else self.lr_head,
+            lr_backbone=backbone if self.lr_backbone is None else self.lr_backbone,
+        )
 
     @property
     def phase1_epochs(self) -> int:

@@ -230,7 +230,7 @@ class FinetuneRecipe:
             self.lr_changes = list(stored_run.get("lr_changes", []))
             self.logger_state = stored_run.get("loggers") if isinstance(stored_run.get("loggers"), dict) else None
             defaults = dict(zip(RESUME_MAY_CHANGE, LEARNING_RATES[self.task]))  # a run file without them had the defaults
-            was = {k: stored.get(k) or defaults[k] for k in RESUME_MAY_CHANGE}
+            was = {k: defaults[k] if stored.get(k) is None else stored[k] for k in RESUME_MAY_CHANGE}
             changed = {k: [was[k], run["config"][k]] for k in RESUME_MAY_CHANGE if was[k] != run["config"][k]}
             if changed:
                 self.pending_lr_change = changed
