@@ -152,3 +152,24 @@ def test_long_clips_are_cut_at_quiet_moments():
     cuts = np.cumsum([len(p) for p in pieces])[:-1] / SAMPLE_RATE
     assert 27.0 <= cuts[0] <= 27.1 and 54.0 <= cuts[1] <= 54.1
     assert [len(p) for p in split_windows(x[: 10 * SAMPLE_RATE])] == [10 * SAMPLE_RATE]
+
+
+def test_a_transcription_csv_without_val_is_split(tmp_path):
+    """No split column: the recipe holds out a seeded validation fraction of the clips."""
+    from edgetl.train.config import FinetuneConfig
+    from edgetl.train.transcribe import TranscribeRecipe
+
+    for i in range(5):
+        _clip(tmp_path / "c" / f"{i}.wav", seed=i)
+    csv = tmp_path / "t.csv"
+    csv.write_text("path,text\n" + "".join(f"c/{i}.wav,clip {i}\n" for i in range(5)))
+    one = tmp_path / "one.csv"
+    one.write_text("path,text\nc/0.wav,clip 0\n")
+    with pytest.raises(EdgetlError, match="one training clip"):
+        TranscribeRecipe(FinetuneConfig(data=str(one), out=str(tmp_path / "r1"), strategy="full")).setup()
+    assert not (tmp_path / "r1").exists()
+    recipe = TranscribeRecipe(FinetuneConfig(data=str(csv), out=str(tmp_path / "r5"), strategy="full", val_fraction=0.2))
+    recipe.setup()
+    assert [len(recipe.splits[s]) for s in ("train", "val")] == [4, 1] and "test" not in recipe.splits
+    assert recipe.labels["val"][0][0] == recipe.rec.tokenizer.token_to_id("<|notimestamps|>")  # tiny.en: no language token
+    assert recipe.labels["val"][0][-1] == 50256  # <|endoftext|>

@@ -93,6 +93,8 @@ class TranscribeRecipe:
         self.source: TranscriptSource = scan_transcripts(cfg.data, cfg.max_bad_fraction)
         train, val = self.source.splits["train"], self.source.splits["val"]
         if not val:
+            if len(train) < 2:
+                raise EdgetlError(f"{self.source.origin}: one training clip cannot also give a validation split; add clips")
             train, val = split_train_val(train, cfg.val_fraction, cfg.seed, stratify=False)
         self.splits = {"train": train, "val": val, **({"test": self.source.splits["test"]} if self.source.splits["test"] else {})}
         torch.manual_seed(cfg.seed)
