@@ -23,3 +23,4 @@ bash benchmarks/int8_guard.sh
 .venv/bin/python benchmarks/fault_corpus.py --jobs 2                # as root: the read-only/full tmpfs and chattr cases need it
 .venv/bin/python benchmarks/demo_history.py runs/demo               # runs/demo from headline.sh (make demo)
 .venv/bin/python benchmarks/report_screenshot.py --bundle runs/demo  # needs Debian's chromium
+.venv/bin/python benchmarks/asr_baseline.py                            # espeak-ng sentences into runs/asr-plant/data
