@@ -20,7 +20,7 @@ ARTIFACT_MANIFEST = "manifest.json"
 FORMAT = "edgetl-artifact"
 VERSION = 1  # the newest artifact manifest this runtime reads
 MODALITIES = ("image", "text", "audio")
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "transcription")
 # what each modality's preprocessing needs (predict and the benchmark turn raw inputs into model inputs with it)
 PREPROCESS_FIELDS = {
     "image": ("input_size", "mean", "std", "resize", "interpolation"),
