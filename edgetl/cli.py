@@ -610,13 +610,17 @@ def data_sentences(
     text_file: str = typer.Argument(..., help="UTF-8 text file, one sentence a line (# lines are comments)."),
     out: str = typer.Option(..., "--out", "-o", help="Folder to write train/, val/, test/, metadata.csv and voices.json into."),
     voices: int = typer.Option(12, help="How many espeak-ng voices (accent+variant) speak every sentence; split by voice."),
+    held_out_sentences: float = typer.Option(
+        0.0, help="Fraction of the sentences only val and test voices speak (unseen sentences as well as voices)."
+    ),
     seed: int = typer.Option(0, help="Seed: the same seed gives byte-identical files."),
     overwrite: bool = typer.Option(False, help="Replace a sentences dataset edgetl wrote there before."),
 ) -> None:
     """Synthesise a speech recognition dataset (16 kHz WAV + metadata.csv) offline with espeak-ng, split by voice."""
     from .data.sentences import write_sentences
 
-    console.print(f"wrote {write_sentences(text_file, Path(out), voices=voices, seed=seed, overwrite=overwrite)}")
+    path = write_sentences(text_file, Path(out), voices=voices, seed=seed, held_out=held_out_sentences, overwrite=overwrite)
+    console.print(f"wrote {path}")
 
 
 @data_app.command("keywords")

@@ -115,6 +115,15 @@ def test_sentences_generator_and_the_builtin_recogniser(tmp_path):
     assert first.read_bytes() == (again / "test" / first.name).read_bytes()  # same seed, same bytes
     r = runner.invoke(app, ["data", "sentences", str(text), "--out", str(out), "--voices", "3"])
     assert r.exit_code == 2 and "--overwrite" in r.output
+    held = tmp_path / "held"  # half the sentences only for the val and test voices
+    r = runner.invoke(app, ["data", "sentences", str(text), "--out", str(held), "--voices", "3", "--held-out-sentences", "0.5"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((held / "voices.json").read_text())
+    assert len(meta["held_out_sentences"]) == 1 and meta["clips"] == {"train": 1, "val": 2, "test": 2}
+    rows = (held / "metadata.csv").read_text().splitlines()
+    assert rows[0] == "file_name,transcription,split,voice,sentence"
+    assert not any(r.startswith("train/") and r.endswith("held-out") for r in rows)
+    assert sum(r.endswith(",held-out") for r in rows) == 2
 
     from edgetl.family.speech_asr import load_recognizer
 

@@ -1,9 +1,11 @@
 """A speech recognition dataset synthesised offline with espeak-ng: every sentence of a text file spoken by
-many voices, split by voice (val and test voices are never heard in training).
+many voices, split by voice (val and test voices are never heard in training); optionally a fraction of the
+sentences is held out too (spoken by val and test voices only).
 
 Written as ``OUT/{train,val,test}/<voice>_<n>.wav`` (16 kHz mono: the spoken part at a random level, with
 0.1-0.4 s of silence around it and low-level coloured noise) plus ``OUT/metadata.csv``
-(``file_name,transcription,split,voice``, the Hugging Face audiofolder layout that ``edgetl finetune`` reads)
+(``file_name,transcription,split,voice,sentence``, the Hugging Face audiofolder layout that ``edgetl finetune``
+reads; ``sentence`` says "trained" or "held-out")
 and ``OUT/voices.json``, into a temp folder renamed into place at the end. The same arguments and seed give
 byte-identical files.
 """
@@ -75,16 +77,24 @@ def write_sentences(
     seed: int = 0,
     val_fraction: float = 0.17,
     test_fraction: float = 0.17,
+    held_out: float = 0.0,
     workers: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
 ) -> Path:
     """Speak every sentence of ``text_file`` with each voice (``voices`` drawn, seeded, from the keyword voice pool,
-    or ``accent+variant`` names) into ``out``; see the module docstring."""
+    or ``accent+variant`` names) into ``out``; see the module docstring. ``held_out``: the fraction of sentences
+    (seeded) that only val and test voices speak, so that those splits also measure sentences never trained on."""
     binary = espeak_binary()
     sentences = read_sentences(text_file)
     if not 0 <= seed < 2**32:
         raise EdgetlError("--seed must be a whole number from 0 to 4294967295")
+    n_held = int(round(len(sentences) * held_out))
+    if not 0.0 <= held_out < 1.0 or (held_out > 0 and not 1 <= n_held < len(sentences)):
+        raise EdgetlError(
+            f"--held-out-sentences {held_out}: choose a fraction that leaves training sentences and holds out at least one"
+        )
+    unseen = {sentences[i] for i in np.random.default_rng([seed, 1]).permutation(len(sentences))[:n_held]}
     pool = voice_pool()
     if isinstance(voices, int):
         if not 3 <= voices <= len(pool):
@@ -101,7 +111,8 @@ def write_sentences(
     out = Path(out)
     check_dataset_out(out, "sentences", {"train", "val", "test", METADATA, "voices.json"}, overwrite)
     with atomic_dir(out) as tmp:
-        plan = [(split, v, n, s) for split, vs in splits.items() for v in vs for n, s in enumerate(sentences)]
+        plan = [(split, v, n, s) for split, vs in splits.items() for v in vs for n, s in enumerate(sentences)
+                if split != "train" or s not in unseen]  # fmt: skip
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with (
             Progress(*columns, transient=True, disable=not progress) as bar,
@@ -116,9 +127,9 @@ def write_sentences(
                 bar.advance(task)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["file_name", "transcription", "split", "voice"])
+        w.writerow(["file_name", "transcription", "split", "voice", "sentence"])
         for split, v, n, s in plan:
-            w.writerow([f"{split}/{_safe(v)}_{n:04d}.wav", s, split, v])
+            w.writerow([f"{split}/{_safe(v)}_{n:04d}.wav", s, split, v, "held-out" if s in unseen else "trained"])
         (tmp / METADATA).write_text(buf.getvalue(), encoding="utf-8")
         version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split("Data at")[0].strip()
         meta = {
@@ -127,9 +138,10 @@ def write_sentences(
             "text_file": str(Path(text_file).resolve()),
             "sentences": len(sentences),
             "seed": seed,
-            "voice": "accent+variant; val and test voices are not in train (the sentences are the same in every split)",
+            "voice": "accent+variant; val and test voices are not in train",
             "splits": splits,
-            "clips": {split: len(vs) * len(sentences) for split, vs in splits.items()},
+            "held_out_sentences": sorted(unseen),  # spoken by val and test voices only
+            "clips": {split: sum(1 for p in plan if p[0] == split) for split in splits},
             "audio_seconds": round(float(sum(seconds)), 1),
         }
         (tmp / "voices.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
