@@ -71,6 +71,18 @@ def write_color_folder(root: Path, per_class: int = 12, seed: int = 0, classes=(
     return root
 
 
+def write_random_label_folder(root: Path, per_class: int, seed: int = 0) -> Path:
+    """The colour images under labels drawn at random: ``root/noisy/<label>/<i>.png`` (nothing to learn)."""
+    data = write_color_folder(root / "c", per_class=per_class)
+    rng = np.random.default_rng(seed)
+    noisy = root / "noisy"
+    for i, f in enumerate(sorted(data.rglob("*.png"))):
+        label = ("blue", "green", "red")[rng.integers(3)]
+        (noisy / label).mkdir(parents=True, exist_ok=True)
+        (noisy / label / f"{i}.png").write_bytes(f.read_bytes())
+    return noisy
+
+
 @pytest.fixture
 def color_folder(tmp_path) -> Path:
     return write_color_folder(tmp_path / "colors")

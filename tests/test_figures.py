@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FAST, REPO, write_color_folder
+from conftest import FAST, REPO, write_color_folder, write_random_label_folder
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -137,13 +137,7 @@ def test_report_renders_its_pictures_in_a_headless_browser(shown_run, tmp_path):
 def test_the_overfitting_check_fires_on_a_run_built_to_overfit(tmp_path):
     """Labels drawn at random: the head can only memorise the training images. With a high LR, no weight decay,
     no dropout and many cheap epochs on cached features, the training loss goes to ~0 while validation loss climbs."""
-    data = write_color_folder(tmp_path / "c", per_class=10)
-    rng = np.random.default_rng(0)
-    noisy = tmp_path / "noisy"
-    for i, f in enumerate(sorted(data.rglob("*.png"))):
-        label = ("blue", "green", "red")[rng.integers(3)]
-        (noisy / label).mkdir(parents=True, exist_ok=True)
-        (noisy / label / f"{i}.png").write_bytes(f.read_bytes())
+    noisy = write_random_label_folder(tmp_path, per_class=10)
     opts = {
         **FAST,
         "strategy": "linear",

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FAST, write_color_folder
+from conftest import FAST, write_color_folder, write_random_label_folder
 from typer.testing import CliRunner
 
 import edgetl
@@ -69,13 +69,7 @@ def test_a_healthy_run_has_no_findings_and_random_labels_do(two_phase_bundle, tm
     """The diagnosis (train/diagnose.py) stays quiet on a run that learns, and flags one that cannot beat the
     majority class: colour images whose labels were drawn at random."""
     assert two_phase_bundle.manifest["training"]["diagnostics"] == []
-    data = write_color_folder(tmp_path / "c", per_class=10)
-    rng = np.random.default_rng(0)
-    noisy = tmp_path / "noisy"
-    for i, f in enumerate(sorted(data.rglob("*.png"))):
-        label = ("blue", "green", "red")[rng.integers(3)]
-        (noisy / label).mkdir(parents=True, exist_ok=True)
-        (noisy / label / f"{i}.png").write_bytes(f.read_bytes())
+    noisy = write_random_label_folder(tmp_path, per_class=10)
     b = edgetl.finetune(str(noisy), str(tmp_path / "run"), **{**FAST, "strategy": "linear", "epochs": 2, "lr_head": 3e-3})
     kinds = [d["kind"] for d in b.manifest["training"]["diagnostics"]]
     assert kinds == ["underfitting"], b.manifest["training"]["diagnostics"]

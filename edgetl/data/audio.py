@@ -89,12 +89,21 @@ def _decode(path: str) -> tuple[np.ndarray | None, str]:
     return x, ""
 
 
-def decode_audio(source: AudioSource, max_bad_fraction: float, progress: bool = True) -> None:
-    """Decode every clip into ``source.waveforms``; drop bad ones; fail if too many are bad."""
-    total = sum(len(s) for s in source.splits.values())
+def decode_audio(
+    source: Any,
+    max_bad_fraction: float,
+    progress: bool = True,
+    total: int | None = None,
+    bad_are: str = "audio files are unreadable, empty or missing",
+) -> None:
+    """Decode every clip of ``source`` (an ``AudioSource`` or ``TranscriptSource``: splits of items with a ``path``)
+    into ``source.waveforms``; drop bad ones; fail if more than ``max_bad_fraction`` of ``total`` (default: the
+    clips) went to ``source.skipped``, counting what was skipped before."""
+    clips = sum(len(s) for s in source.splits.values())
+    total = clips if total is None else total
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=True, disable=not progress) as bar:
-        task = bar.add_task("decoding audio", total=total)
+        task = bar.add_task("decoding audio", total=clips)
         for split, samples in source.splits.items():
             good = []
             for s in samples:
@@ -110,7 +119,7 @@ def decode_audio(source: AudioSource, max_bad_fraction: float, progress: bool = 
     if total and bad / total > max_bad_fraction:
         examples = ", ".join(f"{p} ({why})" for p, why in source.skipped[:3])
         raise EdgetlError(
-            f"{source.origin}: {bad} of {total} audio files are unreadable, empty or missing "
+            f"{source.origin}: {bad} of {total} {bad_are} "
             f"(e.g. {examples}); fix or remove them, or raise --max-bad-fraction (now {max_bad_fraction})"
         )
 

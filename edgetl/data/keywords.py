@@ -18,16 +18,18 @@ byte-identical files.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import shutil
 import subprocess
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -39,6 +41,7 @@ from ..errors import EdgetlError
 from .audio_augment import coloured_noise
 from .builtin import check_dataset_out, mark_dataset
 
+T = TypeVar("T")
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 # espeak-ng voice variants that sound distinct (no duplicates such as caleb == klatt; no whisper/robot effects)
 VARIANTS = (
@@ -244,6 +247,47 @@ def _plan(root: Path, splits: dict[str, list[str]], pool_index: dict[str, int], 
     return takes
 
 
+def choose_voices(
+    binary: str, voices: int | Sequence[str], seed: int, minimum: int = 1, why: str = ""
+) -> tuple[list[str], list[str]]:
+    """(the voices to speak with, the pool they index into): ``voices`` drawn (seeded) from ``voice_pool()``, or
+    the named ``accent+variant`` voices (checked against espeak-ng, added to the pool). ``why``: why at least
+    ``minimum`` are needed, for the error."""
+    pool = voice_pool()
+    if isinstance(voices, int):
+        if not minimum <= voices <= len(pool):
+            raise EdgetlError(f"--voices {voices}: choose {minimum} to {len(pool)} voices{why}")
+        return [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))[:voices]], pool
+    chosen = list(voices)
+    if len(set(chosen)) != len(chosen):
+        raise EdgetlError("voices repeat; list each accent+variant once")
+    if len(chosen) < minimum:
+        raise EdgetlError(f"list at least {minimum} different voices (accent+variant){why}")
+    _check_voices(binary, chosen)
+    return chosen, pool + [v for v in chosen if v not in pool]
+
+
+def speak_all(jobs: list[Callable[[], T]], label: str, workers: int | None, progress: bool) -> list[T]:
+    """Run the rendering jobs on a few threads (espeak-ng runs as a process each) with a progress bar; their
+    results in order. The first failure cancels what has not started and is raised."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with (
+        Progress(*columns, transient=True, disable=not progress) as bar,
+        ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as ex,
+    ):
+        task = bar.add_task(label, total=len(jobs))
+        futures = [ex.submit(job) for job in jobs]
+        try:
+            for fut in as_completed(futures):
+                fut.result()
+                bar.advance(task)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+        return [fut.result() for fut in futures]
+
+
 def _check_words(words: Sequence[str], what: str) -> list[str]:
     out = [w.strip() for w in words if w.strip()]
     bad = [w for w in out if w.startswith(("-", "_", ".")) or "/" in w or "\\" in w]
@@ -291,17 +335,7 @@ def write_keywords(
         raise EdgetlError(
             "keywords: takes must be >= 1, speed a positive range (words per minute), pitch within 0..99, clip seconds positive"
         )
-    pool = voice_pool()
-    if isinstance(voices, int):
-        if not 1 <= voices <= len(pool):
-            raise EdgetlError(f"--voices {voices}: choose 1 to {len(pool)} voices")
-        chosen = [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))[:voices]]
-    else:
-        chosen = list(voices)
-        if len(set(chosen)) != len(chosen):
-            raise EdgetlError("voices repeat; list each accent+variant once")
-        _check_voices(binary, chosen)
-        pool += [v for v in chosen if v not in pool]
+    chosen, pool = choose_voices(binary, voices, seed)
     splits = split_voices(chosen, val_fraction, test_fraction)
     settings = KeywordSettings(
         list(words), seed, takes, clip_seconds, tuple(speed), tuple(pitch), (0.3, 0.9), tuple(snr_db), list(unknown), silence
@@ -311,21 +345,7 @@ def write_keywords(
     check_dataset_out(out, "keywords", {"train", "val", "test", "voices.json"}, overwrite, legacy_marks=("voices.json",))
     with atomic_dir(out) as tmp:
         plan = _plan(tmp, splits, {v: i for i, v in enumerate(pool)}, settings)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with (
-            Progress(*columns, transient=True, disable=not progress) as bar,
-            ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool_exec,
-        ):
-            task = bar.add_task("speaking keywords", total=len(plan))
-            futures = [pool_exec.submit(_render, binary, t, settings) for t in plan]
-            try:
-                for fut in as_completed(futures):
-                    fut.result()
-                    bar.advance(task)
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
+        speak_all([functools.partial(_render, binary, t, settings) for t in plan], "speaking keywords", workers, progress)
         version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split("Data at")[0].strip()
         meta = {
             "generator": "edgetl keywords (espeak-ng)",

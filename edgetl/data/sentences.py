@@ -13,16 +13,14 @@ byte-identical files.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-import os
 import subprocess
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgetl_runtime.audio import SAMPLE_RATE, write_wav
 
@@ -30,7 +28,7 @@ from ..atomic import atomic_dir
 from ..errors import EdgetlError
 from .audio_augment import coloured_noise
 from .builtin import check_dataset_out, mark_dataset
-from .keywords import _check_voices, _speak, _spoken, espeak_binary, split_voices, voice_pool
+from .keywords import _speak, _spoken, choose_voices, espeak_binary, speak_all, split_voices
 from .transcripts import METADATA
 
 MAX_SECONDS = 30.0  # Whisper's window
@@ -95,17 +93,7 @@ def write_sentences(
             f"--held-out-sentences {held_out}: choose a fraction that leaves training sentences and holds out at least one"
         )
     unseen = {sentences[i] for i in np.random.default_rng([seed, 1]).permutation(len(sentences))[:n_held]}
-    pool = voice_pool()
-    if isinstance(voices, int):
-        if not 3 <= voices <= len(pool):
-            raise EdgetlError(f"--voices {voices}: choose 3 to {len(pool)} voices (train, val and test need one each)")
-        chosen = [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))[:voices]]
-    else:
-        chosen = list(voices)
-        if len(chosen) < 3 or len(set(chosen)) != len(chosen):
-            raise EdgetlError("list at least three different voices (accent+variant), one each for train, val and test")
-        _check_voices(binary, chosen)
-        pool += [v for v in chosen if v not in pool]
+    chosen, pool = choose_voices(binary, voices, seed, minimum=3, why=" (train, val and test need one each)")
     index = {v: i for i, v in enumerate(pool)}
     splits = split_voices(chosen, val_fraction, test_fraction)
     out = Path(out)
@@ -113,18 +101,9 @@ def write_sentences(
     with atomic_dir(out) as tmp:
         plan = [(split, v, n, s) for split, vs in splits.items() for v in vs for n, s in enumerate(sentences)
                 if split != "train" or s not in unseen]  # fmt: skip
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with (
-            Progress(*columns, transient=True, disable=not progress) as bar,
-            ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as ex,
-        ):
-            task = bar.add_task("speaking sentences", total=len(plan))
-            futures = [ex.submit(_render, binary, v, s, (seed, index[v], n), tmp / split / f"{_safe(v)}_{n:04d}.wav")
-                       for split, v, n, s in plan]  # fmt: skip
-            seconds = []
-            for fut in futures:
-                seconds.append(fut.result())
-                bar.advance(task)
+        jobs = [functools.partial(_render, binary, v, s, (seed, index[v], n), tmp / split / f"{_safe(v)}_{n:04d}.wav")
+                for split, v, n, s in plan]  # fmt: skip
+        seconds = speak_all(jobs, "speaking sentences", workers, progress)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["file_name", "transcription", "split", "voice", "sentence"])

@@ -24,7 +24,7 @@ import numpy as np
 from edgetl_runtime.audio import AUDIO_SUFFIXES
 
 from ..errors import EdgetlError
-from .audio import _decode
+from .audio import decode_audio
 
 METADATA = "metadata.csv"
 PATH_COLUMNS = ("file_name", "path")  # the audiofolder name first
@@ -128,30 +128,10 @@ def scan_transcripts(path: str | Path, max_bad_fraction: float = 0.1) -> Transcr
         if split not in SPLIT_NAMES:
             raise EdgetlError(f"{found}:{i}: split '{split}' is not one of train, val, test; fix that row")
         source.splits[SPLIT_NAMES[split]].append(Transcript(clip, text))
-    _decode_clips(source, len(rows), max_bad_fraction)
+    decode_audio(source, max_bad_fraction, total=len(rows), bad_are="rows have no usable clip or transcription")
     if not source.splits["train"]:
         raise EdgetlError(f"{found}: no readable training clip with a transcription; add some (or fix the split column)")
     return source
-
-
-def _decode_clips(source: TranscriptSource, total: int, max_bad_fraction: float) -> None:
-    for split, items in source.splits.items():
-        good = []
-        for t in items:
-            x, why = _decode(t.path)
-            if x is None:
-                source.skipped.append((t.path, why))
-            else:
-                source.waveforms[t.path] = x
-                good.append(t)
-        source.splits[split] = good
-    bad = len(source.skipped)
-    if total and bad / total > max_bad_fraction:
-        eg = ", ".join(f"{p} ({why})" for p, why in source.skipped[:3])
-        raise EdgetlError(
-            f"{source.origin}: {bad} of {total} rows have no usable clip or transcription (e.g. {eg}); fix or remove "
-            f"them, or raise --max-bad-fraction (now {max_bad_fraction})"
-        )
 
 
 # ---------------------------------------------------------------- metrics

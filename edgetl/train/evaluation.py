@@ -10,14 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from edgetl_runtime.predict import softmax
+
 WORST = 12  # mistakes kept (most confident first)
 MAX_POINTS = 5000  # regression: points kept for the predicted-vs-true plot
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _sample_text(sample: Any) -> str:
@@ -31,7 +27,7 @@ def classification(
     """Confusion matrix (rows true, columns predicted), per-class P/R/F1 and the most confident mistakes."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    probs = _softmax(np.asarray(outputs, dtype=np.float64))
+    probs = softmax(np.asarray(outputs, dtype=np.float64))
     pred = probs.argmax(axis=1)
     y = np.asarray(targets, dtype=np.int64)
     classes = list(range(len(labels)))

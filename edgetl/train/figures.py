@@ -241,10 +241,11 @@ def write_figures(
     if evaluation and evaluation["task"] == "classification":
         confusion(evaluation, rel("confusion"))
         per_class(evaluation, rel("per_class"))
-        if image_of is not None and not worst(evaluation, image_of, folder / "worst.png"):
-            (folder / "worst.png").unlink(missing_ok=True)  # a stale one from an earlier run of this folder
-        elif image_of is not None:
-            made["worst"] = f"{FIGURES}/worst.png"
+        if image_of is not None:
+            if worst(evaluation, image_of, folder / "worst.png"):
+                made["worst"] = f"{FIGURES}/worst.png"
+            else:
+                (folder / "worst.png").unlink(missing_ok=True)  # a stale one from an earlier run of this folder
     elif evaluation:
         predicted_vs_true(evaluation, rel("predicted_vs_true"))
     return made

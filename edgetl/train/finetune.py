@@ -126,18 +126,9 @@ class FinetuneRecipe:
         check_loggers(cfg.log)
         if not cfg.data.startswith(BUILTIN_PREFIX):
             guard_data(self.run_dir, [cfg.data])
-        owned = check_folder(self.run_dir, RUN_OWNED, replacing=self.overwrite)
-        if owned:
-            clean_stale(self.run_dir)  # temp files a killed run left
-        if (self.run_dir / MANIFEST).exists() and not self.overwrite:
-            if self.resume:
-                self.finished_already = True
-                return
-            raise EdgetlError(f"{self.run_dir} already holds a finished bundle; pass --overwrite or another --out")
-        if (self.run_dir / RUN_FILE).exists() and not (self.resume or self.overwrite):
-            raise EdgetlError(f"{self.run_dir} holds an unfinished run; add --resume to continue it or --overwrite to start over")
-        if self.resume and not (self.run_dir / RUN_FILE).exists():
-            raise EdgetlError(f"nothing to resume in {self.run_dir} (no {RUN_FILE}); drop --resume to start a new run")
+        if check_run_folder(self.run_dir, self.resume, self.overwrite):
+            self.finished_already = True
+            return
 
         self._setup_data()
         self._setup_model()
@@ -598,6 +589,23 @@ class FinetuneRecipe:
     def close(self, failed: bool) -> None:
         """End the loggers (a failed or interrupted run is marked so in MLflow)."""
         self.loggers.close(failed=failed)
+
+
+def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> bool:
+    """Before a recipe writes into ``run_dir``: only edgetl's own run or bundle may be there (``ownership.py``; the
+    temp files a killed run left are cleared), and --resume / --overwrite must fit what is there. True when
+    ``resume`` finds a finished bundle: nothing is left to do."""
+    if check_folder(run_dir, RUN_OWNED, replacing=overwrite):
+        clean_stale(run_dir)
+    if (run_dir / MANIFEST).exists() and not overwrite:
+        if resume:
+            return True
+        raise EdgetlError(f"{run_dir} already holds a finished bundle; pass --overwrite or another --out")
+    if (run_dir / RUN_FILE).exists() and not (resume or overwrite):
+        raise EdgetlError(f"{run_dir} holds an unfinished run; add --resume to continue it or --overwrite to start over")
+    if resume and not (run_dir / RUN_FILE).exists():
+        raise EdgetlError(f"nothing to resume in {run_dir} (no {RUN_FILE}); drop --resume to start a new run")
+    return False
 
 
 def _same_option(key: str, stored: Any, now: Any) -> bool:

@@ -29,18 +29,18 @@ from torch import nn
 
 from edgetl_runtime.base import peak_rss_mb
 
-from ..atomic import atomic_dir, atomic_path, clean_stale, write_json, write_text
+from ..atomic import atomic_dir, atomic_path, write_json, write_text
 from ..bundle import MANIFEST, SPLITS, library_versions
 from ..data.sources import split_train_val
 from ..data.transcripts import Transcript, TranscriptSource, error_rates, scan_transcripts
 from ..errors import EdgetlError
 from ..family.speech_asr import Recognizer, load_recognizer
-from ..ownership import check_folder, guard_data, remove_owned
+from ..ownership import guard_data, remove_owned
 from . import strategy
 from .config import FinetuneConfig
+from .finetune import BEST, CHECKPOINT, METRICS, RUN_FILE, RUN_OWNED, _epoch_seed, check_run_folder
 
 ASR_DIR = "whisper"  # the bundle's Hugging Face Whisper folder: weights, config, generation config, tokenizer.json
-CHECKPOINT, BEST, RUN_FILE, METRICS = "checkpoint.pt", "best.safetensors", "run.json", "metrics.jsonl"
 MAX_LABEL_TOKENS = 440  # Whisper's decoder holds 448 positions, a few of them for the prompt
 
 
@@ -76,20 +76,12 @@ class TranscribeRecipe:
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
-        from .finetune import RUN_OWNED
-
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         guard_data(self.run_dir, [cfg.data])
-        if check_folder(self.run_dir, RUN_OWNED, replacing=self.overwrite):
-            clean_stale(self.run_dir)
-        if (self.run_dir / MANIFEST).exists() and not self.overwrite:
+        if check_run_folder(self.run_dir, self.resume, self.overwrite):  # (returning the finished bundle: not yet)
             raise EdgetlError(f"{self.run_dir} already holds a finished bundle; pass --overwrite or another --out")
-        if (self.run_dir / RUN_FILE).exists() and not (self.resume or self.overwrite):
-            raise EdgetlError(f"{self.run_dir} holds an unfinished run; add --resume to continue it or --overwrite to start over")
-        if self.resume and not (self.run_dir / RUN_FILE).exists():
-            raise EdgetlError(f"nothing to resume in {self.run_dir} (no {RUN_FILE}); drop --resume to start a new run")
         self.source: TranscriptSource = scan_transcripts(cfg.data, cfg.max_bad_fraction)
         train, val = self.source.splits["train"], self.source.splits["val"]
         if not val:
@@ -203,13 +195,13 @@ class TranscribeRecipe:
         scfg = replace(cfg, strategy="linear") if cfg.strategy == "decoder" else cfg
         for epoch in range(self.start_epoch, cfg.epochs):
             t0 = time.time()
-            torch.manual_seed(cfg.seed * 100_003 + epoch)
+            torch.manual_seed(_epoch_seed(cfg.seed, epoch))
             n_train = strategy.trainable_groups(scfg, epoch, len(self.groups))
             strategy.apply_freezing(self.parts, self.groups, n_train)
             if cfg.strategy == "two-phase" and epoch == cfg.phase1_epochs:
                 self.bad_epochs = 0
             self.model.train()
-            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)).tolist()
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))).tolist()
             total, seen = 0.0, 0
             for step in range(steps):
                 idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
