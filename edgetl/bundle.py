@@ -259,10 +259,10 @@ def load_bundle(path: str | Path) -> Bundle:
     """Open a bundle folder written by ``edgetl finetune``."""
     path = Path(path)
     manifest = read_manifest(path)
-    if manifest["task"] == "transcription":  # issue 15: export, predict and benchmark of these come next
+    if manifest["task"] == "transcription":  # issue 15: export has its own path (export/asr_export.py)
         raise EdgetlError(
-            f"{path} is a speech recognition bundle: export, predict and benchmark do not take those yet; "
-            f"transcribe with `edgetl transcribe --model {path / 'whisper'} CLIP...`"
+            f"{path} is a speech recognition bundle: predict and benchmark do not take those yet; "
+            f"transcribe with `edgetl transcribe --model {path} CLIP...`, export with `edgetl export {path}`"
         )
     return Bundle(path, manifest)
 

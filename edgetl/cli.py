@@ -330,11 +330,13 @@ def predict(
 def transcribe(
     files: list[str] = typer.Argument(..., help="Audio files (WAV/FLAC/OGG, any rate, channels and length)."),
     model: str = typer.Option(
-        "whisper-tiny.en", help="Whisper model: whisper-tiny.en (built-in), a Whisper folder, or a cached model id."
+        "whisper-tiny.en",
+        help="whisper-tiny.en (built-in), a Whisper folder, a cached model id, a transcription bundle, "
+        "or an exported transcription artifact (BUNDLE/export/onnx-int8-dynamic: no torch).",
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Transcribe speech with a Whisper model (PyTorch, greedy, no timestamps; clips over 30 s in windows)."""
+    """Transcribe speech with a Whisper model or artifact (greedy, no timestamps; clips over 30 s in windows)."""
     from .predict import transcribe_files
 
     results = transcribe_files(files, model)
@@ -349,7 +351,10 @@ def transcribe(
 @user_errors(interrupted="interrupted; the artifacts finished before it are kept, the unfinished one was not written")
 def export_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder written by `edgetl finetune`."),
-    target: str = typer.Option("onnx", help="onnx | openvino | tflite | all, or a comma-separated list."),
+    target: str = typer.Option(
+        "onnx",
+        help="onnx | openvino | tflite | all, or a comma-separated list (transcription bundles: onnx | openvino | ctranslate2).",
+    ),
     quantize: str = typer.Option("fp32", help="fp32 | fp16 | int8-dynamic | int8 | all, or a comma-separated list."),
     calibration: str | None = typer.Option(
         None,
@@ -380,11 +385,11 @@ def export_cmd(
     The terminal shows one line per artifact and the table; what the converters print goes to
     BUNDLE/export/NAME/convert.log."""
     from .atomic import write_json
-    from .export import TARGETS, export_all
+    from .export import export_all
     from .export.guard import parse_budget
     from .export.report import export_rows
 
-    targets = list(TARGETS) if target == "all" else [t.strip() for t in target.split(",")]
+    targets = None if target == "all" else [t.strip() for t in target.split(",")]
     precisions = None if quantize == "all" else [q.strip() for q in quantize.split(",")]
     done, failed = export_all(
         bundle_dir,

@@ -63,8 +63,9 @@ def predict_audio(bundle: Any, files: list[str], top_k: int = 3) -> list[dict[st
 
 
 def transcribe_files(files: list[str], model: str = "whisper-tiny.en", batch_size: int = 8) -> list[dict[str, Any]]:
-    """The text of each audio file (any length, rate and channel count) by a Whisper model, PyTorch greedy
-    decoding without timestamps; files longer than 30 s are cut into windows at quiet moments and joined."""
+    """The text of each audio file (any length, rate and channel count) by a Whisper model (PyTorch greedy
+    decoding without timestamps), a transcription bundle, or an exported transcription artifact (the runtime's
+    numpy loop); files longer than 30 s are cut into windows at quiet moments and joined."""
     from edgetl_runtime.audio import SAMPLE_RATE, load_audio
 
     from .family.speech_asr import load_recognizer
@@ -72,5 +73,13 @@ def transcribe_files(files: list[str], model: str = "whisper-tiny.en", batch_siz
     if not files:
         raise EdgetlError("no audio files given; pass WAV, FLAC or OGG files")
     clips = [load_audio(f, SAMPLE_RATE) for f in files]  # bad files fail here, before the model loads
-    texts = load_recognizer(model).transcribe_long(clips, batch_size)
+    folder = Path(model)
+    if (folder / "manifest.json").is_file():  # an exported artifact: the device's torch-free loop
+        from edgetl_runtime.transcriber import load_transcriber
+
+        texts = load_transcriber(folder).transcribe(clips)
+    else:
+        if (folder / "edgetl.json").is_file() and (folder / "whisper").is_dir():  # a transcription bundle
+            model = str(folder / "whisper")
+        texts = load_recognizer(model).transcribe_long(clips, batch_size)
     return [{"file": f, "text": t, "seconds": round(len(c) / SAMPLE_RATE, 3)} for f, c, t in zip(files, clips, texts)]

@@ -183,3 +183,38 @@ def int8_sensitive_bundle(exportable_bundle, tmp_path_factory) -> Path:
     weights["head.1.weight"][:, dead] = torch.tensor([300.0, -300.0, 300.0])
     save_file(weights, root / "model.safetensors")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_asr(tmp_path_factory):
+    """A random 2+2-layer Whisper with tiny.en's vocabulary, tokenizer and decoding settings."""
+    import torch
+    from test_speech_family import tiny_config
+    from transformers import WhisperForConditionalGeneration
+
+    from edgetl.family import ctranslate2_whisper as ct2
+    from edgetl.family.speech import WHISPER_TINY_EN
+
+    builtin = WHISPER_TINY_EN.locate().parent
+    cfg = tiny_config(vocab_size=51864, pad_token_id=50256, bos_token_id=50257, eos_token_id=50256,
+                      decoder_start_token_id=50257, max_target_positions=64)  # fmt: skip
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(cfg)
+    model.generation_config = ct2.generation_config(builtin)
+    model.generation_config.max_length = 64
+    out = tmp_path_factory.mktemp("asr") / "tiny-asr"
+    model.save_pretrained(out)
+    shutil.copy(builtin / "tokenizer.json", out / "tokenizer.json")
+    return out
+
+
+@pytest.fixture(scope="session")
+def sentences(tmp_path_factory):
+    from test_transcripts import _espeak_or_skip
+
+    from edgetl.data.sentences import write_sentences
+
+    _espeak_or_skip()
+    root = tmp_path_factory.mktemp("sent")
+    (root / "s.txt").write_text("open the quellmar valve\nstart the torvex pump\nclose the valve\n")
+    return write_sentences(root / "s.txt", root / "ds", voices=4, progress=False)

@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from ..family import family_names
 from ..modality import get_modality
 from ..modality.text import TOKENIZER_FILE  # the bundle's fast tokenizer, copied next to every text artifact
 from ..ownership import Owned, check_folder, remove_owned
+from . import asr_export as asr
 from . import guard
 from .convert_log import CONVERT_LOG, Captured, captured
 from .parity import ExportRejected, check, compare
@@ -249,6 +250,9 @@ def export(bundle_dir: str | Path | Bundle, target: str = "onnx", precision: str
         opts = ExportOptions(precision=precision, **options)
     except TypeError as exc:
         raise EdgetlError(f"export: {exc}") from None
+    if not isinstance(bundle_dir, Bundle) and asr.is_transcription_bundle(bundle_dir):
+        asr.validate_asr(target, precision)
+        return asr.export_transcriber(asr.TranscriptionBundle(bundle_dir, opts.parity_samples), target, precision, opts)
     validate_request(target, opts)
     bundle = bundle_dir if isinstance(bundle_dir, Bundle) else load_bundle(bundle_dir)
     validate_bundle(bundle, opts)
@@ -465,6 +469,8 @@ def export_all(
     """Every requested (target, precision) pair; a failure does not stop the others. ``progress(event, target,
     precision, what)`` hears ``start`` (None), then ``done`` (the Artifact) or ``failed`` (the error)."""
     report = progress or (lambda *_: None)
+    if asr.is_transcription_bundle(bundle_dir):
+        return _export_all_asr(bundle_dir, targets, precisions, report, options)
     done, failed = [], []
     for target in targets or list(TARGETS):
         if target not in TARGETS:
@@ -491,4 +497,29 @@ def export_all(
                 report("failed", target, precision, exc)
             else:
                 report("done", target, precision, done[-1])
+    return done, failed
+
+
+def _export_all_asr(
+    bundle_dir: str | Path, targets: list[str] | None, precisions: list[str] | None, report: Callable[..., Any], options: Any
+) -> tuple[list[Artifact], list[tuple[str, str, EdgetlError]]]:
+    """``export_all`` for a transcription bundle: its own targets and precisions, one held-out reference."""
+    pairs = [(t, p) for t in targets or list(asr.ASR_TARGETS) for p in precisions or asr.ASR_TARGETS.get(t, ("fp32",))[1]]
+    for t, p in pairs:
+        asr.validate_asr(t, p)
+    try:
+        opts = ExportOptions(**options)
+    except TypeError as exc:
+        raise EdgetlError(f"export: {exc}") from None
+    bundle = asr.TranscriptionBundle(bundle_dir, opts.parity_samples)
+    done, failed = [], []
+    for t, p in pairs:
+        report("start", t, p, None)
+        try:
+            done.append(asr.export_transcriber(bundle, t, p, replace(opts, precision=p)))
+        except EdgetlError as exc:
+            failed.append((t, p, exc))
+            report("failed", t, p, exc)
+        else:
+            report("done", t, p, done[-1])
     return done, failed

@@ -1,0 +1,97 @@
+"""Exporting a transcription bundle (a tiny random Whisper fine-tuned on espeak-ng sentences): encoder and
+cached decoder to ONNX and OpenVINO, proven token for token against PyTorch, and transcribed by the runtime's
+numpy loop without torch."""
+
+import json
+
+import pytest
+from conftest import run_beside_runtime
+from typer.testing import CliRunner
+
+import edgetl
+from edgetl.cli import app
+from edgetl.export import export, export_all
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def asr_bundle(tiny_asr, sentences, tmp_path_factory):
+    out = tmp_path_factory.mktemp("asr-export") / "run"
+    opts = dict(batch_size=2, patience=0, warmup_epochs=0.0, lr_head=1e-2, lr_backbone=1e-2, augment="none")
+    return edgetl.finetune(str(sentences), str(out), model=str(tiny_asr), strategy="full", epochs=2, **opts).path
+
+
+@pytest.mark.parametrize("target", ["onnx", "openvino"])
+def test_fp32_artifacts_decode_token_for_token_like_pytorch(asr_bundle, target):
+    a = export(asr_bundle, target, "fp32")
+    m, p = a.manifest, a.manifest["parity"]
+    assert (m["task"], m["runtime"]) == ("transcription", {"onnx": "onnxruntime", "openvino": "openvino"}[target])
+    assert p["clips"] == 3 and p["token_match"] == 1.0 and p["wer"] == p["reference_wer"]
+    assert m["decoding"]["prompt"] == [50257, 50362] and m["decoding"]["eos"] == 50256
+    assert set(m["graphs"].values()) <= set(m["files"]) and "tokenizer.json" in m["files"]
+    assert p["encoder_ms_p50"] > 0 and p["per_token_ms_p50"] > 0
+
+
+def test_the_tied_embedding_is_stored_once(asr_bundle):
+    import onnx
+
+    a = export(asr_bundle, "onnx", "fp32")
+    big = [i for i in onnx.load(str(a.path / "decoder.onnx")).graph.initializer if 51864 in i.dims]
+    assert len(big) == 1
+
+
+def test_int8_and_fp16_artifacts_stay_within_the_wer_budget(asr_bundle):
+    fp32 = export(asr_bundle, "onnx", "fp32").manifest["files"]["decoder.onnx"]
+    done, failed = export_all(asr_bundle, ["onnx", "openvino"], ["fp16", "int8-dynamic"])
+    assert not failed and [a.path.name for a in done] == [
+        "onnx-fp16",
+        "onnx-int8-dynamic",
+        "openvino-fp16",
+        "openvino-int8-dynamic",
+    ]
+    for a in done:
+        assert a.manifest["parity"]["wer_drop_points"] <= 1.0, a.path.name
+    assert done[1].manifest["files"]["decoder.onnx"] < fp32 / 2  # int8 weights, the embedding included
+
+
+def test_transcribe_an_artifact_without_torch(asr_bundle, sentences, tmp_path):
+    a = export(asr_bundle, "onnx", "fp32")
+    clip = sorted((sentences / "test").glob("*.wav"))[0]
+    r = runner.invoke(app, ["transcribe", str(clip), "--model", str(asr_bundle), "--json"])
+    assert r.exit_code == 0, r.output
+    via_torch = json.loads(r.output)[0]["text"]
+    result = run_beside_runtime(
+        tmp_path,
+        f"""
+        import json, sys
+        import numpy as np
+        from edgetl_runtime.audio import load_audio
+        from edgetl_runtime.transcriber import load_transcriber
+        t = load_transcriber({str(a.path)!r})
+        clip = load_audio({str(clip)!r})
+        long = np.concatenate([clip, np.zeros(16000 * 29, np.float32), clip])  # two windows, joined
+        out = {{"text": t.transcribe([{str(clip)!r}])[0], "long": t.transcribe([long])[0], "stats": t.stats[-1]}}
+        out["loaded"] = sorted(m for m in ("torch", "transformers", "edgetl") if m in sys.modules)
+        print(json.dumps(out))
+        """,
+    )
+    assert result["loaded"] == [] and result["text"] == via_torch
+    assert result["long"].count(via_torch) == 2 if via_torch else result["long"] == ""
+    assert set(result["stats"]) == {"encoder_s", "first_token_s", "per_token_s", "tokens", "total_s"}
+
+
+def test_bad_requests_are_one_line(asr_bundle):
+    r = runner.invoke(app, ["export", str(asr_bundle), "--target", "onnx", "--quantize", "int8"])
+    assert r.exit_code == 2 and "fp32, fp16, int8-dynamic" in r.output, r.output
+    r = runner.invoke(app, ["transcribe", str(asr_bundle / "splits.json"), "--model", str(asr_bundle)])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_ctranslate2_artifacts_are_proven_too(asr_bundle):
+    a = export(asr_bundle, "ctranslate2", "fp32")
+    p = a.manifest["parity"]
+    assert a.manifest["runtime"] == "ctranslate2" and {"model.bin", "tokenizer.json"} <= set(a.manifest["files"])
+    assert p["token_match"] == 1.0, p["examples"]
+    b = export(asr_bundle, "ctranslate2", "int8-dynamic")
+    assert b.manifest["files"]["model.bin"] < a.manifest["files"]["model.bin"] / 3  # int8 weights
