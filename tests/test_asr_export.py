@@ -95,3 +95,10 @@ def test_ctranslate2_artifacts_are_proven_too(asr_bundle):
     assert p["token_match"] == 1.0, p["examples"]
     b = export(asr_bundle, "ctranslate2", "int8-dynamic")
     assert b.manifest["files"]["model.bin"] < a.manifest["files"]["model.bin"] / 3  # int8 weights
+
+
+def test_the_export_command_prints_the_transcription_table(asr_bundle):
+    r = runner.invoke(app, ["export", str(asr_bundle), "--target", "onnx", "--quantize", "fp32"])
+    assert r.exit_code == 0 and "3/3 clips" in r.output and "WER points" in r.output, r.output
+    summary = json.loads((asr_bundle / "export" / "summary.json").read_text())
+    assert summary["onnx-fp32"]["parity"]["token_match"] == 1.0

@@ -56,6 +56,21 @@ def slower_than_fp32(artifact: Any) -> float | None:
     return base if base is not None and own is not None and own > base else None
 
 
+def transcription_cells(m: dict[str, Any], p: dict[str, Any]) -> list[str]:
+    """A transcription artifact in the export table: tokens equal to PyTorch's, WER, encoder and per-token ms."""
+    return [
+        m["name"],
+        f"{m['size_bytes'] / 1e6:.2f}",
+        f"{p['clips'] - p['mismatched_clips']}/{p['clips']} clips",
+        f"{p['token_match']:.4f}",
+        f"WER {p['reference_wer']:.4f} -> {p['wer']:.4f}",
+        f"{p['wer_drop_points']:+.2f} WER points",
+        "-",
+        f"enc {p['encoder_ms_p50']:.0f} + {p['per_token_ms_p50']:.1f}/token",
+        f"{m['export_seconds']:.1f}",
+    ]
+
+
 def export_rows(
     done: list[Any], failed: list[tuple[str, str, EdgetlError]]
 ) -> tuple[tuple[str, ...], list[list[str]], list[dict], list[str]]:
@@ -63,6 +78,11 @@ def export_rows(
     cells, rows, notes = [], [], []
     for a in done:
         m, p = a.manifest, a.parity
+        if m.get("task") == "transcription":
+            cells.append(transcription_cells(m, p))
+            rows.append({"artifact": m["name"], "path": str(a.path), "size_bytes": m["size_bytes"],
+                         "export_seconds": m["export_seconds"], "parity": p})  # fmt: skip
+            continue
         metric = p["metric"]
         g = p.get("guard", {})
         ci = g.get("ci95") or [float("nan")] * 2
