@@ -257,15 +257,7 @@ def export(bundle_dir: str | Path | Bundle, target: str = "onnx", precision: str
     bundle = bundle_dir if isinstance(bundle_dir, Bundle) else load_bundle(bundle_dir)
     validate_bundle(bundle, opts)
     name = artifact_name(target, opts)
-    export_root = bundle.path / EXPORT_DIR
-    if export_root.exists() and not export_root.is_dir():
-        raise EdgetlError(f"{export_root} is a file; edgetl writes artifacts into that folder: move the file away")
-    dest = export_root / name
-    check_folder(dest, artifact_owned(dest), flag="artifact folder", replacing=True)
-    rejected = export_root / f"{name}{REJECTED}"
-    check_folder(rejected, artifact_owned(rejected), flag="artifact folder", replacing=True)
-    export_root.mkdir(exist_ok=True)
-    clean_stale(export_root)  # temp folders of exports that were killed
+    dest, rejected = artifact_folders(bundle.path, name)
     with atomic_dir(dest) as tmp:
         try:
             with captured(tmp / CONVERT_LOG, live=opts.verbose) as log:
@@ -275,12 +267,31 @@ def export(bundle_dir: str | Path | Bundle, target: str = "onnx", precision: str
                 shutil.copy2(tmp / CONVERT_LOG, rejected / CONVERT_LOG)
             raise
     log.path = dest / CONVERT_LOG
-    if rejected.is_dir():  # an earlier rejection no longer holds
+    drop_rejected(rejected)
+    (dest.parent / f"{name}.rejected.json").unlink(missing_ok=True)  # the record older versions wrote
+    return Artifact(dest, manifest, log)
+
+
+def artifact_folders(bundle_path: Path, name: str) -> tuple[Path, Path]:
+    """``BUNDLE/export/NAME`` and its ``.rejected`` twin, both checked to be edgetl's to replace; the export folder
+    made and cleared of killed exports' temp folders."""
+    export_root = bundle_path / EXPORT_DIR
+    if export_root.exists() and not export_root.is_dir():
+        raise EdgetlError(f"{export_root} is a file; edgetl writes artifacts into that folder: move the file away")
+    dest, rejected = export_root / name, export_root / f"{name}{REJECTED}"
+    for folder in (dest, rejected):
+        check_folder(folder, artifact_owned(folder), flag="artifact folder", replacing=True)
+    export_root.mkdir(exist_ok=True)
+    clean_stale(export_root)  # temp folders of exports that were killed
+    return dest, rejected
+
+
+def drop_rejected(rejected: Path) -> None:
+    """An earlier rejection no longer holds: its files go, the folder only if nothing else is in it."""
+    if rejected.is_dir():
         remove_owned(rejected, artifact_owned(rejected))
         with contextlib.suppress(OSError):
             rejected.rmdir()
-    (export_root / f"{name}.rejected.json").unlink(missing_ok=True)  # the record older versions wrote
-    return Artifact(dest, manifest, log)
 
 
 REJECTED = ".rejected"  # suffix of a candidate that failed its checks, kept for inspection, never benchmarked
@@ -471,7 +482,6 @@ def export_all(
     report = progress or (lambda *_: None)
     if asr.is_transcription_bundle(bundle_dir):
         return _export_all_asr(bundle_dir, targets, precisions, report, options)
-    done, failed = [], []
     for target in targets or list(TARGETS):
         if target not in TARGETS:
             raise EdgetlError(f"unknown export target '{target}'; choose one of {', '.join(TARGETS)} or all")
@@ -487,16 +497,24 @@ def export_all(
     bundle = load_bundle(bundle_dir)
     _ = bundle.model  # a missing, damaged or diverged bundle is one error, not one per artifact
     validate_bundle(bundle, ExportOptions(**options))
-    for target in targets or list(TARGETS):
-        for precision in precisions or list(TARGETS[target].precisions):
-            report("start", target, precision, None)
-            try:
-                done.append(export(bundle, target, precision, **options))
-            except EdgetlError as exc:
-                failed.append((target, precision, exc))
-                report("failed", target, precision, exc)
-            else:
-                report("done", target, precision, done[-1])
+    pairs = [(t, p) for t in targets or list(TARGETS) for p in precisions or list(TARGETS[t].precisions)]
+    return _each(pairs, lambda t, p: export(bundle, t, p, **options), report)
+
+
+def _each(
+    pairs: list[tuple[str, str]], run: Callable[[str, str], Artifact], report: Callable[..., Any]
+) -> tuple[list[Artifact], list[tuple[str, str, EdgetlError]]]:
+    """``run`` every (target, precision); a failure is recorded and reported, and the next one runs."""
+    done, failed = [], []
+    for target, precision in pairs:
+        report("start", target, precision, None)
+        try:
+            done.append(run(target, precision))
+        except EdgetlError as exc:
+            failed.append((target, precision, exc))
+            report("failed", target, precision, exc)
+        else:
+            report("done", target, precision, done[-1])
     return done, failed
 
 
@@ -512,14 +530,4 @@ def _export_all_asr(
     except TypeError as exc:
         raise EdgetlError(f"export: {exc}") from None
     bundle = asr.TranscriptionBundle(bundle_dir, opts.parity_samples)
-    done, failed = [], []
-    for t, p in pairs:
-        report("start", t, p, None)
-        try:
-            done.append(asr.export_transcriber(bundle, t, p, replace(opts, precision=p)))
-        except EdgetlError as exc:
-            failed.append((t, p, exc))
-            report("failed", t, p, exc)
-        else:
-            report("done", t, p, done[-1])
-    return done, failed
+    return _each(pairs, lambda t, p: asr.export_transcriber(bundle, t, p, replace(opts, precision=p)), report)

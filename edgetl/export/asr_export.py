@@ -34,10 +34,9 @@ from edgetl_runtime import ARTIFACT_MANIFEST, DeviceOptions
 from edgetl_runtime.audio import SAMPLE_RATE, load_audio
 from edgetl_runtime.base import peak_rss_mb
 
-from ..atomic import atomic_dir, clean_stale, write_json
-from ..bundle import EXPORT_DIR, MANIFEST, SPLITS, library_versions
+from ..atomic import atomic_dir, write_json
+from ..bundle import MANIFEST, SPLITS, library_versions
 from ..errors import EdgetlError
-from ..ownership import check_folder, remove_owned
 from .convert_log import CONVERT_LOG, captured
 from .parity import ExportRejected
 
@@ -148,18 +147,11 @@ def validate_asr(target: str, precision: str) -> None:
 
 def export_transcriber(tb: TranscriptionBundle, target: str, precision: str, options: Any) -> Any:
     """One proven transcription artifact in ``BUNDLE/export/TARGET-PRECISION`` (``options``: ExportOptions)."""
-    from .api import REJECTED, Artifact, _keep_rejected, artifact_owned
+    from .api import Artifact, _keep_rejected, artifact_folders, drop_rejected
 
     validate_asr(target, precision)
     name = f"{target}-{precision}"
-    root = tb.path / EXPORT_DIR
-    if root.exists() and not root.is_dir():
-        raise EdgetlError(f"{root} is a file; edgetl writes artifacts into that folder: move the file away")
-    dest, rejected = root / name, root / f"{name}{REJECTED}"
-    for folder in (dest, rejected):
-        check_folder(folder, artifact_owned(folder), flag="artifact folder", replacing=True)
-    root.mkdir(exist_ok=True)
-    clean_stale(root)
+    dest, rejected = artifact_folders(tb.path, name)
     started = time.time()
     with atomic_dir(dest) as tmp:
         with captured(tmp / CONVERT_LOG, live=options.verbose) as log:
@@ -181,9 +173,7 @@ def export_transcriber(tb: TranscriptionBundle, target: str, precision: str, opt
                 f.replace(tmp / f.name)
             work.rmdir()
     log.path = dest / CONVERT_LOG
-    if rejected.is_dir():
-        remove_owned(rejected, artifact_owned(rejected))
-        shutil.rmtree(rejected, ignore_errors=True)
+    drop_rejected(rejected)
     return Artifact(dest, manifest, log)
 
 
