@@ -37,6 +37,7 @@ WEIGHTS = "model.safetensors"
 SPLITS = "splits.json"  # the exact files of each split: calibration and parity samples for exporters
 BUNDLE_FORMAT = "edgetl-bundle"
 BUNDLE_VERSION = 1  # the newest bundle manifest this edgetl reads
+ASR_DIR = "whisper"  # a transcription bundle's Hugging Face Whisper folder: weights, configs, tokenizer.json
 EXPORT_DIR, BENCH_DIR = "export", "benchmark"  # what `edgetl export` and `edgetl benchmark` add inside a bundle
 FIGURES, EVALUATION = "figures", "evaluation.json"  # pictures and the held-out split's errors (train/figures.py)
 REPORT = "report.html"  # `edgetl report`

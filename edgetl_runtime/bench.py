@@ -9,12 +9,16 @@ runs it locally with ``python -m edgetl_runtime.bench`` and on SSH devices from 
     python -m edgetl_runtime.bench --artifact DIR --inputs inputs.npy [--runtime torch] [--eval]
                      [--warmup 10] [--runs 100] [--min-seconds 1] [--batch 8] [--threads 2] [--device '{}']
                      [--inputs-long long.npz]
+    python -m edgetl_runtime.bench --artifact DIR --inputs clips.npz --transcribe [--runtime torch] [--warmup 1] ...
 
 Images come as one ``.npy`` of NCHW float32. Texts come as an ``.npz`` of named
 int64 token arrays padded to the model's max_length: each sample is cut back to
 its own length (trailing padding dropped), so batch-1 latency is measured at the
 data's real lengths; ``--inputs-long`` adds a second latency series on inputs of
-a fixed, unpadded length.
+a fixed, unpadded length. ``--transcribe``: the artifact is a transcription artifact (or, with
+``--runtime torch``, a transcription bundle) and the ``.npz`` holds 16 kHz clips (``audio``, all clips end to
+end, and ``lengths``); each clip is transcribed once, one at a time, after ``--warmup`` clips (at most 2), and
+the result holds each clip's tokens, seconds and encoder / first-token / per-token timings.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="{}", help="JSON of edgetl_runtime.DeviceOptions fields")
     ap.add_argument("--inputs-long", default=None, help="text: a second latency series on these inputs (.npz)")
+    ap.add_argument("--transcribe", action="store_true", help="a transcription artifact: time clips end to end")
     return ap.parse_args(argv)
 
 
@@ -143,6 +148,46 @@ def _latency(predict, one: list, runs: int, min_seconds: float) -> list:
     return latency
 
 
+def measure_transcription(args: argparse.Namespace) -> dict:
+    """Each clip of ``--inputs`` transcribed once (greedy, one window), after a short warm-up."""
+    import numpy as np
+
+    from .base import DeviceOptions, peak_rss_mb
+
+    data = np.load(args.inputs)
+    bounds = np.concatenate([[0], np.cumsum(data["lengths"])])
+    clips = [data["audio"][a:b].astype(np.float32) for a, b in zip(bounds[:-1], bounds[1:])]
+    options = DeviceOptions(threads=args.threads or None, **json.loads(args.device))
+    rss_before = peak_rss_mb()
+    t = time.perf_counter()
+    from .transcriber import load_transcriber
+
+    transcriber: Any = load_transcriber(args.artifact, options, runtime=args.runtime)
+    load_s = time.perf_counter() - t
+    first_ms = _timed(transcriber.window_tokens, clips[0])
+    for i in range(min(args.warmup, 2)):
+        transcriber.window_tokens(clips[i % len(clips)])
+    transcriber.stats.clear()
+    tokens, seconds = [], []
+    for clip in clips:
+        t = time.perf_counter()
+        tokens.append([int(x) for x in transcriber.window_tokens(clip)])
+        seconds.append(time.perf_counter() - t)
+    return {
+        "ok": True,
+        "load_s": load_s,
+        "first_inference_ms": first_ms,
+        "latency_ms": [1000 * s for s in seconds],
+        "tokens": tokens,
+        "texts": [transcriber.decode(x) for x in tokens],
+        "windows": transcriber.stats,
+        "audio_s": float(bounds[-1]) / 16000,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_load_mb": rss_before,
+        "device": getattr(transcriber, "device", None),
+    }
+
+
 def measure(args: argparse.Namespace) -> dict:
     import numpy as np
 
@@ -198,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[var] = str(args.threads)
     info = {"machine": machine(), "pid": os.getpid()}
     try:
-        result = measure(args)
+        result = measure_transcription(args) if args.transcribe else measure(args)
         status = 0
     except Exception as exc:  # reported to the harness as one line, never a traceback
         text = str(exc) if type(exc).__name__ in ("EdgetlError", "DeviceUnavailable") else f"{type(exc).__name__}: {exc}"

@@ -55,6 +55,8 @@ class Decoding:
 class Graphs(Protocol):
     """The two graphs of a runtime: ``encode`` once per window, ``step`` per token."""
 
+    device: str
+
     def encode(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
     def step(
@@ -155,6 +157,11 @@ class Transcriber:
         self._mask, self._begin = np.array(d.suppress, dtype=np.int64), np.array(d.begin_suppress, dtype=np.int64)
         self._empty = np.zeros((d.layers, 1, d.heads, 0, d.head_dim), dtype=np.float32)
 
+    @property
+    def device(self) -> str:
+        """Where the graphs run: the ONNX provider or OpenVINO device; CTranslate2 here runs on the CPU."""
+        return str(self.graphs.device) if self.graphs is not None else "cpu"
+
     def features(self, clip: np.ndarray) -> np.ndarray:
         """16 kHz samples (at most one window) -> [1, n_mels, frames] log-mel."""
         return log_mel(clip, self.seconds, self.n_mels)[None]
@@ -232,6 +239,15 @@ def _stats(encoder_s: float, steps: list[float], tokens: int, total_s: float) ->
     }
 
 
-def load_transcriber(path: str | Path, options: DeviceOptions | None = None) -> Transcriber:
-    """A transcription artifact folder (``edgetl export`` of a transcription bundle), ready to transcribe."""
+TORCH_TRANSCRIBER = ("edgetl.torch_predictor", "TorchTranscriber")  # needs edgetl and torch: named, never imported here
+
+
+def load_transcriber(path: str | Path, options: DeviceOptions | None = None, runtime: str | None = None) -> Any:
+    """A transcription artifact folder (``edgetl export`` of a transcription bundle), ready to transcribe;
+    ``runtime="torch"`` opens a transcription bundle with PyTorch ``generate`` instead (needs edgetl and torch)."""
+    if runtime == "torch":
+        import importlib
+
+        module, name = TORCH_TRANSCRIBER
+        return getattr(importlib.import_module(module), name)(path, options or DeviceOptions())
     return Transcriber(path, options)

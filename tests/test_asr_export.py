@@ -102,3 +102,30 @@ def test_the_export_command_prints_the_transcription_table(asr_bundle):
     assert r.exit_code == 0 and "3/3 clips" in r.output and "WER points" in r.output, r.output
     summary = json.loads((asr_bundle / "export" / "summary.json").read_text())
     assert summary["onnx-fp32"]["parity"]["token_match"] == 1.0
+
+
+def test_benchmark_a_transcription_bundle(asr_bundle, tmp_path):
+    """`edgetl benchmark` on a transcription bundle: WER, the real-time factor and the decoder's token latencies
+    of each artifact against PyTorch generate, each round a fresh process, a deploy choice within the WER budget."""
+    export(asr_bundle, "onnx", "fp32")
+    out = tmp_path / "bench"
+    args = ["benchmark", str(asr_bundle), "-a", "onnx-fp32", "-a", "pytorch", "--rounds", "2", "--threads", "1"]
+    r = runner.invoke(app, [*args, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    rows = {x["name"]: x for x in report["rows"]}
+    onnx, torch = rows["onnx-fp32"], rows["pytorch"]
+    n = report["protocol"]["eval_samples"]
+    assert n == 3 and onnx["rounds"] == 2 and onnx["runs"] == 2 * n and len(set(onnx["pids"])) == 2
+    assert onnx["agreement"] == 1.0 and onnx["value"] == torch["value"] and onnx["delta_points"] == 0.0
+    assert onnx["metric"] == "wer" and 0 <= onnx["cer"] and onnx["rtf"] > 0
+    assert 0 < onnx["encoder_ms_p50"] < onnx["p50_ms"] and onnx["per_token_ms_p50"] > 0 and onnx["first_token_ms_p50"] > 0
+    assert report["deploy"]["choice"]["name"] == "onnx-fp32"
+    assert "RTF" in r.output and "ms/token" in r.output and (out / "report.png").stat().st_size > 0
+    md = (out / "report.md").read_text()
+    assert "| onnx-fp32 |" in md and "real-time" not in md.split("|")[0]
+
+
+def test_benchmark_of_a_missing_transcription_artifact_says_what_to_run(asr_bundle):
+    r = runner.invoke(app, ["benchmark", str(asr_bundle), "-a", "tflite-fp32", "--no-torch"])
+    assert r.exit_code == 2 and "edgetl export" in r.output and "tflite-fp32" in r.output and "Traceback" not in r.output

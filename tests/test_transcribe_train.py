@@ -70,6 +70,12 @@ def test_an_interrupted_transcription_run_resumes_to_the_same_result(tiny_asr, s
     assert (tmp_path / "cut" / "checkpoint.pt").exists() and not (tmp_path / "cut" / "edgetl.json").exists()
     with pytest.raises(EdgetlError, match="--resume"):
         edgetl.finetune(str(sentences), str(tmp_path / "cut"), **opts)
+    with pytest.raises(EdgetlError, match="other options .*seed"):  # a resumed run keeps its options
+        edgetl.finetune(str(sentences), str(tmp_path / "cut"), resume=True, **{**opts, "seed": 1})
     resumed = edgetl.finetune(str(sentences), str(tmp_path / "cut"), resume=True, **opts).manifest["history"]
     assert [h["train_loss"] for h in resumed] == pytest.approx([h["train_loss"] for h in whole], rel=1e-5)
     assert [h["val"] for h in resumed] == [h["val"] for h in whole]
+    done = (tmp_path / "cut" / "edgetl.json").stat().st_mtime_ns
+    again = edgetl.finetune(str(sentences), str(tmp_path / "cut"), resume=True, **opts)  # finished: returned as it is
+    assert again.manifest["history"] == resumed
+    assert (tmp_path / "cut" / "edgetl.json").stat().st_mtime_ns == done

@@ -34,6 +34,7 @@ from .transport import build_stage, transport_for
 TORCH_ROW = "pytorch"
 STAGE_PREFIX = ".edgetl-bench"  # the temp folder each benchmark stages the runner in: .edgetl-bench.PID-XXXX.tmp
 LONG_TOKENS = 128
+TRANSCRIPTION_BUDGET_POINTS = 1.0  # WER points an artifact may lose against PyTorch (export's own budget)
 
 
 @dataclass
@@ -202,6 +203,10 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
             else "--long-tokens applies to text bundles only"
         )
     profile = find_profile(opts.target)
+    if manifest["task"] == "transcription":  # a Whisper bundle: clips transcribed end to end, WER and real-time factor
+        from .transcription import benchmark_transcription
+
+        return benchmark_transcription(bundle_dir, manifest, opts, profile, progress)
     threads = opts.threads or profile.resolved_threads()
     from ..bundle import load_bundle
 
@@ -329,6 +334,8 @@ def within_accuracy(row: dict[str, Any], task: str) -> bool:
     """The artifact's metric on the benchmark's samples is within the default export budget of PyTorch's."""
     from edgetl_runtime.metrics import DEFAULT_BUDGET
 
+    if task == "transcription":  # WER points, as `edgetl export` guards a transcription artifact
+        return row.get("delta_points") is not None and -row["delta_points"] <= TRANSCRIPTION_BUDGET_POINTS
     if task == "classification":
         return row.get("delta_points") is not None and -row["delta_points"] <= DEFAULT_BUDGET[task]
     torch_mae = row.get("torch_value") or 0.0

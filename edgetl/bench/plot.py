@@ -16,6 +16,7 @@ RUNTIME_STYLE = {  # runtime -> (colour, legend name); any other runtime is grey
     "onnxruntime": ("tab:blue", "ONNX Runtime"),
     "openvino": ("tab:purple", "OpenVINO"),
     "litert": ("tab:green", "LiteRT"),
+    "ctranslate2": ("tab:orange", "CTranslate2"),
 }
 _DOT_PT = 6.0  # errorbar marker size, points
 _STAR_S = 320.0  # the deploy choice's star, points^2

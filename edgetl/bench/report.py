@@ -23,6 +23,23 @@ COLUMNS = (
     "MB",
     "peak RSS MB",
 )
+TRANSCRIPTION_COLUMNS = (
+    "artifact",
+    "device",
+    "WER",
+    "Δ pts",
+    "same tokens",
+    "RTF",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "encoder ms",
+    "1st token ms",
+    "ms/token",
+    "load s",
+    "MB",
+    "peak RSS MB",
+)
 DEVICE_NAMES = {"CPUExecutionProvider": "CPU", "CUDAExecutionProvider": "CUDA", "TensorrtExecutionProvider": "TensorRT"}
 
 
@@ -40,6 +57,10 @@ def _budget_cell(row: dict[str, Any]) -> str:
     return "pass" if not failed else "FAIL " + ",".join(failed)
 
 
+def _transcription(report: dict[str, Any]) -> bool:
+    return report.get("bundle", {}).get("task") == "transcription"
+
+
 def long_tokens(report: dict[str, Any]) -> int | None:
     """Text reports: the fixed length of the second latency series."""
     return (report["protocol"].get("text_lengths") or {}).get("long_tokens")
@@ -47,6 +68,8 @@ def long_tokens(report: dict[str, Any]) -> int | None:
 
 def columns(report: dict[str, Any]) -> tuple[str, ...]:
     """The table's columns; text reports add p50/p90 at the fixed length after p99."""
+    if _transcription(report):
+        return TRANSCRIPTION_COLUMNS
     n = long_tokens(report)
     if n is None:
         return COLUMNS
@@ -61,6 +84,12 @@ def cells(row: dict[str, Any], report: dict[str, Any] | None = None) -> list[str
         return [row["name"], row["status"].upper(), row.get("reason", "")[:90]] + [""] * (width - 3)
     delta = row.get("delta_points") if row.get("delta_points") is not None else row.get("delta")
     device = str(row.get("device", ""))
+    if report and _transcription(report):
+        return [row["name"], DEVICE_NAMES.get(device, device), f"{row['value']:.4f}", _fmt(delta, "+.2f"),
+                _fmt(row.get("agreement"), ".3f"), f"{row['rtf']:.3f}",
+                f"{row['p50_ms']:.0f}" + (" SLOWER" if row.get("slower_than_fp32") else ""), f"{row['p90_ms']:.0f}",
+                f"{row['p99_ms']:.0f}", f"{row['encoder_ms_p50']:.0f}", f"{row['first_token_ms_p50']:.1f}",
+                f"{row['per_token_ms_p50']:.2f}", f"{row['load_s']:.2f}", f"{row['size_mb']:.1f}", f"{row['peak_rss_mb']:.0f}"]  # fmt: skip
     out = [
         row["name"],
         DEVICE_NAMES.get(device, device),
@@ -127,6 +156,19 @@ def _text_protocol(report: dict[str, Any]) -> str:
     )
 
 
+def _transcription_protocol(report: dict[str, Any]) -> str:
+    t = report["protocol"].get("transcription")
+    if not t:
+        return ""
+    return (
+        f" Transcription: every clip ({t['audio_s']:g} s of audio in all) transcribed once per round, one at a time, "
+        f"{t['decoding']}, features to text; p50/p90/p99 are per clip, RTF is compute seconds per audio second, "
+        "encoder (features included), first-token (the prompt step) and per-token latencies are medians over clips; "
+        "Δ pts is the change in WER points against PyTorch (negative: worse), same tokens the share of clips "
+        "whose tokens equal PyTorch's."
+    )
+
+
 def _audio_protocol(report: dict[str, Any]) -> str:
     audio = report["protocol"].get("audio")
     if not audio:
@@ -150,7 +192,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{p['warmup']} warm-up runs, at least {p['runs']} timed batch-1 runs in all and "
         f"{p.get('min_seconds_per_round', 0):g} s per round, throughput at batch {p['batch']}, "
         f"{p['threads']} threads. Accuracy on {p['eval_samples']} samples ({p['eval_data']}); "
-        "Δ and agreement are against the PyTorch bundle on the same inputs." + _text_protocol(report) + _audio_protocol(report),
+        "Δ and agreement are against the PyTorch bundle on the same inputs."
+        + _text_protocol(report)
+        + _audio_protocol(report)
+        + _transcription_protocol(report),
         "",
         "| " + " | ".join(columns(report) + ("budgets",)) + " |",
         "|" + "---|" * (len(columns(report)) + 1),

@@ -19,6 +19,8 @@ from ..modality import MODALITIES  # each may have its own [budgets.<modality>]
 
 BUDGET_KEYS = {"p90_ms": "p90 latency (ms)", "model_mb": "model size (MB)", "ram_mb": "peak RAM (MB)"}
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+PROFILE_RUNTIMES = (*RUNTIMES, "ctranslate2")  # ctranslate2: transcription artifacts only
+BUDGET_SECTIONS = (*MODALITIES, "transcription")  # [budgets.transcription]: per clip, instead of the general ones
 
 
 @dataclass
@@ -132,8 +134,8 @@ def load_profile(path: Path) -> Profile:
         raise EdgetlError(f"{where}: an ssh target needs connection.host")
     rt = _take(data, "runtime", dict, where, {})
     runtimes = _take(rt, "runtimes", list, where, list(RUNTIMES))
-    if bad := [r for r in runtimes if r not in RUNTIMES]:
-        raise EdgetlError(f"{where}: unknown runtime {', '.join(bad)} (known: {', '.join(RUNTIMES)})")
+    if bad := [r for r in runtimes if r not in PROFILE_RUNTIMES]:
+        raise EdgetlError(f"{where}: unknown runtime {', '.join(bad)} (known: {', '.join(PROFILE_RUNTIMES)})")
     precisions = _take(rt, "precisions", list, where, list(PRECISIONS))
     if bad := [p for p in precisions if p not in PRECISIONS]:
         raise EdgetlError(f"{where}: unknown precision {', '.join(bad)} (known: {', '.join(PRECISIONS)})")
@@ -143,12 +145,12 @@ def load_profile(path: Path) -> Profile:
         torch_device=_take(rt, "torch_device", str, where, "cpu"),
     )
     budgets = _take(data, "budgets", dict, where, {})
-    per_modality = {m: budgets.pop(m) for m in MODALITIES if isinstance(budgets.get(m), dict)}
+    per_modality = {m: budgets.pop(m) for m in BUDGET_SECTIONS if isinstance(budgets.get(m), dict)}
     for section, values in [("budgets", budgets)] + [(f"budgets.{m}", v) for m, v in per_modality.items()]:
         if bad := set(values) - set(BUDGET_KEYS):
             raise EdgetlError(
                 f"{where}: unknown budget {', '.join(sorted(bad))} in [{section}] (known: {', '.join(BUDGET_KEYS)}; "
-                f"per modality: [budgets.{'] / [budgets.'.join(MODALITIES)}])"
+                f"per modality or task: [budgets.{'] / [budgets.'.join(BUDGET_SECTIONS)}])"
             )
         if bad := [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0]:
             raise EdgetlError(f"{where}: budget {', '.join(bad)} in [{section}] must be a positive number")

@@ -35,8 +35,9 @@ from edgetl_runtime.audio import SAMPLE_RATE, load_audio
 from edgetl_runtime.base import peak_rss_mb
 
 from ..atomic import atomic_dir, write_json
-from ..bundle import MANIFEST, SPLITS, library_versions
+from ..bundle import ASR_DIR, MANIFEST, SPLITS, library_versions
 from ..errors import EdgetlError
+from ..family.speech_asr import MAX_NEW_TOKENS, strip_eos
 from .convert_log import CONVERT_LOG, captured
 from .parity import ExportRejected
 
@@ -45,8 +46,6 @@ ASR_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {  # target -> (runtime, p
     "openvino": ("openvino", ("fp32", "fp16", "int8-dynamic")),
     "ctranslate2": ("ctranslate2", ("fp32", "fp16", "int8-dynamic")),
 }
-ASR_DIR = "whisper"  # the bundle's Hugging Face Whisper folder (train/transcribe.py)
-MAX_NEW_TOKENS = 224  # Whisper's own sample length: half the decoder's 448 positions
 DEFAULT_BUDGET = 1.0  # points of WER (100 x) an artifact may lose against PyTorch
 PARITY_CLIPS = 200  # held-out clips the check decodes at most by default
 
@@ -98,7 +97,7 @@ class TranscriptionBundle:
 
             rec = self.recognizer
             eos = rec.generation.eos_token_id
-            tokens = [_strip(row, eos) for row in rec.token_ids(self.clips, max_new_tokens=MAX_NEW_TOKENS)]
+            tokens = [strip_eos(row, eos) for row in rec.token_ids(self.clips, max_new_tokens=MAX_NEW_TOKENS)]
             heard = [rec.tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens]
             self._reference = {"tokens": tokens, "texts": heard, **error_rates(self.texts, heard)}
         return self._reference
@@ -131,11 +130,6 @@ class TranscriptionBundle:
             self._onnx = {n: (out / n).read_bytes() for n in ("encoder.onnx", "decoder.onnx")}
         for name, data in self._onnx.items():
             (out / name).write_bytes(data)
-
-
-def _strip(row: list[int], eos: int) -> list[int]:
-    """``generate``'s row without the end-of-text token and the padding after it."""
-    return row[: row.index(eos)] if eos in row else row
 
 
 def validate_asr(target: str, precision: str) -> None:

@@ -21,6 +21,13 @@ from . import ctranslate2_whisper as ct2
 from .hf import quiet_imports, short_reason
 from .speech import SAMPLE_RATE, _checked_builtin, _locate
 
+MAX_NEW_TOKENS = 224  # Whisper's own sample length: half the decoder's 448 positions
+
+
+def strip_eos(row: list[int], eos: int) -> list[int]:
+    """``generate``'s row without the end-of-text token and the padding after it."""
+    return row[: row.index(eos)] if eos in row else row
+
 
 @dataclass
 class Recognizer:

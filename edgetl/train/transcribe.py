@@ -30,7 +30,7 @@ from torch import nn
 from edgetl_runtime.base import peak_rss_mb
 
 from ..atomic import atomic_dir, atomic_path, write_json, write_text
-from ..bundle import MANIFEST, SPLITS, library_versions
+from ..bundle import ASR_DIR, MANIFEST, SPLITS, library_versions
 from ..data.sources import split_train_val
 from ..data.transcripts import Transcript, TranscriptSource, error_rates, scan_transcripts
 from ..errors import EdgetlError
@@ -38,9 +38,8 @@ from ..family.speech_asr import Recognizer, load_recognizer
 from ..ownership import guard_data, remove_owned
 from . import strategy
 from .config import FinetuneConfig
-from .finetune import BEST, CHECKPOINT, METRICS, RUN_FILE, RUN_OWNED, _epoch_seed, check_run_folder
+from .finetune import BEST, CHECKPOINT, METRICS, NOT_COMPARED, RUN_FILE, RUN_OWNED, _epoch_seed, _same_option, check_run_folder
 
-ASR_DIR = "whisper"  # the bundle's Hugging Face Whisper folder: weights, config, generation config, tokenizer.json
 MAX_LABEL_TOKENS = 440  # Whisper's decoder holds 448 positions, a few of them for the prompt
 
 
@@ -80,8 +79,11 @@ class TranscribeRecipe:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         guard_data(self.run_dir, [cfg.data])
-        if check_run_folder(self.run_dir, self.resume, self.overwrite):  # (returning the finished bundle: not yet)
-            raise EdgetlError(f"{self.run_dir} already holds a finished bundle; pass --overwrite or another --out")
+        self.finished = check_run_folder(self.run_dir, self.resume, self.overwrite)  # --resume of a finished bundle
+        if self.finished:
+            return
+        if self.resume:
+            self._check_same_options()
         self.source: TranscriptSource = scan_transcripts(cfg.data, cfg.max_bad_fraction)
         train, val = self.source.splits["train"], self.source.splits["val"]
         if not val:
@@ -128,6 +130,20 @@ class TranscribeRecipe:
                 f"the transcription of {t.path} is {len(ids)} tokens, more than Whisper's {MAX_LABEL_TOKENS}; split the clip"
             )
         return ids
+
+    def _check_same_options(self) -> None:
+        """A resumed run must use the options it was started with (where it is and what watches it aside)."""
+        try:
+            stored = json.loads((self.run_dir / RUN_FILE).read_text(encoding="utf-8"))["config"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise EdgetlError(
+                f"{self.run_dir / RUN_FILE} cannot be read ({type(exc).__name__}); start over with --overwrite"
+            ) from None
+        now = self.cfg.to_dict()
+        diff = [k for k in now if k not in NOT_COMPARED and not _same_option(k, stored.get(k), now[k])]
+        if diff:
+            shown = ", ".join(f"{k}: {stored.get(k)!r} -> {now[k]!r}" for k in diff[:4])
+            raise EdgetlError(f"{self.run_dir} was started with other options ({shown}); resume with the same options")
 
     def _load_checkpoint(self) -> None:
         path = self.run_dir / CHECKPOINT
@@ -305,6 +321,8 @@ def finetune_transcriber(data: str, out: str, *, resume: bool = False, overwrite
         raise EdgetlError(f"finetune: {exc}") from None
     recipe = TranscribeRecipe(cfg, resume=resume, overwrite=overwrite)
     recipe.setup()
+    if recipe.finished:  # --resume found the bundle done: nothing is left to do
+        return recipe.run_dir
     recipe.train()
     path = recipe.save()
     recipe.cleanup()
