@@ -482,6 +482,10 @@ def benchmark_cmd(
     threads: int | None = typer.Option(None, help="Threads per runtime (default: the profile's)."),
     batch: int = typer.Option(8, help="Batch size for the throughput measurement."),
     torch: bool = typer.Option(True, "--torch/--no-torch", help="Include the PyTorch bundle as a row (local targets)."),
+    anchor: bool = typer.Option(
+        False,
+        help="Transcription: add faster-whisper on the ctranslate2-int8-dynamic artifact as a reference row (needs edgetl[anchor]).",
+    ),
     out: str | None = typer.Option(None, help="Report folder (default BUNDLE/benchmark/<target>)."),
     strict: bool = typer.Option(False, help="Exit 4 when an artifact misses one of the target's budgets."),
 ) -> None:
@@ -520,6 +524,7 @@ def benchmark_cmd(
             batch=batch,
             torch=torch,
             long_tokens=long_tokens,
+            anchor=anchor,
         )
     p = report["protocol"]
     table = Table(

@@ -244,7 +244,12 @@ TORCH_TRANSCRIBER = ("edgetl.torch_predictor", "TorchTranscriber")  # needs edge
 
 def load_transcriber(path: str | Path, options: DeviceOptions | None = None, runtime: str | None = None) -> Any:
     """A transcription artifact folder (``edgetl export`` of a transcription bundle), ready to transcribe;
-    ``runtime="torch"`` opens a transcription bundle with PyTorch ``generate`` instead (needs edgetl and torch)."""
+    ``runtime="torch"`` opens a transcription bundle with PyTorch ``generate`` instead (needs edgetl and torch),
+    ``runtime="faster-whisper"`` a CTranslate2 artifact with faster-whisper (``faster_whisper_anchor.py``)."""
+    if runtime == "faster-whisper":  # a benchmark's anchor on a CTranslate2 artifact
+        from .faster_whisper_anchor import FasterWhisper
+
+        return FasterWhisper(path, options)
     if runtime == "torch":
         import importlib
 

@@ -108,8 +108,10 @@ def test_benchmark_a_transcription_bundle(asr_bundle, tmp_path):
     """`edgetl benchmark` on a transcription bundle: WER, the real-time factor and the decoder's token latencies
     of each artifact against PyTorch generate, each round a fresh process, a deploy choice within the WER budget."""
     export(asr_bundle, "onnx", "fp32")
+    export(asr_bundle, "ctranslate2", "int8-dynamic")
     out = tmp_path / "bench"
-    args = ["benchmark", str(asr_bundle), "-a", "onnx-fp32", "-a", "pytorch", "--rounds", "2", "--threads", "1"]
+    args = ["benchmark", str(asr_bundle), "-a", "onnx-fp32", "-a", "ctranslate2-int8-dynamic", "-a", "pytorch", "--anchor"]
+    args += ["--rounds", "2", "--threads", "1"]
     r = runner.invoke(app, [*args, "--out", str(out)])
     assert r.exit_code == 0, r.output
     report = json.loads((out / "report.json").read_text())
@@ -120,7 +122,11 @@ def test_benchmark_a_transcription_bundle(asr_bundle, tmp_path):
     assert onnx["agreement"] == 1.0 and onnx["value"] == torch["value"] and onnx["delta_points"] == 0.0
     assert onnx["metric"] == "wer" and 0 <= onnx["cer"] and onnx["rtf"] > 0
     assert 0 < onnx["encoder_ms_p50"] < onnx["p50_ms"] and onnx["per_token_ms_p50"] > 0 and onnx["first_token_ms_p50"] > 0
-    assert report["deploy"]["choice"]["name"] == "onnx-fp32"
+    assert report["deploy"]["choice"]["name"] in ("onnx-fp32", "ctranslate2-int8-dynamic")  # never the anchor, never PyTorch
+    fw, a = rows["faster-whisper-int8"], report["anchor"]
+    assert fw["status"] == "ok" and fw["runtime"] == "faster-whisper" and fw["encoder_ms_p50"] is None and fw["rtf"] > 0
+    assert a["against"] == report["deploy"]["choice"]["name"] and a["speed_ratio"] == pytest.approx(fw["rtf"] / a["our_rtf"])
+    assert "against faster-whisper-int8" in r.output
     assert "RTF" in r.output and "ms/token" in r.output and (out / "report.png").stat().st_size > 0
     md = (out / "report.md").read_text()
     assert "| onnx-fp32 |" in md and "real-time" not in md.split("|")[0]

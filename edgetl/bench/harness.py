@@ -32,6 +32,7 @@ from .targets import Profile, find_profile
 from .transport import build_stage, transport_for
 
 TORCH_ROW = "pytorch"
+REFERENCE_RUNTIMES = ("torch", "faster-whisper")  # rows to compare with, never a deploy choice
 STAGE_PREFIX = ".edgetl-bench"  # the temp folder each benchmark stages the runner in: .edgetl-bench.PID-XXXX.tmp
 LONG_TOKENS = 128
 TRANSCRIPTION_BUDGET_POINTS = 1.0  # WER points an artifact may lose against PyTorch (export's own budget)
@@ -52,6 +53,7 @@ class BenchmarkOptions:
     torch: bool = True  # include the PyTorch bundle (local targets only)
     timeout: float = 900.0
     long_tokens: int | None = None  # text: the fixed length of the second latency series (default 128 or max_length)
+    anchor: bool = False  # transcription: faster-whisper on the ctranslate2-int8-dynamic artifact as an outside reference row
 
 
 @dataclass
@@ -203,6 +205,8 @@ def benchmark(bundle_dir: str | Path, progress: Callable[[str, int, int], None] 
             else "--long-tokens applies to text bundles only"
         )
     profile = find_profile(opts.target)
+    if opts.anchor and manifest["task"] != "transcription":
+        raise EdgetlError("--anchor (faster-whisper) applies to transcription bundles only")
     if manifest["task"] == "transcription":  # a Whisper bundle: clips transcribed end to end, WER and real-time factor
         from .transcription import benchmark_transcription
 
@@ -349,7 +353,7 @@ def choose_deploy(rows: list[dict[str, Any]], task: str) -> dict[str, Any]:
     def ok(r: dict[str, Any]) -> bool:
         return (
             r["status"] == "ok"
-            and r["runtime"] != "torch"
+            and r["runtime"] not in REFERENCE_RUNTIMES
             and within_accuracy(r, task)
             and all(b["pass"] is not False for b in (r.get("budgets") or {}).values())
         )
@@ -378,7 +382,7 @@ def choose_deploy(rows: list[dict[str, Any]], task: str) -> dict[str, Any]:
         )
 
     fit = [r for r in rows if ok(r)]
-    runtimes = list(dict.fromkeys(r["runtime"] for r in rows if r["status"] == "ok" and r["runtime"] != "torch"))
+    runtimes = list(dict.fromkeys(r["runtime"] for r in rows if r["status"] == "ok" and r["runtime"] not in REFERENCE_RUNTIMES))
     return {
         "choice": pick(fit),
         "per_runtime": {rt: pick([r for r in fit if r["runtime"] == rt]) for rt in runtimes},

@@ -88,8 +88,8 @@ def cells(row: dict[str, Any], report: dict[str, Any] | None = None) -> list[str
         return [row["name"], DEVICE_NAMES.get(device, device), f"{row['value']:.4f}", _fmt(delta, "+.2f"),
                 _fmt(row.get("agreement"), ".3f"), f"{row['rtf']:.3f}",
                 f"{row['p50_ms']:.0f}" + (" SLOWER" if row.get("slower_than_fp32") else ""), f"{row['p90_ms']:.0f}",
-                f"{row['p99_ms']:.0f}", f"{row['encoder_ms_p50']:.0f}", f"{row['first_token_ms_p50']:.1f}",
-                f"{row['per_token_ms_p50']:.2f}", f"{row['load_s']:.2f}", f"{row['size_mb']:.1f}", f"{row['peak_rss_mb']:.0f}"]  # fmt: skip
+                f"{row['p99_ms']:.0f}", _fmt(row.get("encoder_ms_p50"), ".0f"), _fmt(row.get("first_token_ms_p50"), ".1f"),
+                _fmt(row.get("per_token_ms_p50"), ".2f"), f"{row['load_s']:.2f}", f"{row['size_mb']:.1f}", f"{row['peak_rss_mb']:.0f}"]  # fmt: skip
     out = [
         row["name"],
         DEVICE_NAMES.get(device, device),
@@ -120,6 +120,14 @@ def deploy_lines(report: dict[str, Any]) -> list[str]:
 
     lines = [f"deploy on {report['target']['name']}: " + say(d.get("choice"))] if d else []
     lines += [f"  best {rt}: {say(c)}" for rt, c in (d.get("per_runtime") or {}).items()]
+    if a := report.get("anchor"):
+        if "speed_ratio" in a:
+            lines.append(
+                f"against {a['name']} (WER {a['wer']:.4f}, RTF {a['rtf']:.3f}): {a['against']} transcribes "
+                f"{a['speed_ratio']:.2f}x as fast at WER {a['our_wer']:.4f} ({'no worse' if a['wer_no_worse'] else 'worse'})"
+            )
+        else:
+            lines.append(f"{a['name']}: WER {a['wer']:.4f}, RTF {a['rtf']:.3f}; no edgetl artifact to compare it with")
     slow = [r["name"] for r in report["rows"] if r.get("slower_than_fp32")]
     if slow:
         lines.append(f"slower than their fp32 here (int8 saves size, not time): {', '.join(slow)}")

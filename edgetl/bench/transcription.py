@@ -5,7 +5,9 @@ runner (``python -m edgetl_runtime.bench --transcribe``), rounds interleaved wit
 transcribes every evaluation clip once, one at a time, greedily; accuracy comes from the first round. Per row:
 WER and CER (Whisper's English normaliser) with the change in WER points against PyTorch, the share of clips
 whose tokens equal PyTorch's, the real-time factor (compute seconds per audio second), latency per clip
-(p50/p90/p99), median encoder, first-token and per-token latency, load time, size and peak RSS.
+(p50/p90/p99), median encoder, first-token and per-token latency, load time, size and peak RSS. ``anchor``
+adds faster-whisper decoding the bundle's ctranslate2-int8-dynamic artifact (``edgetl_runtime.faster_whisper_anchor``)
+in the same rounds; the report's ``anchor`` compares it with the deploy choice (WER, and how many times as fast).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .targets import Profile
 from .transport import build_stage, transport_for
 
 TORCH_ROW = "pytorch"
+ANCHOR_ROW = "faster-whisper-int8"
 SAMPLE_RATE = 16000
 BUDGET_SECTION = "transcription"  # [budgets.transcription] of a profile; the image/audio budgets do not apply
 
@@ -60,7 +63,7 @@ def eval_clips(bundle_dir: Path, data: str | None, limit: int | None) -> tuple[l
     raise EdgetlError(f"{bundle_dir / SPLITS} has no test or validation clips; pass --data with a transcription dataset")
 
 
-def _entries(bundle_dir: Path, profile: Profile, wanted: list[str] | None, torch: bool) -> list[dict[str, Any]]:
+def _entries(bundle_dir: Path, profile: Profile, wanted: list[str] | None, torch: bool, anchor: bool) -> list[dict[str, Any]]:
     entries = []
     local = profile.connection.kind == "local"
     if torch and local and "torch" in profile.runtimes and (not wanted or TORCH_ROW in wanted):
@@ -84,6 +87,16 @@ def _entries(bundle_dir: Path, profile: Profile, wanted: list[str] | None, torch
                             "size_bytes": int(m.get("size_bytes", 0))})  # fmt: skip
         elif wanted:
             raise EdgetlError(f"target {profile.name} does not run {name} ({m['runtime']} {m['precision']}); see {profile.path}")
+    if anchor:  # faster-whisper decodes edgetl's own CTranslate2 int8 folder: the same weights, its own pipeline
+        ct2 = next((found[n] for n in found if read_artifact_manifest(found[n])["runtime"] == "ctranslate2"
+                    and read_artifact_manifest(found[n])["precision"] == "int8-dynamic"), None)  # fmt: skip
+        if ct2 is None:
+            raise EdgetlError(
+                f"--anchor runs faster-whisper on the bundle's CTranslate2 int8 artifact; run "
+                f"`edgetl export {bundle_dir} --target ctranslate2 --quantize int8-dynamic` first"
+            )
+        entries.append({"name": ANCHOR_ROW, "runtime": "faster-whisper", "precision": "int8-dynamic", "path": ct2,
+                        "size_bytes": int(read_artifact_manifest(ct2).get("size_bytes", 0))})  # fmt: skip
     if not entries:
         raise EdgetlError(
             f"nothing to benchmark on {profile.name}: {export_dir} has no transcription artifact it runs; "
@@ -94,6 +107,25 @@ def _entries(bundle_dir: Path, profile: Profile, wanted: list[str] | None, torch
 
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
+
+
+def _median_ms(windows: list[dict[str, Any]], key: str) -> float | None:
+    """The median of ``key`` over the windows in ms; None where the runtime does not report it (faster-whisper)."""
+    values = [w[key] for w in windows if w.get(key) is not None]
+    return 1000 * float(np.median(values)) if values and len(values) == len(windows) else None
+
+
+def _anchor_comparison(rows: list[dict[str, Any]], choice: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The deploy choice against faster-whisper: WER of both and how many times as fast (its RTF / ours)."""
+    anchor = next((r for r in rows if r["name"] == ANCHOR_ROW and r["status"] == "ok"), None)
+    if anchor is None:
+        return None
+    ours = next((r for r in rows if choice and r["name"] == choice["name"]), None)
+    out: dict[str, Any] = {"name": ANCHOR_ROW, "wer": anchor["value"], "rtf": anchor["rtf"], "p50_ms": anchor["p50_ms"]}
+    if ours is not None:
+        out.update(against=ours["name"], our_wer=ours["value"], our_rtf=ours["rtf"], speed_ratio=anchor["rtf"] / ours["rtf"],
+                   wer_no_worse=ours["value"] <= anchor["value"])  # fmt: skip
+    return out
 
 
 def _summarise(e: dict[str, Any], refs: list[str], torch_first: dict[str, Any] | None) -> dict[str, Any]:
@@ -118,9 +150,9 @@ def _summarise(e: dict[str, Any], refs: list[str], torch_first: dict[str, Any] |
         std_ms=float(np.std(latency)), round_p50_ms=[_pct(r["latency_ms"], 50) for r in results],
         throughput_per_s=1000.0 / float(np.mean(latency)), batch=1,
         rtf=seconds / first["audio_s"],
-        encoder_ms_p50=1000 * float(np.median([w["encoder_s"] for w in windows])),
-        first_token_ms_p50=1000 * float(np.median([w["first_token_s"] for w in windows])),
-        per_token_ms_p50=1000 * float(np.median([w["per_token_s"] for w in windows if w["tokens"] > 1] or [0.0])),
+        encoder_ms_p50=_median_ms(windows, "encoder_s"),
+        first_token_ms_p50=_median_ms(windows, "first_token_s"),
+        per_token_ms_p50=_median_ms([w for w in windows if w["tokens"] > 1], "per_token_s"),
         tokens_per_clip=float(np.mean([w["tokens"] for w in windows])),
         peak_rss_mb=float(max(r["peak_rss_mb"] for r in results)),
         rss_before_load_mb=float(np.median([r["rss_before_load_mb"] for r in results])),
@@ -138,7 +170,7 @@ def benchmark_transcription(
 ) -> dict[str, Any]:
     """The report of ``harness.benchmark`` for a transcription bundle (see the module docstring)."""
     threads = opts.threads or profile.resolved_threads()
-    entries = _entries(bundle_dir, profile, opts.artifacts, opts.torch)
+    entries = _entries(bundle_dir, profile, opts.artifacts, opts.torch, opts.anchor)
     clips, refs, origin = eval_clips(bundle_dir, opts.data, opts.samples)
     transport = transport_for(profile)
     device = {k: v for k, v in asdict(profile.device).items() if k != "threads"}
@@ -160,9 +192,11 @@ def benchmark_transcription(
                     if e.get("error") or e.get("skipped"):
                         continue
                     torch = e["runtime"] == "torch"
-                    args = ["--artifact", str(e["path"].resolve()) if torch else remote[e["name"]], "--inputs", "clips.npz",
-                            "--transcribe", "--warmup", str(min(opts.warmup, 2)), "--threads", str(threads),
-                            "--device", json.dumps(device)] + (["--runtime", "torch"] if torch else [])  # fmt: skip
+                    where = str(e["path"].resolve()) if torch else remote[e["name"]]
+                    args = ["--artifact", where, "--inputs", "clips.npz", "--transcribe", "--warmup", str(min(opts.warmup, 2)),
+                            "--threads", str(threads), "--device", json.dumps(device)]  # fmt: skip
+                    if e["runtime"] in ("torch", "faster-whisper"):
+                        args += ["--runtime", e["runtime"]]
                     result = transport.run(args, opts.timeout)
                     if result.get("ok"):
                         e.setdefault("results", []).append(result)
@@ -183,6 +217,7 @@ def benchmark_transcription(
     for row in rows:
         row["budgets"] = check_budgets(row, budgets) if row["status"] == "ok" else {}
     mark_slower_than_fp32(rows)
+    deploy = choose_deploy(rows, "transcription")
     return {
         "format": "edgetl-benchmark", "version": 1,
         "bundle": {"path": str(bundle_dir), "arch": f"{manifest['family']}:{manifest['arch']}", "task": "transcription"},
@@ -193,5 +228,5 @@ def benchmark_transcription(
                      "eval_samples": len(clips), "eval_data": origin, "references": refs,
                      "transcription": {"audio_s": round(sum(len(c) for c in clips) / SAMPLE_RATE, 2), "decoding": "greedy, no timestamps",
                                        "window_s": 30.0}},
-        "machine": machine, "rows": rows, "deploy": choose_deploy(rows, "transcription"),
+        "machine": machine, "rows": rows, "deploy": deploy, "anchor": _anchor_comparison(rows, deploy["choice"]),
     }  # fmt: skip
