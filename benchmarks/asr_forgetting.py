@@ -5,12 +5,14 @@
 
 WER and CER (Whisper's English normaliser, ``edgetl.data.transcripts.error_rates``) of each model, PyTorch
 greedy decoding (``transcribe_long``), per source of ``real_speech.py`` and overall; one thread. A model is a
-Whisper name or folder, or a transcription bundle. Results: ``results/asr_forgetting.{json,md}``.
+Whisper name or folder, or a transcription bundle; the first is the baseline. A model already in
+``results/asr_forgetting.json`` is not measured again (``--again``). Results: ``results/asr_forgetting.{json,md}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import real_speech  # noqa: E402
-from common import save_results  # noqa: E402
+from common import RESULTS, save_results  # noqa: E402
 
 from edgetl.data.transcripts import error_rates  # noqa: E402
 from edgetl.family.speech_asr import load_recognizer  # noqa: E402
@@ -45,9 +47,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+")
     ap.add_argument("--root", type=Path, default=Path("runs/real-speech"))
+    ap.add_argument("--again", action="store_true", help="measure models already in results/asr_forgetting.json again")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    results = {m: measure(m, args.root) for m in args.models}
+    old = RESULTS / "asr_forgetting.json"
+    results = json.loads(old.read_text())["models"] if old.exists() and not args.again else {}
+    results = {m: results[m] if m in results else measure(m, args.root) for m in args.models}  # measured once each
     base = results[args.models[0]]["all"]["wer"]
     lines = [
         "| model | " + " | ".join(f"{s} WER" for s in (*real_speech.SOURCES, "all")) + " | change (points) |",

