@@ -164,7 +164,8 @@ def finetune(
     max_audio_seconds: float | None = typer.Option(
         None,
         help="Audio: seconds of audio the encoder hears, a multiple of 0.02 "
-        "(default: the clips' length when all are alike, else 2).",
+        "(default: the clips' length when all are alike, else 2; transcription: 30, Whisper's window, "
+        "and less trims the encoder for short clips).",
     ),
     noise_dir: str | None = typer.Option(
         None, help="Audio: folder of background recordings for augmentation (default: synthetic noise)."

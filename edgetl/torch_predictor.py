@@ -66,19 +66,16 @@ class TorchTranscriber:
         self.eos, self.limit, self.device = int(self.rec.generation.eos_token_id), limit, "cpu"
         self.stats: list[dict[str, float]] = []
         self._torch = torch
-        from transformers import WhisperFeatureExtractor  # the features Recognizer.token_ids (the reference) uses
-
-        self.extract = WhisperFeatureExtractor(feature_size=self.rec.model.config.num_mel_bins)
 
     def window_tokens(self, clip: np.ndarray) -> list[int]:
         """Greedy tokens of one window (prompt and end-of-text left out); timings appended to ``stats``."""
         import time
 
-        from .family.speech_asr import _quiet_generate, strip_eos
+        from .family.speech_asr import _quiet_generate, strip_eos, whisper_features
 
         torch, model = self._torch, self.rec.model
         t0 = time.perf_counter()
-        feats = self.extract([np.asarray(clip, np.float32)], sampling_rate=16000, return_tensors="pt").input_features
+        feats = whisper_features([np.asarray(clip, np.float32)], model.config.num_mel_bins, self.rec.frames)  # as the reference
         with torch.inference_mode(), _quiet_generate():
             encoded = model.model.encoder(feats)
             t1 = time.perf_counter()

@@ -206,16 +206,19 @@ def window_samples(seconds: float) -> int:
 def split_windows(x: np.ndarray, seconds: float = 30.0, search_seconds: float = 5.0) -> list[np.ndarray]:
     """A 16 kHz clip cut into pieces of at most ``seconds``, for a model with a fixed window (Whisper: 30 s).
 
-    Each cut goes at the quietest 20 ms of the last ``search_seconds`` before the window's end, so that a cut
-    falls between words where it can; the pieces joined give ``x`` back exactly."""
+    Each cut goes at the quietest 20 ms of the last ``search_seconds`` (at most a third of the window) before the
+    window's end, the latest of equally quiet ones, so that a cut falls between words where it can and the pieces
+    stay long; the pieces joined give ``x`` back exactly."""
     x = np.asarray(x)
     size, hop = window_samples(seconds), SAMPLE_RATE // 50
+    span = min(window_samples(search_seconds), size // 3 // hop * hop)
     pieces, start = [], 0
     while len(x) - start > size:
-        lo = start + max(hop, size - window_samples(search_seconds))
+        lo = start + max(hop, size - span)
         frames = x[lo : start + size]
         energy = np.square(frames[: len(frames) // hop * hop].astype(np.float64)).reshape(-1, hop).sum(axis=1)
-        cut = lo + int(np.argmin(energy)) * hop + hop // 2 if len(energy) else start + size
+        last_quietest = len(energy) - 1 - int(np.argmin(energy[::-1]))
+        cut = lo + last_quietest * hop + hop // 2 if len(energy) else start + size
         pieces.append(x[start:cut])
         start = cut
     pieces.append(x[start:])

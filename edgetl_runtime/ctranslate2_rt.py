@@ -79,8 +79,11 @@ class Ct2Whisper:
 
     def _features(self, features: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(features, dtype=np.float32)
-        if x.ndim != 3 or x.shape[1:] != (self.n_mels, FRAMES):
-            raise EdgetlError(f"Whisper features must be float32 [batch, {self.n_mels}, {FRAMES}], not {list(x.shape)}")
+        if x.ndim != 3 or x.shape[1] != self.n_mels or not 2 <= x.shape[2] <= FRAMES or x.shape[2] % 2:
+            raise EdgetlError(
+                f"Whisper features must be float32 [batch, {self.n_mels}, frames], an even number of frames up to "
+                f"{FRAMES} (the encoder's window: 3000 unless trimmed), not {list(x.shape)}"
+            )
         return x
 
     def encode(self, features: np.ndarray) -> Any:

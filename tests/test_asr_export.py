@@ -135,3 +135,27 @@ def test_benchmark_a_transcription_bundle(asr_bundle, tmp_path):
 def test_benchmark_of_a_missing_transcription_artifact_says_what_to_run(asr_bundle):
     r = runner.invoke(app, ["benchmark", str(asr_bundle), "-a", "tflite-fp32", "--no-torch"])
     assert r.exit_code == 2 and "edgetl export" in r.output and "tflite-fp32" in r.output and "Traceback" not in r.output
+
+
+def test_a_trimmed_encoder_trains_exports_and_transcribes_on_its_own_window(tiny_asr, sentences, tmp_path):
+    """--max-audio-seconds trims the encoder to the clips' window (as keyword spotting does): the bundle, the
+    exported graphs and the device loop all take that window, and the export still matches PyTorch."""
+    import numpy as np
+
+    from edgetl_runtime.transcriber import load_transcriber
+
+    opts = dict(batch_size=2, patience=0, warmup_epochs=0.0, lr_head=1e-2, lr_backbone=1e-2, augment="none")
+    run = tmp_path / "run"
+    b = edgetl.finetune(str(sentences), str(run), model=str(tiny_asr), strategy="full", epochs=1, max_audio_seconds=4.0, **opts)
+    assert (b.manifest["preprocess"]["max_audio_seconds"], b.manifest["preprocess"]["frames"]) == (4.0, 400)
+    assert json.loads((run / "whisper" / "config.json").read_text())["max_source_positions"] == 200
+    a = export(b.path, "onnx", "fp32")
+    assert a.manifest["parity"]["token_match"] == 1.0 and a.manifest["input"]["shape"][-1] == 400
+    t = load_transcriber(a.path)
+    clip = np.zeros(16000 * 6, np.float32)  # longer than the window: cut into two windows
+    t.transcribe([clip])
+    assert len(t.stats) == 2
+    c = export(b.path, "ctranslate2", "fp32")
+    assert c.manifest["parity"]["token_match"] == 1.0, c.manifest["parity"]
+    with pytest.raises(edgetl.EdgetlError, match="more than the encoder's 0.5 s window"):
+        edgetl.finetune(str(sentences), str(tmp_path / "short"), model=str(tiny_asr), max_audio_seconds=0.5, **opts)

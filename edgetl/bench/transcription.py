@@ -90,6 +90,12 @@ def _entries(bundle_dir: Path, profile: Profile, wanted: list[str] | None, torch
     if anchor:  # faster-whisper decodes edgetl's own CTranslate2 int8 folder: the same weights, its own pipeline
         ct2 = next((found[n] for n in found if read_artifact_manifest(found[n])["runtime"] == "ctranslate2"
                     and read_artifact_manifest(found[n])["precision"] == "int8-dynamic"), None)  # fmt: skip
+        seconds = float(read_artifact_manifest(ct2)["preprocess"]["max_audio_seconds"]) if ct2 is not None else 30.0
+        if seconds < 30.0:
+            raise EdgetlError(
+                f"--anchor: faster-whisper pads every clip to 30 s, and this bundle's encoder is trimmed to {seconds:g} s; "
+                "benchmark an untrimmed bundle of the same data with --anchor to compare"
+            )
         if ct2 is None:
             raise EdgetlError(
                 f"--anchor runs faster-whisper on the bundle's CTranslate2 int8 artifact; run "

@@ -19,7 +19,7 @@ import torch
 from ..errors import EdgetlError
 from . import ctranslate2_whisper as ct2
 from .hf import quiet_imports, short_reason
-from .speech import SAMPLE_RATE, _checked_builtin, _locate
+from .speech import FRAMES_PER_SECOND, SAMPLE_RATE, _checked_builtin, _locate, positions_for
 
 MAX_NEW_TOKENS = 224  # Whisper's own sample length: half the decoder's 448 positions
 
@@ -29,15 +29,51 @@ def strip_eos(row: list[int], eos: int) -> list[int]:
     return row[: row.index(eos)] if eos in row else row
 
 
+def whisper_features(clips: list[np.ndarray], n_mels: int, frames: int) -> Any:
+    """Whisper's own log-mel (``WhisperFeatureExtractor``: the audio zero-padded to 30 s) of each clip, cut to the
+    encoder's first ``frames`` frames (a trimmed encoder's window; the padding frames past it hold the floor value,
+    so the cut equals features computed for the shorter window). Returns a float32 tensor [B, n_mels, frames]."""
+    from transformers import WhisperFeatureExtractor
+
+    feats = WhisperFeatureExtractor(feature_size=n_mels)(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    return feats[..., :frames].contiguous()
+
+
+def trim_encoder(model: Any, seconds: float) -> None:
+    """Shorten ``model``'s encoder to ``seconds`` of audio in place (the first S*50 positions, as keyword spotting
+    trims it): the encoder's attention and the cross-attention work then scale with S instead of 30 s."""
+    positions = positions_for(seconds, int(model.config.max_source_positions), "Whisper")
+    enc = model.model.encoder
+    if positions == enc.embed_positions.weight.shape[0]:
+        return
+    weight = enc.embed_positions.weight.detach()[:positions].clone()
+    enc.embed_positions = torch.nn.Embedding(positions, weight.shape[1])
+    enc.embed_positions.weight = torch.nn.Parameter(weight, requires_grad=False)
+    model.config.max_source_positions = positions
+    enc.config.max_source_positions = positions
+    if hasattr(enc, "max_source_positions"):
+        enc.max_source_positions = positions
+
+
 @dataclass
 class Recognizer:
-    """A Whisper model ready to transcribe 16 kHz mono clips (at most 30 s each) greedily."""
+    """A Whisper model ready to transcribe 16 kHz mono clips (at most one window each: 30 s, or the trimmed
+    encoder's ``seconds``) greedily."""
 
     model: Any  # WhisperForConditionalGeneration, eval mode
     tokenizer: Any  # tokenizers.Tokenizer
     generation: Any  # transformers.GenerationConfig: greedy, no timestamps
     source: str  # where it came from: "builtin", "folder" or "cache"
     folder: Path
+
+    @property
+    def seconds(self) -> float:
+        """The encoder's window in seconds (30 unless trimmed)."""
+        return float(self.model.config.max_source_positions) * 2 / FRAMES_PER_SECOND
+
+    @property
+    def frames(self) -> int:
+        return int(self.model.config.max_source_positions) * 2
 
     def transcribe(self, clips: list[np.ndarray], batch_size: int = 8, max_new_tokens: int = 128) -> list[str]:
         """The text of each clip (special tokens dropped, outer whitespace stripped)."""
@@ -47,29 +83,27 @@ class Recognizer:
         ]
 
     def transcribe_long(self, clips: list[np.ndarray], batch_size: int = 8) -> list[str]:
-        """Like ``transcribe`` for clips of any length: each is cut into windows of at most 30 s (at its quietest
+        """Like ``transcribe`` for clips of any length: each is cut into windows of at most one window (at its quietest
         moments, ``edgetl_runtime.audio.split_windows``), transcribed, and the texts joined with a space."""
         from edgetl_runtime.audio import split_windows
 
-        pieces = [split_windows(c, 30.0) for c in clips]
+        pieces = [split_windows(c, self.seconds) for c in clips]
         texts = iter(self.transcribe([p for ps in pieces for p in ps], batch_size))
         return [" ".join(t for t in (next(texts) for _ in ps) if t) for ps in pieces]
 
     def token_ids(self, clips: list[np.ndarray], batch_size: int = 8, max_new_tokens: int = 128) -> list[list[int]]:
         """Greedy output tokens of each clip, as PyTorch ``generate`` gives them (the reference for exports)."""
-        from transformers import WhisperFeatureExtractor
-
-        extract = WhisperFeatureExtractor(feature_size=self.model.config.num_mel_bins)
         out: list[list[int]] = []
         for i in range(0, len(clips), batch_size):
             for clip in clips[i : i + batch_size]:
-                if len(clip) > 30 * SAMPLE_RATE:
-                    raise EdgetlError(f"a clip lasts {len(clip) / SAMPLE_RATE:.1f} s, more than Whisper's 30 s window; cut it")
-            feats = extract(clips[i : i + batch_size], sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True)
+                if len(clip) > self.seconds * SAMPLE_RATE:
+                    raise EdgetlError(
+                        f"a clip lasts {len(clip) / SAMPLE_RATE:.1f} s, more than the model's {self.seconds:g} s window; cut it"
+                    )
+            feats = whisper_features(clips[i : i + batch_size], self.model.config.num_mel_bins, self.frames)
             with torch.no_grad(), _quiet_generate():
                 ids = self.model.generate(
-                    feats.input_features,
-                    attention_mask=feats.attention_mask,
+                    feats,
                     generation_config=self.generation,
                     max_new_tokens=min(max_new_tokens, self.model.config.max_target_positions - 4),  # start, prompt
                 )
@@ -92,8 +126,10 @@ def _quiet_generate() -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
-def load_recognizer(arch: str = "whisper-tiny.en") -> Recognizer:
-    """The full Whisper ``arch`` (see the module docstring) with its tokenizer and greedy decoding settings."""
+def load_recognizer(arch: str = "whisper-tiny.en", max_audio_seconds: float | None = None) -> Recognizer:
+    """The full Whisper ``arch`` (see the module docstring) with its tokenizer and greedy decoding settings;
+    ``max_audio_seconds`` trims its encoder to that window (``trim_encoder``; a saved trimmed model is rebuilt
+    trimmed from its config)."""
     from tokenizers import Tokenizer
 
     source = _locate(arch)
@@ -116,4 +152,11 @@ def load_recognizer(arch: str = "whisper-tiny.en") -> Recognizer:
     tokenizer_file = source.folder / "tokenizer.json"
     if not tokenizer_file.is_file():
         raise EdgetlError(f"{source.folder} has no tokenizer.json; a Whisper folder for transcription needs its tokenizer")
+    if max_audio_seconds is not None:
+        if max_audio_seconds > model.config.max_source_positions * 2 / FRAMES_PER_SECOND + 1e-9:
+            raise EdgetlError(
+                f"--max-audio-seconds {max_audio_seconds:g} is more than {arch}'s "
+                f"{model.config.max_source_positions * 2 / FRAMES_PER_SECOND:g} s window"
+            )
+        trim_encoder(model, max_audio_seconds)
     return Recognizer(model.eval(), Tokenizer.from_file(str(tokenizer_file)), generation, source.kind, source.folder)

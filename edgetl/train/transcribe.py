@@ -10,7 +10,10 @@ the classification machinery (``strategy.py``), the decoder taking the head's pl
 - ``full``; ``two-phase``: decoder only for ``--head-epochs``, then everything (decoder LR 10x lower).
 
 Layer groups are the encoder's conv front-end and each of its layers. SpecAugment (Whisper's own
-time and feature masking, ``apply_spec_augment``) is on unless ``--augment none``. Runs are resumable like
+time and feature masking, ``apply_spec_augment``) is on unless ``--augment none``. ``--max-audio-seconds S``
+(default 30) trims the encoder to S seconds (its first S*50 positions, ``speech_asr.trim_encoder``) for short
+clips: training, validation, the bundle, its exports and the device loop then all use S-second windows, and
+the encoder's cost falls with S. Runs are resumable like
 every run: after each epoch the best weights, then a full checkpoint, are written atomically.
 """
 
@@ -34,7 +37,7 @@ from ..bundle import ASR_DIR, MANIFEST, SPLITS, library_versions
 from ..data.sources import split_train_val
 from ..data.transcripts import Transcript, TranscriptSource, error_rates, scan_transcripts
 from ..errors import EdgetlError
-from ..family.speech_asr import Recognizer, load_recognizer
+from ..family.speech_asr import Recognizer, load_recognizer, whisper_features
 from ..ownership import guard_data, remove_owned
 from . import strategy
 from .config import FinetuneConfig
@@ -71,7 +74,7 @@ class TranscribeRecipe:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"metric": None, "epoch": None}
         self.start_epoch, self.bad_epochs, self.started = 0, 0, time.time()
-        self.mels: dict[str, torch.Tensor] = {}  # clip path -> log-mel (n_mels, 3000)
+        self.mels: dict[str, torch.Tensor] = {}  # clip path -> log-mel (n_mels, frames of the window)
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -92,8 +95,15 @@ class TranscribeRecipe:
             train, val = split_train_val(train, cfg.val_fraction, cfg.seed, stratify=False)
         self.splits = {"train": train, "val": val, **({"test": self.source.splits["test"]} if self.source.splits["test"] else {})}
         torch.manual_seed(cfg.seed)
-        self.rec: Recognizer = load_recognizer(cfg.model)
+        self.rec: Recognizer = load_recognizer(cfg.model, cfg.max_audio_seconds)
         self.model = self.rec.model
+        window = self.rec.seconds * 16000
+        if too_long := [t for items in self.splits.values() for t in items if len(self.source.waveforms[t.path]) > window]:
+            n = len(self.source.waveforms[too_long[0].path]) / 16000
+            raise EdgetlError(
+                f"{too_long[0].path} lasts {n:.1f} s, more than the encoder's {self.rec.seconds:g} s window "
+                f"({len(too_long)} clips do); pass a larger --max-audio-seconds (at most 30) or cut the clips"
+            )
         self.model.config.apply_spec_augment = cfg.augment != "none"
         self.prefix = self._prefix()
         self.labels = {s: [self._label(t) for t in items] for s, items in self.splits.items()}
@@ -162,13 +172,10 @@ class TranscribeRecipe:
 
     # ------------------------------------------------------------------ train
     def _features(self, items: list[Transcript]) -> torch.Tensor:
-        """Log-mel features of 30 s windows, computed once per clip (Whisper's own extractor)."""
-        from transformers import WhisperFeatureExtractor
-
+        """Log-mel features of the encoder's window (30 s, or the trimmed one), computed once per clip."""
         todo = [t.path for t in items if t.path not in self.mels]
         if todo:
-            extract = WhisperFeatureExtractor(feature_size=self.model.config.num_mel_bins)
-            feats = extract([self.source.waveforms[p] for p in todo], sampling_rate=16000, return_tensors="pt").input_features
+            feats = whisper_features([self.source.waveforms[p] for p in todo], self.model.config.num_mel_bins, self.rec.frames)
             self.mels.update(zip(todo, feats))
         return torch.stack([self.mels[t.path] for t in items])
 
@@ -296,9 +303,9 @@ class TranscribeRecipe:
             "format": "edgetl-bundle", "version": 1, "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "modality": "audio", "family": "speech", "arch": self.cfg.model, "task": "transcription", "labels": [],
             "model": {"family": "speech", "arch": self.cfg.model, "task": "transcription", "num_outputs": cfg.vocab_size, "folder": ASR_DIR},
-            "preprocess": {"features": "whisper-log-mel", "sample_rate": 16000, "n_mels": cfg.num_mel_bins, "max_audio_seconds": 30.0,
-                           "frames": 3000, "files": "wav, flac, ogg"},
-            "input": {"name": "input_features", "shape": [1, cfg.num_mel_bins, 3000], "dtype": "float32", "layout": "NCT"},
+            "preprocess": {"features": "whisper-log-mel", "sample_rate": 16000, "n_mels": cfg.num_mel_bins, "max_audio_seconds": self.rec.seconds,
+                           "frames": self.rec.frames, "files": "wav, flac, ogg"},
+            "input": {"name": "input_features", "shape": [1, cfg.num_mel_bins, self.rec.frames], "dtype": "float32", "layout": "NCT"},
             "output": {"name": "tokens", "shape": [1, "tokens"], "dtype": "int64"},
             "training": {**self.cfg.to_dict(), "layer_groups": len(self.groups)},
             "data": {"source": self.source.origin, "splits": {k: len(v) for k, v in self.splits.items()},
