@@ -6,7 +6,7 @@
 Synthesises benchmarks/data/plant_sentences.txt with 12 espeak-ng voices (8 train, 2 val, 2 test) and a quarter of
 the sentences held out (``edgetl data sentences --held-out-sentences 0.25``: spoken by the val and test voices
 only) into runs/asr-plant/held. The base tiny.en and each recipe's bundle (``edgetl finetune`` in its own process,
-into runs/asr-plant/held-STRATEGY-eN; batch 8, no early stopping, no warm-up unless the flags say) transcribe the
+into runs/asr-plant/held-STRATEGY-eN[-FLAGS]; batch 8, no early stopping, no warm-up unless the flags say) transcribe the
 test voices (PyTorch greedy); WER and CER after Whisper's English normaliser are reported for the trained and the
 held-out sentences apart. Results merge into results/asr_heldout.{json,md} (a recipe run again replaces its row).
 The issue's bar: held-out-sentence WER at most half the base model's.
@@ -62,7 +62,8 @@ def main() -> None:
     for recipe in args.recipes:
         strategy, epochs, *extra = recipe.split(":")
         flags = [f for part in extra for f in part.split(",") if f]
-        out = args.data.parent / f"held-{strategy}-e{epochs}"
+        slug = "".join(c if c.isalnum() or c in ".-" else "_" for c in "_".join(f.lstrip("-") for f in flags))
+        out = args.data.parent / (f"held-{strategy}-e{epochs}" + (f"-{slug}" if slug else ""))
         cli = ["--strategy", strategy, "--epochs", epochs, "--batch-size", "8", "--patience", "0", "--warmup-epochs", "0"]
         cli += [x for f in flags for x in f.split("=", 1)]
         manifest = run_finetune(str(args.data), out, cli)

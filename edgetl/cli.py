@@ -354,7 +354,7 @@ def export_cmd(
     bundle_dir: str = typer.Argument(..., help="Bundle folder written by `edgetl finetune`."),
     target: str = typer.Option(
         "onnx",
-        help="onnx | openvino | tflite | all, or a comma-separated list (transcription bundles: onnx | openvino | ctranslate2).",
+        help="onnx | openvino | tflite | all, or a comma-separated list (transcription bundles: onnx | openvino | tflite | ctranslate2).",
     ),
     quantize: str = typer.Option("fp32", help="fp32 | fp16 | int8-dynamic | int8 | all, or a comma-separated list."),
     calibration: str | None = typer.Option(

@@ -25,9 +25,9 @@ from .audio import SAMPLE_RATE, check_preprocess, load_audio, log_mel, split_win
 from .base import DeviceOptions, check_artifact_files, read_artifact_manifest
 from .errors import DeviceUnavailable, EdgetlError
 
-ENCODER_FILE = {"onnxruntime": "encoder.onnx", "openvino": "encoder.xml"}
-DECODER_FILE = {"onnxruntime": "decoder.onnx", "openvino": "decoder.xml"}
-RUNTIMES = ("onnxruntime", "openvino", "ctranslate2")
+ENCODER_FILE = {"onnxruntime": "encoder.onnx", "openvino": "encoder.xml", "litert": "encoder.tflite"}
+DECODER_FILE = {"onnxruntime": "decoder.onnx", "openvino": "decoder.xml", "litert": "decoder.tflite"}
+RUNTIMES = ("onnxruntime", "openvino", "litert", "ctranslate2")
 
 
 @dataclass
@@ -124,6 +124,45 @@ class OpenVinoGraphs:
         return out["logits"].copy(), out["present_key"].copy(), out["present_value"].copy()
 
 
+class LiteRtGraphs:
+    """The LiteRT graphs: the decoder holds a cache of a fixed number of slots and takes one token per call, so
+    ``step`` feeds the prompt a token at a time and keeps the cache itself (a step with an empty past starts a
+    new window); the presents it returns are that cache."""
+
+    def __init__(self, folder: Path, options: DeviceOptions, slots: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        threads = options.threads or None
+        self.encoder = Interpreter(model_path=str(folder / ENCODER_FILE["litert"]), num_threads=threads)
+        self.decoder = Interpreter(model_path=str(folder / DECODER_FILE["litert"]), num_threads=threads)
+        self._encode, self._step = self.encoder.get_signature_runner(), self.decoder.get_signature_runner()
+        self.slots, self.position = slots, 0
+        self.cache: tuple[np.ndarray, np.ndarray] | None = None
+        self.device = "CPU/XNNPACK"
+
+    def encode(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self._encode(args_0=np.ascontiguousarray(features, dtype=np.float32))
+        return out["output_0"].copy(), out["output_1"].copy()
+
+    def step(
+        self, ids: np.ndarray, past_k: np.ndarray, past_v: np.ndarray, cross_k: np.ndarray, cross_v: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if past_k.shape[3] == 0 or self.cache is None:  # a new window
+            shape = (*past_k.shape[:3], self.slots, past_k.shape[4])
+            self.cache, self.position = (np.zeros(shape, np.float32), np.zeros(shape, np.float32)), 0
+        if self.position + ids.shape[1] > self.slots:
+            raise EdgetlError(f"the decoder's cache holds {self.slots} tokens; this window needs more")
+        k, v = self.cache
+        logits = np.zeros((1, 0), np.float32)
+        for token in ids[0]:
+            out = self._step(args_0=np.array([[token]], np.int32), args_1=np.array([self.position], np.int32),
+                             args_2=k, args_3=v, args_4=cross_k, args_5=cross_v)  # fmt: skip
+            logits, k, v = out["output_0"], out["output_1"].copy(), out["output_2"].copy()
+            self.position += 1
+        self.cache = (k, v)
+        return logits.copy(), k, v
+
+
 class Transcriber:
     """A transcription artifact loaded for greedy decoding (see the module docstring)."""
 
@@ -149,6 +188,11 @@ class Transcriber:
             self.graphs = OnnxGraphs(self.path, options)
         elif self.runtime == "openvino":
             self.graphs = OpenVinoGraphs(self.path, options)
+        elif self.runtime == "litert":
+            slots = (self.manifest.get("runtime_config") or {}).get("cache_slots")
+            if not isinstance(slots, int) or slots < 1:
+                raise EdgetlError(f"{self.path}: the manifest's runtime_config lacks cache_slots; re-run `edgetl export`")
+            self.graphs = LiteRtGraphs(self.path, options, slots)
         else:
             from .ctranslate2_rt import Ct2Whisper
 

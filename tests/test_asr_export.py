@@ -159,3 +159,30 @@ def test_a_trimmed_encoder_trains_exports_and_transcribes_on_its_own_window(tiny
     assert c.manifest["parity"]["token_match"] == 1.0, c.manifest["parity"]
     with pytest.raises(edgetl.EdgetlError, match="more than the encoder's 0.5 s window"):
         edgetl.finetune(str(sentences), str(tmp_path / "short"), model=str(tiny_asr), max_audio_seconds=0.5, **opts)
+
+
+def test_tflite_with_a_fixed_cache_decodes_token_for_token_like_pytorch(asr_bundle, sentences, tmp_path):
+    """LiteRT has no dynamic shapes: the decoder carries a fixed cache of prompt + max_new_tokens slots."""
+    a = export(asr_bundle, "tflite", "fp32")
+    m, p = a.manifest, a.manifest["parity"]
+    assert (m["runtime"], m["graphs"]) == ("litert", {"encoder": "encoder.tflite", "decoder": "decoder.tflite"})
+    assert m["runtime_config"]["cache_slots"] == len(m["decoding"]["prompt"]) + m["decoding"]["max_new_tokens"]
+    assert p["token_match"] == 1.0 and p["wer"] == p["reference_wer"]
+    q = export(asr_bundle, "tflite", "int8-dynamic")
+    assert (
+        q.manifest["parity"]["wer_drop_points"] <= 1.0
+        and q.manifest["files"]["decoder.tflite"] < m["files"]["decoder.tflite"] / 2
+    )
+    clip = sorted((sentences / "test").glob("*.wav"))[0]
+    result = run_beside_runtime(
+        tmp_path,
+        f"""
+        import json, sys
+        from edgetl_runtime.transcriber import load_transcriber
+        t = load_transcriber({str(a.path)!r})
+        out = {{"text": t.transcribe([{str(clip)!r}, {str(clip)!r}]), "windows": len(t.stats)}}
+        out["loaded"] = sorted(m for m in ("torch", "transformers", "edgetl") if m in sys.modules)
+        print(json.dumps(out))
+        """,
+    )
+    assert result["loaded"] == [] and result["windows"] == 2 and result["text"][0] == result["text"][1]

@@ -11,10 +11,12 @@ Targets and precisions (``ASR_TARGETS``):
 - ``openvino``: the fp32 ONNX graphs read by OpenVINO; fp16: compressed weights; int8-dynamic: NNCF int8
   weight-only compression.
 - ``ctranslate2``: CTranslate2's own Transformers converter (``asr_ctranslate2.py``): what faster-whisper runs.
+- ``tflite``: ``litert_torch.convert`` of the encoder graph and of a decoder with a fixed-size cache (prompt +
+  max_new_tokens slots, ``asr_tflite.py``); fp16 and int8-dynamic by ai-edge-quantizer.
 
 Parity: the artifact's greedy tokens on the bundle's held-out clips (test, else val) against PyTorch
-``generate`` of the bundle (``Recognizer.token_ids``), and the WER of both. fp32 ONNX and OpenVINO must match
-every clip token for token; every precision must keep WER within the budget (default 1 point) of PyTorch's.
+``generate`` of the bundle (``Recognizer.token_ids``), and the WER of both. fp32 ONNX, OpenVINO and TFLite must
+match every clip token for token; every precision must keep WER within the budget (default 1 point) of PyTorch's.
 A candidate that fails is kept as ``NAME.rejected`` and the export exits 3, as for classification.
 """
 
@@ -45,6 +47,7 @@ ASR_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {  # target -> (runtime, p
     "onnx": ("onnxruntime", ("fp32", "fp16", "int8-dynamic")),
     "openvino": ("openvino", ("fp32", "fp16", "int8-dynamic")),
     "ctranslate2": ("ctranslate2", ("fp32", "fp16", "int8-dynamic")),
+    "tflite": ("litert", ("fp32", "fp16", "int8-dynamic")),
 }
 DEFAULT_BUDGET = 1.0  # points of WER (100 x) an artifact may lose against PyTorch
 PARITY_CLIPS = 200  # held-out clips the check decodes at most by default
@@ -178,6 +181,13 @@ def _convert(tb: TranscriptionBundle, target: str, precision: str, out: Path) ->
         info = convert(tb.folder, out, precision.removesuffix("-dynamic"))
         info.setdefault("model_file", "model.bin")
         return info
+    if target == "tflite":
+        from .asr_tflite import export_tflite
+
+        d = tb.decoding()
+        info = export_tflite(tb.recognizer.model, out, precision, len(d["prompt"]) + d["max_new_tokens"])
+        shutil.copyfile(tb.folder / "tokenizer.json", out / "tokenizer.json")
+        return info
     from . import asr_onnx
 
     tb.onnx_fp32(out)
@@ -262,7 +272,7 @@ def _problem(report: dict[str, Any], target: str, precision: str, budget: Any) -
     """Why the artifact fails its check, or None."""
     if not all(math.isfinite(report[k]) for k in ("wer", "cer")):
         return "its error rates are not finite"
-    if precision == "fp32" and target in ("onnx", "openvino") and report["mismatched_clips"]:
+    if precision == "fp32" and target in ("onnx", "openvino", "tflite") and report["mismatched_clips"]:
         return (
             f"fp32 decodes {report['mismatched_clips']} of {report['clips']} held-out clips differently from PyTorch "
             f"(first at token {report['first_divergence']})"

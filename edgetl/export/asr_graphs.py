@@ -8,6 +8,9 @@
   cross keys/values -> ``logits`` [1, vocab] of the last position, ``present_key``/``present_value`` with
   ``past + n`` positions. Positions follow from the cache's length; a causal mask covers the n new tokens.
 
+- ``WhisperFixedCacheDecoderGraph``: the same step for runtimes that need static shapes (LiteRT): one token,
+  its position, and a cache of a fixed number of slots that the step writes into.
+
 The math is transformers' eager Whisper (query scaled before the product, pre-norm layers, GELU, tied
 output projection), with no Python branches on data, so ``torch.onnx.export`` and ``openvino.convert_model``
 trace it as written. Shorter inputs than 30 s take the first ``frames / 2`` encoder positions (the trimmed
@@ -106,6 +109,53 @@ class WhisperDecoderGraph(nn.Module):
         # (tied) embedding matrix, 80 MB for tiny.en
         logits = torch.matmul(self.proj_out.weight, x.unsqueeze(-1)).squeeze(-1)
         return logits, torch.stack(present_k), torch.stack(present_v)
+
+
+class WhisperFixedCacheDecoderGraph(nn.Module):
+    """One token per step with a self-attention cache of a fixed ``slots`` positions, for runtimes without dynamic
+    shapes (LiteRT): ``input_ids`` [1, 1], ``position`` [1] (this token's index), ``cache_key``/``cache_value``
+    [layers, 1, heads, slots, head_dim] (slots at ``position`` and after are masked out, whatever they hold), the
+    cross keys/values -> ``logits`` [1, vocab] and the caches with this token's keys/values written at
+    ``position``. The write is a one-hot blend, not a scatter, so the converter keeps plain element-wise ops."""
+
+    def __init__(self, whisper: Any, slots: int) -> None:
+        super().__init__()
+        self.decoder = whisper.model.decoder
+        self.proj_out = whisper.proj_out
+        self.heads, self.slots = whisper.config.decoder_attention_heads, slots
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position: torch.Tensor,
+        cache_key: torch.Tensor,
+        cache_value: torch.Tensor,
+        cross_key: torch.Tensor,
+        cross_value: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        dec, heads = self.decoder, self.heads
+        x = dec.embed_tokens(input_ids) + torch.index_select(dec.embed_positions.weight, 0, position).unsqueeze(0)
+        slots = torch.arange(self.slots)
+        mask = torch.where(slots <= position, 0.0, float("-inf")).to(x.dtype).unsqueeze(0)  # [1, slots]
+        write = (slots == position).to(x.dtype).reshape(1, 1, self.slots, 1)
+        new_k, new_v = [], []
+        for i, layer in enumerate(dec.layers):
+            a = layer.self_attn
+            h = layer.self_attn_layer_norm(x)
+            q = _heads(a.q_proj(h) * a.scaling, heads)
+            k = cache_key[i] * (1 - write) + _heads(a.k_proj(h), heads) * write
+            v = cache_value[i] * (1 - write) + _heads(a.v_proj(h), heads) * write
+            new_k.append(k)
+            new_v.append(v)
+            x = x + a.out_proj(_attend(q, k, v, mask))
+            c = layer.encoder_attn
+            h = layer.encoder_attn_layer_norm(x)
+            x = x + c.out_proj(_attend(_heads(c.q_proj(h) * c.scaling, heads), cross_key[i], cross_value[i], None))
+            h = layer.final_layer_norm(x)
+            x = x + layer.fc2(layer.activation_fn(layer.fc1(h)))
+        x = dec.layer_norm(x[:, -1])
+        logits = torch.matmul(self.proj_out.weight, x.unsqueeze(-1)).squeeze(-1)
+        return logits, torch.stack(new_k), torch.stack(new_v)
 
 
 def cache_shape(whisper: Any, past: int) -> tuple[int, int, int, int, int]:
