@@ -31,16 +31,22 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--target", default="cpu")
+    ap.add_argument("--samples", type=int, default=None, help="at most this many test clips (evenly spaced)")
+    ap.add_argument("-a", "--artifacts", action="append", default=None, help="artifact names (default: all)")
+    ap.add_argument("--no-anchor", action="store_true", help="a trimmed bundle: faster-whisper cannot run it")
+    ap.add_argument("--name", default="asr_export", help="results/NAME.{json,md}")
     args = ap.parse_args()
     bundle = args.bundle.resolve()
-    report = run_benchmark(bundle, out=bundle / "benchmark" / "asr-export", target=args.target, threads=args.threads,
-                           rounds=args.rounds, anchor=True, progress=lambda msg, done, total: print(f"[{done}/{total}] {msg}", flush=True))  # fmt: skip
-    cmd = f".venv/bin/python benchmarks/asr_export.py {bundle.relative_to(REPO)} --threads {args.threads} --rounds {args.rounds}"
+    report = run_benchmark(bundle, out=bundle / "benchmark" / args.name, target=args.target, threads=args.threads,
+                           rounds=args.rounds, anchor=not args.no_anchor, samples=args.samples, artifacts=args.artifacts,
+                           progress=lambda msg, done, total: print(f"[{done}/{total}] {msg}", flush=True))  # fmt: skip
+    cmd = " ".join(sys.argv[1:]).replace(str(args.bundle), str(bundle.relative_to(REPO)))
+    cmd = f".venv/bin/python benchmarks/asr_export.py {cmd}"
     md = to_markdown(report).replace("# Benchmark:", "# Transcription artifacts against faster-whisper:", 1)
     md = md + f"\nCommand: `{cmd}`.\n"
     print(md)
     print("\n".join(deploy_lines(report)))
-    save_results("asr_export", {"command": cmd, "report": report}, md)
+    save_results(args.name, {"command": cmd, "report": report}, md)
 
 
 if __name__ == "__main__":

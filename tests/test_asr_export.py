@@ -168,6 +168,24 @@ def test_tflite_with_a_fixed_cache_decodes_token_for_token_like_pytorch(asr_bund
     assert (m["runtime"], m["graphs"]) == ("litert", {"encoder": "encoder.tflite", "decoder": "decoder.tflite"})
     assert m["runtime_config"]["cache_slots"] == len(m["decoding"]["prompt"]) + m["decoding"]["max_new_tokens"]
     assert p["token_match"] == 1.0 and p["wer"] == p["reference_wer"]
+    # a random model's tokens hardly depend on the context: the logits of each step must, against ONNX's cache
+    import numpy as np
+
+    from edgetl_runtime import DeviceOptions
+    from edgetl_runtime.transcriber import LiteRtGraphs, OnnxGraphs
+
+    onnx = OnnxGraphs(export(asr_bundle, "onnx", "fp32").path, DeviceOptions())
+    lite = LiteRtGraphs(a.path, DeviceOptions(), m["runtime_config"]["cache_slots"])
+    feats = np.random.default_rng(0).normal(size=(1, 80, 3000)).astype(np.float32)
+    cross, cross_t = onnx.encode(feats), lite.encode(feats)
+    assert np.abs(cross[0] - cross_t[0]).max() < 1e-3
+    empty = np.zeros((2, 1, 2, 0, 16), np.float32)
+    (k, v), (kt, vt) = (empty, empty), (empty, empty)
+    for ids in ([50257, 50362], [440], [1029], [257], [1110]):
+        x = np.array([ids], np.int64)
+        logits, k, v = onnx.step(x, k, v, *cross)
+        logits_t, kt, vt = lite.step(x, kt, vt, *cross_t)
+        assert np.abs(logits - logits_t).max() < 1e-4, ids  # the aliased-cache bug gave 2e-3
     q = export(asr_bundle, "tflite", "int8-dynamic")
     assert (
         q.manifest["parity"]["wer_drop_points"] <= 1.0

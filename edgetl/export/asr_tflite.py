@@ -26,8 +26,9 @@ def export_tflite(whisper: Any, out: Path, precision: str, slots: int) -> dict[s
     with torch.no_grad():
         features = torch.zeros(1, c.num_mel_bins, 2 * c.max_source_positions)
         cross = encoder(features)
-        cache = torch.zeros(cache_shape(whisper, slots))
-        step = (torch.tensor([[int(c.decoder_start_token_id)]]), torch.tensor([0]), cache, cache, *cross)
+        # two tensors, not one twice: the converter would take the key and value caches for one input
+        keys, values = torch.zeros(cache_shape(whisper, slots)), torch.zeros(cache_shape(whisper, slots))
+        step = (torch.tensor([[int(c.decoder_start_token_id)]]), torch.tensor([0]), keys, values, *cross)
         for name, module, args in (("encoder", encoder, (features,)), ("decoder", decoder, step)):
             with quiet():
                 litert_torch.convert(module, args).export(str(out / f"{name}.tflite"))

@@ -149,6 +149,8 @@ def load_recognizer(arch: str = "whisper-tiny.en", max_audio_seconds: float | No
         except (OSError, ValueError, KeyError) as exc:
             raise EdgetlError(f"cannot load Whisper {arch} from {source.folder}: {short_reason(exc)}") from None
         generation.do_sample, generation.num_beams, generation.return_timestamps = False, 1, False
+    if getattr(generation, "is_multilingual", False):  # English transcription, as the labels and the export's prompt
+        generation.language, generation.task = "<|en|>", "transcribe"
     tokenizer_file = source.folder / "tokenizer.json"
     if not tokenizer_file.is_file():
         raise EdgetlError(f"{source.folder} has no tokenizer.json; a Whisper folder for transcription needs its tokenizer")
