@@ -28,12 +28,16 @@ from edgetl.family.speech_asr import load_recognizer  # noqa: E402
 from edgetl_runtime.audio import load_audio  # noqa: E402
 
 
-def measure(model: str, root: Path) -> dict[str, dict[str, float]]:
+def measure(model: str, root: Path, max_seconds: float | None = None) -> dict[str, dict[str, float]]:
     folder = Path(model) / "whisper"
     rec = load_recognizer(str(folder) if folder.is_dir() else model)
     out, refs, hyps = {}, [], []
     for name in real_speech.SOURCES:
         items = real_speech.load(root, name)
+        if max_seconds is not None:  # a short-window model on the short clips it is for
+            items = [(p, t) for p, t in items if len(load_audio(p)) <= max_seconds * 16000]
+        if not items:
+            continue
         t0 = time.perf_counter()
         heard = rec.transcribe_long([load_audio(p) for p, _ in items])
         texts = [t for _, t in items]
@@ -48,22 +52,28 @@ def main() -> None:
     ap.add_argument("models", nargs="+")
     ap.add_argument("--root", type=Path, default=Path("runs/real-speech"))
     ap.add_argument("--again", action="store_true", help="measure models already in results/asr_forgetting.json again")
+    ap.add_argument("--max-seconds", type=float, default=None, help="only clips this short (results/asr_forgetting_upto{S}s)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    old = RESULTS / "asr_forgetting.json"
+    name = "asr_forgetting" + (f"_upto{args.max_seconds:g}s" if args.max_seconds else "")
+    old = RESULTS / f"{name}.json"
     results = json.loads(old.read_text())["models"] if old.exists() and not args.again else {}
-    results = {m: results[m] if m in results else measure(m, args.root) for m in args.models}  # measured once each
+    results = {m: results[m] if m in results else measure(m, args.root, args.max_seconds) for m in args.models}
     base = results[args.models[0]]["all"]["wer"]
     lines = [
         "| model | " + " | ".join(f"{s} WER" for s in (*real_speech.SOURCES, "all")) + " | change (points) |",
         "|---" * 6 + "|",
     ]
     for m, r in results.items():
-        cells = " | ".join(f"{100 * r[s]['wer']:.2f}" for s in (*real_speech.SOURCES, "all"))
+        cells = " | ".join(f"{100 * r[s]['wer']:.2f}" if s in r else "-" for s in (*real_speech.SOURCES, "all"))
         lines.append(f"| {m} | {cells} | {100 * (r['all']['wer'] - base):+.2f} |")
-    md = "# Forgetting on real recorded speech (WER %, PyTorch greedy)\n\n" + "\n".join(lines) + "\n"
+    clips = {m: r["all"]["clips"] for m, r in results.items()}
+    head = f"clips of at most {args.max_seconds:g} s" if args.max_seconds else "every clip"
+    md = (f"# Forgetting on real recorded speech (WER %, PyTorch greedy; {head})\n\n{{{{machine}}}}"
+          f"Clips per model: {clips}. Command: `.venv/bin/python benchmarks/asr_forgetting.py {' '.join(sys.argv[1:])}`.\n\n"
+          + "\n".join(lines) + "\n")  # fmt: skip
     print(md)
-    save_results("asr_forgetting", {"models": results, "root": str(args.root)}, md)
+    save_results(name, {"models": results, "root": str(args.root), "max_seconds": args.max_seconds}, md)
 
 
 if __name__ == "__main__":

@@ -94,8 +94,9 @@ def figure(report: dict[str, Any]) -> tuple[Any, PlotLayout] | None:
     ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1.2, 0.6)))
     ax.set_xlim(*_log_limits(min(r["p50_ms"] for r in rows), max(r["p90_ms"] for r in rows)))
     ax.set_ylim(*_lin_limits(min(r["value"] for r in rows), max(r["value"] for r in rows)))
-    ax.set_xlabel("latency at batch 1, ms (dot p50, whisker to p90; log scale)")
-    ax.set_ylabel(rows[0]["metric"])
+    per_clip = report.get("bundle", {}).get("task") == "transcription"
+    ax.set_xlabel(f"latency {'per clip' if per_clip else 'at batch 1'}, ms (dot p50, whisker to p90; log scale)")
+    ax.set_ylabel("WER (lower is better)" if rows[0]["metric"] == "wer" else rows[0]["metric"])
 
     def title(numbered: bool) -> str:
         head = f"{report['bundle']['arch']} on {report['target']['name']}\n"
