@@ -88,7 +88,8 @@ def test_onnx_guard_keeps_the_hostile_head_in_float(int8_sensitive_bundle):
     art = export(int8_sensitive_bundle, "onnx", "int8", calibration_samples=16)
     g = art.manifest["guard"]
     assert g["drop_before"] > 30 and g["drop_after"] <= 1.0 and g["rung"] == "b: mixed precision"
-    assert any("Gemm" in n for n in g["float_layers"]) and len(g["float_layers"]) <= 2
+    # the head, and at most a few more: how many more depends on the CPU's int8 kernels (2 on an AVX2 VM, 4 with VNNI)
+    assert any("Gemm" in n for n in g["float_layers"]) and len(g["float_layers"]) <= 4
     assert (
         art.manifest["parity"]["passed"]
         and art.manifest["converter"]["float_nodes"][-len(g["float_layers"]) :] == g["float_layers"]
