@@ -183,19 +183,30 @@ def _wait_for(predicate, proc, timeout=240.0):
     raise AssertionError("timed out")
 
 
+def _as_from_a_shell() -> None:
+    """The child starts with SIGINT and SIGTERM deliverable and at their defaults, as from a terminal: a library
+    an earlier test ran in this process may have blocked them on the main thread, and a child inherits the mask
+    (in one full-suite run the export below never saw its Ctrl-C and finished)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_export_does_not_advise_resume(assets, tmp_path):
     bundle = shutil.copytree(assets.image_bundle, tmp_path / "b", ignore=shutil.ignore_patterns("export", "benchmark"))
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set())
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgetl", "export", str(bundle), "--target", "all", "--quantize", "all"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=_as_from_a_shell,
     )
     _wait_for(lambda: any((bundle / "export").glob(".*.tmp")) if (bundle / "export").is_dir() else False, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"signals blocked in the test process: {sorted(blocked)}\n{err}"
     assert "--resume" not in err and "interrupted" in err and "Traceback" not in err
     assert not list((bundle / "export").glob(".*.tmp")), "the unfinished artifact's temp folder stayed"
     for art in (bundle / "export").iterdir():
@@ -237,7 +248,9 @@ def test_killed_benchmark_leaves_no_temp_folder(assets, tmp_path):
     ]
     killed: list[Path] = []
     for sig in (signal.SIGKILL, signal.SIGTERM):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=_as_from_a_shell
+        )
         mine = lambda pid=proc.pid: list(tmp.glob(f".edgetl-bench.{pid}-*.tmp"))  # noqa: E731
         _wait_for(lambda mine=mine: bool(mine()), proc)
         assert not any(p.exists() for p in killed), "the killed benchmark's temp folder is still there"

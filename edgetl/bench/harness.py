@@ -68,27 +68,30 @@ class Entry:
     skipped: str | None = None
 
 
+def exported_artifacts(bundle_dir: Path, wanted: list[str] | None) -> tuple[dict[str, Path], list[str]]:
+    """The artifact folders under BUNDLE/export (rejected candidates never run) and the names asked for among
+    them (all by default, PyTorch's row aside); a name that is not there is a one-line error."""
+    export_dir = bundle_dir / EXPORT_DIR
+    found = {
+        p.parent.name: p.parent
+        for p in (sorted(export_dir.glob(f"*/{ARTIFACT_MANIFEST}")) if export_dir.is_dir() else [])
+        if not p.parent.name.endswith(".rejected")
+    }
+    names = [a for a in (wanted or found) if a != TORCH_ROW]
+    if missing := [a for a in names if a not in found]:
+        raise EdgetlError(
+            f"{bundle_dir}: no exported artifact {', '.join(missing)} (have: {', '.join(found) or 'none'}); "
+            f"run `edgetl export {bundle_dir} --target ... --quantize ...` first"
+        )
+    return found, names
+
+
 def _entries(bundle_dir: Path, profile: Profile, opts: BenchmarkOptions) -> list[Entry]:
     entries: list[Entry] = []
     local = profile.connection.kind == "local"
     if opts.torch and local and "torch" in profile.runtimes and (not opts.artifacts or TORCH_ROW in opts.artifacts):
         entries.append(Entry(TORCH_ROW, "torch", "fp32", bundle_dir, (bundle_dir / WEIGHTS).stat().st_size))
-    export_dir = bundle_dir / EXPORT_DIR
-    found = (
-        {
-            p.parent.name: p.parent
-            for p in sorted(export_dir.glob(f"*/{ARTIFACT_MANIFEST}"))
-            if not p.parent.name.endswith(".rejected")
-        }
-        if export_dir.is_dir()
-        else {}
-    )  # rejected candidates: never run
-    wanted = [a for a in (opts.artifacts or found) if a != TORCH_ROW]
-    if missing := [a for a in wanted if a not in found]:
-        raise EdgetlError(
-            f"{bundle_dir}: no exported artifact {', '.join(missing)} (have: {', '.join(found) or 'none'}); "
-            f"run `edgetl export {bundle_dir} --target ... --quantize ...` first"
-        )
+    found, wanted = exported_artifacts(bundle_dir, opts.artifacts)
     for name in wanted:
         m = read_artifact_manifest(found[name])
         if m["runtime"] in profile.runtimes and m["precision"] in profile.precisions:

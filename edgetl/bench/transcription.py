@@ -22,16 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from edgetl_runtime import ARTIFACT_MANIFEST, read_artifact_manifest
+from edgetl_runtime import read_artifact_manifest
 
 from ..atomic import clean_stale
 from ..bundle import ASR_DIR, EXPORT_DIR, SPLITS
 from ..data.sources import evenly_spaced
 from ..errors import EdgetlError
+from .harness import STAGE_PREFIX, TORCH_ROW, check_budgets, choose_deploy, exported_artifacts, mark_slower_than_fp32
 from .targets import Profile
 from .transport import build_stage, transport_for
 
-TORCH_ROW = "pytorch"
 ANCHOR_ROW = "faster-whisper-int8"
 SAMPLE_RATE = 16000
 BUDGET_SECTION = "transcription"  # [budgets.transcription] of a profile; the image/audio budgets do not apply
@@ -69,17 +69,7 @@ def _entries(bundle_dir: Path, profile: Profile, wanted: list[str] | None, torch
     if torch and local and "torch" in profile.runtimes and (not wanted or TORCH_ROW in wanted):
         size = sum(p.stat().st_size for p in (bundle_dir / ASR_DIR).glob("*.safetensors"))
         entries.append({"name": TORCH_ROW, "runtime": "torch", "precision": "fp32", "path": bundle_dir, "size_bytes": size})
-    export_dir = bundle_dir / EXPORT_DIR
-    found = {}
-    for p in sorted(export_dir.glob(f"*/{ARTIFACT_MANIFEST}")) if export_dir.is_dir() else []:
-        if not p.parent.name.endswith(".rejected"):  # rejected candidates: never run
-            found[p.parent.name] = p.parent
-    names = [a for a in (wanted or found) if a != TORCH_ROW]
-    if missing := [a for a in names if a not in found]:
-        raise EdgetlError(
-            f"{bundle_dir}: no exported artifact {', '.join(missing)} (have: {', '.join(found) or 'none'}); "
-            f"run `edgetl export {bundle_dir} --target ... --quantize ...` first"
-        )
+    found, names = exported_artifacts(bundle_dir, wanted)
     for name in names:
         m = read_artifact_manifest(found[name])
         if m["runtime"] in profile.runtimes and m["precision"] in profile.precisions:
@@ -105,7 +95,7 @@ def _entries(bundle_dir: Path, profile: Profile, wanted: list[str] | None, torch
                         "size_bytes": int(read_artifact_manifest(ct2).get("size_bytes", 0))})  # fmt: skip
     if not entries:
         raise EdgetlError(
-            f"nothing to benchmark on {profile.name}: {export_dir} has no transcription artifact it runs; "
+            f"nothing to benchmark on {profile.name}: {bundle_dir / EXPORT_DIR} has no transcription artifact it runs; "
             f"run `edgetl export {bundle_dir} --target all --quantize all`"
         )
     return entries
@@ -180,8 +170,6 @@ def benchmark_transcription(
     clips, refs, origin = eval_clips(bundle_dir, opts.data, opts.samples)
     transport = transport_for(profile)
     device = {k: v for k, v in asdict(profile.device).items() if k != "threads"}
-    from .harness import STAGE_PREFIX
-
     clean_stale(tempfile.gettempdir(), prefix=STAGE_PREFIX)
     with tempfile.TemporaryDirectory(prefix=f"{STAGE_PREFIX}.{os.getpid()}-", suffix=".tmp") as tmp:
         stage = Path(tmp)
@@ -218,8 +206,6 @@ def benchmark_transcription(
     torch_first = next((e["results"][0] for e in entries if e["runtime"] == "torch" and e.get("results")), None)
     rows = [_summarise(e, refs, torch_first) for e in entries]
     budgets = profile.modality_budgets.get(BUDGET_SECTION, {})
-    from .harness import check_budgets, choose_deploy, mark_slower_than_fp32
-
     for row in rows:
         row["budgets"] = check_budgets(row, budgets) if row["status"] == "ok" else {}
     mark_slower_than_fp32(rows)

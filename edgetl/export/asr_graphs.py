@@ -43,6 +43,24 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tenso
     return out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)
 
 
+def _cross_and_feed_forward(
+    layer: Any, x: torch.Tensor, cross_key: torch.Tensor, cross_value: torch.Tensor, heads: int
+) -> torch.Tensor:
+    """A decoder layer after its self-attention: cross-attention to the encoder's keys/values, then the MLP."""
+    c = layer.encoder_attn
+    h = layer.encoder_attn_layer_norm(x)
+    x = x + c.out_proj(_attend(_heads(c.q_proj(h) * c.scaling, heads), cross_key, cross_value, None))
+    h = layer.final_layer_norm(x)
+    return x + layer.fc2(layer.activation_fn(layer.fc1(h)))
+
+
+def _last_logits(decoder: Any, proj_out: Any, x: torch.Tensor) -> torch.Tensor:
+    """[1, vocab] logits of the last position. W @ x rather than x @ W.T: the exporter would fold the transpose
+    into a second copy of the (tied) embedding matrix, 80 MB for tiny.en."""
+    x = decoder.layer_norm(x[:, -1])
+    return torch.matmul(proj_out.weight, x.unsqueeze(-1)).squeeze(-1)
+
+
 class WhisperEncoderGraph(nn.Module):
     """input_features [1, n_mels, 2T] -> cross_key, cross_value [layers, 1, heads, T, head_dim]."""
 
@@ -98,17 +116,8 @@ class WhisperDecoderGraph(nn.Module):
             v = torch.cat([past_value[i], _heads(a.v_proj(h), heads)], dim=2)
             present_k.append(k)
             present_v.append(v)
-            x = x + a.out_proj(_attend(q, k, v, mask))
-            c = layer.encoder_attn
-            h = layer.encoder_attn_layer_norm(x)
-            x = x + c.out_proj(_attend(_heads(c.q_proj(h) * c.scaling, heads), cross_key[i], cross_value[i], None))
-            h = layer.final_layer_norm(x)
-            x = x + layer.fc2(layer.activation_fn(layer.fc1(h)))
-        x = dec.layer_norm(x[:, -1])
-        # W @ x rather than x @ W.T: the exporter would fold the transpose into a second copy of the
-        # (tied) embedding matrix, 80 MB for tiny.en
-        logits = torch.matmul(self.proj_out.weight, x.unsqueeze(-1)).squeeze(-1)
-        return logits, torch.stack(present_k), torch.stack(present_v)
+            x = _cross_and_feed_forward(layer, x + a.out_proj(_attend(q, k, v, mask)), cross_key[i], cross_value[i], heads)
+        return _last_logits(dec, self.proj_out, x), torch.stack(present_k), torch.stack(present_v)
 
 
 class WhisperFixedCacheDecoderGraph(nn.Module):
@@ -147,15 +156,8 @@ class WhisperFixedCacheDecoderGraph(nn.Module):
             v = cache_value[i] * (1 - write) + _heads(a.v_proj(h), heads) * write
             new_k.append(k)
             new_v.append(v)
-            x = x + a.out_proj(_attend(q, k, v, mask))
-            c = layer.encoder_attn
-            h = layer.encoder_attn_layer_norm(x)
-            x = x + c.out_proj(_attend(_heads(c.q_proj(h) * c.scaling, heads), cross_key[i], cross_value[i], None))
-            h = layer.final_layer_norm(x)
-            x = x + layer.fc2(layer.activation_fn(layer.fc1(h)))
-        x = dec.layer_norm(x[:, -1])
-        logits = torch.matmul(self.proj_out.weight, x.unsqueeze(-1)).squeeze(-1)
-        return logits, torch.stack(new_k), torch.stack(new_v)
+            x = _cross_and_feed_forward(layer, x + a.out_proj(_attend(q, k, v, mask)), cross_key[i], cross_value[i], heads)
+        return _last_logits(dec, self.proj_out, x), torch.stack(new_k), torch.stack(new_v)
 
 
 def cache_shape(whisper: Any, past: int) -> tuple[int, int, int, int, int]:

@@ -4,6 +4,7 @@ shapes), converted by ``litert_torch.convert``; fp16 and int8-dynamic through ai
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ def export_tflite(whisper: Any, out: Path, precision: str, slots: int) -> dict[s
     import litert_torch
     import torch
 
-    from ..offline import quiet
+    from ..offline import quiet, scoped_env
     from .asr_graphs import WhisperEncoderGraph, WhisperFixedCacheDecoderGraph, cache_shape
     from .tflite_export import _quiet_converter
 
@@ -29,9 +30,11 @@ def export_tflite(whisper: Any, out: Path, precision: str, slots: int) -> dict[s
         # two tensors, not one twice: the converter would take the key and value caches for one input
         keys, values = torch.zeros(cache_shape(whisper, slots)), torch.zeros(cache_shape(whisper, slots))
         step = (torch.tensor([[int(c.decoder_start_token_id)]]), torch.tensor([0]), keys, values, *cross)
+        inductor = out / ".torchinductor"  # litert_torch's torch inductor cache: in the work folder, then gone
         for name, module, args in (("encoder", encoder, (features,)), ("decoder", decoder, step)):
-            with quiet():
+            with quiet(), scoped_env("TORCHINDUCTOR_CACHE_DIR", str(inductor)):
                 litert_torch.convert(module, args).export(str(out / f"{name}.tflite"))
+        shutil.rmtree(inductor, ignore_errors=True)
     converter: dict[str, Any] = {"name": "litert_torch.convert of edgetl's Whisper graphs (fixed-size decoder cache)"}
     if precision != "fp32":
         from ai_edge_quantizer import qtyping, recipe
