@@ -52,7 +52,7 @@ class TorchTranscriber:
         import torch
 
         from .bundle import ASR_DIR
-        from .family.speech_asr import MAX_NEW_TOKENS, load_recognizer
+        from .family.speech_asr import load_recognizer
 
         if options.threads:
             torch.set_num_threads(options.threads)
@@ -62,8 +62,7 @@ class TorchTranscriber:
         if not (folder / "config.json").is_file():
             raise EdgetlError(f"{folder} is missing; pass a transcription bundle written by `edgetl finetune`")
         self.rec = load_recognizer(str(folder))
-        limit = min(MAX_NEW_TOKENS, int(self.rec.model.config.max_target_positions) - 4)  # as the export's decoding
-        self.eos, self.limit, self.device = int(self.rec.generation.eos_token_id), limit, "cpu"
+        self.eos, self.limit, self.device = int(self.rec.generation.eos_token_id), self.rec.token_limit, "cpu"
         self.stats: list[dict[str, float]] = []
         self._torch = torch
 

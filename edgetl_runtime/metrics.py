@@ -7,8 +7,8 @@ import numpy as np
 # metric that early stopping watches, and whether larger is better
 PRIMARY = {"classification": ("accuracy", True), "regression": ("mae", False)}
 # what an artifact may lose against PyTorch by default: points of accuracy, percent of PyTorch's MAE
-DEFAULT_BUDGET = {"classification": 1.0, "regression": 5.0}
-UNIT = {"classification": "points", "regression": "% of MAE"}
+DEFAULT_BUDGET = {"classification": 1.0, "regression": 5.0, "transcription": 1.0}
+UNIT = {"classification": "points", "regression": "% of MAE", "transcription": "WER points"}
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, float]:

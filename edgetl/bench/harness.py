@@ -35,7 +35,6 @@ TORCH_ROW = "pytorch"
 REFERENCE_RUNTIMES = ("torch", "faster-whisper")  # rows to compare with, never a deploy choice
 STAGE_PREFIX = ".edgetl-bench"  # the temp folder each benchmark stages the runner in: .edgetl-bench.PID-XXXX.tmp
 LONG_TOKENS = 128
-TRANSCRIPTION_BUDGET_POINTS = 1.0  # WER points an artifact may lose against PyTorch (export's own budget)
 
 
 @dataclass
@@ -341,9 +340,7 @@ def within_accuracy(row: dict[str, Any], task: str) -> bool:
     """The artifact's metric on the benchmark's samples is within the default export budget of PyTorch's."""
     from edgetl_runtime.metrics import DEFAULT_BUDGET
 
-    if task == "transcription":  # WER points, as `edgetl export` guards a transcription artifact
-        return row.get("delta_points") is not None and -row["delta_points"] <= TRANSCRIPTION_BUDGET_POINTS
-    if task == "classification":
+    if task in ("classification", "transcription"):  # points of accuracy, of WER
         return row.get("delta_points") is not None and -row["delta_points"] <= DEFAULT_BUDGET[task]
     torch_mae = row.get("torch_value") or 0.0
     return row.get("delta") is not None and -row["delta"] <= DEFAULT_BUDGET[task] / 100.0 * torch_mae

@@ -23,25 +23,23 @@ from typing import Any
 import numpy as np
 
 from edgetl_runtime import read_artifact_manifest
+from edgetl_runtime.audio import SAMPLE_RATE, load_audio
 
 from ..atomic import clean_stale
 from ..bundle import ASR_DIR, EXPORT_DIR, SPLITS
 from ..data.sources import evenly_spaced
 from ..errors import EdgetlError
-from .harness import STAGE_PREFIX, TORCH_ROW, check_budgets, choose_deploy, exported_artifacts, mark_slower_than_fp32
+from .harness import STAGE_PREFIX, TORCH_ROW, _pct, check_budgets, choose_deploy, exported_artifacts, mark_slower_than_fp32
 from .targets import Profile
 from .transport import build_stage, transport_for
 
 ANCHOR_ROW = "faster-whisper-int8"
-SAMPLE_RATE = 16000
 BUDGET_SECTION = "transcription"  # [budgets.transcription] of a profile; the image/audio budgets do not apply
 
 
 def eval_clips(bundle_dir: Path, data: str | None, limit: int | None) -> tuple[list[np.ndarray], list[str], str]:
     """16 kHz clips, their reference texts and where they came from: ``data`` (a transcription dataset, every
     split) or the bundle's test split (else val)."""
-    from edgetl_runtime.audio import load_audio
-
     from ..data.transcripts import scan_transcripts
 
     if data:
@@ -70,39 +68,35 @@ def _entries(bundle_dir: Path, profile: Profile, wanted: list[str] | None, torch
         size = sum(p.stat().st_size for p in (bundle_dir / ASR_DIR).glob("*.safetensors"))
         entries.append({"name": TORCH_ROW, "runtime": "torch", "precision": "fp32", "path": bundle_dir, "size_bytes": size})
     found, names = exported_artifacts(bundle_dir, wanted)
+    manifests = {name: read_artifact_manifest(path) for name, path in found.items()}
     for name in names:
-        m = read_artifact_manifest(found[name])
+        m = manifests[name]
         if m["runtime"] in profile.runtimes and m["precision"] in profile.precisions:
             entries.append({"name": name, "runtime": m["runtime"], "precision": m["precision"], "path": found[name],
                             "size_bytes": int(m.get("size_bytes", 0))})  # fmt: skip
         elif wanted:
             raise EdgetlError(f"target {profile.name} does not run {name} ({m['runtime']} {m['precision']}); see {profile.path}")
     if anchor:  # faster-whisper decodes edgetl's own CTranslate2 int8 folder: the same weights, its own pipeline
-        ct2 = next((found[n] for n in found if read_artifact_manifest(found[n])["runtime"] == "ctranslate2"
-                    and read_artifact_manifest(found[n])["precision"] == "int8-dynamic"), None)  # fmt: skip
-        seconds = float(read_artifact_manifest(ct2)["preprocess"]["max_audio_seconds"]) if ct2 is not None else 30.0
-        if seconds < 30.0:
-            raise EdgetlError(
-                f"--anchor: faster-whisper pads every clip to 30 s, and this bundle's encoder is trimmed to {seconds:g} s; "
-                "benchmark an untrimmed bundle of the same data with --anchor to compare"
-            )
+        ct2 = next((n for n, m in manifests.items() if (m["runtime"], m["precision"]) == ("ctranslate2", "int8-dynamic")), None)
         if ct2 is None:
             raise EdgetlError(
                 f"--anchor runs faster-whisper on the bundle's CTranslate2 int8 artifact; run "
                 f"`edgetl export {bundle_dir} --target ctranslate2 --quantize int8-dynamic` first"
             )
-        entries.append({"name": ANCHOR_ROW, "runtime": "faster-whisper", "precision": "int8-dynamic", "path": ct2,
-                        "size_bytes": int(read_artifact_manifest(ct2).get("size_bytes", 0))})  # fmt: skip
+        seconds = float(manifests[ct2]["preprocess"]["max_audio_seconds"])
+        if seconds < 30.0:
+            raise EdgetlError(
+                f"--anchor: faster-whisper pads every clip to 30 s, and this bundle's encoder is trimmed to {seconds:g} s; "
+                "benchmark an untrimmed bundle of the same data with --anchor to compare"
+            )
+        entries.append({"name": ANCHOR_ROW, "runtime": "faster-whisper", "precision": "int8-dynamic", "path": found[ct2],
+                        "size_bytes": int(manifests[ct2].get("size_bytes", 0))})  # fmt: skip
     if not entries:
         raise EdgetlError(
             f"nothing to benchmark on {profile.name}: {bundle_dir / EXPORT_DIR} has no transcription artifact it runs; "
             f"run `edgetl export {bundle_dir} --target all --quantize all`"
         )
     return entries
-
-
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def _median_ms(windows: list[dict[str, Any]], key: str) -> float | None:
@@ -219,6 +213,6 @@ def benchmark_transcription(
                      "min_seconds_per_round": 0.0, "batch": 1, "fresh_process_per_round": True, "interleaved": True,
                      "eval_samples": len(clips), "eval_data": origin, "references": refs,
                      "transcription": {"audio_s": round(sum(len(c) for c in clips) / SAMPLE_RATE, 2), "decoding": "greedy, no timestamps",
-                                       "window_s": 30.0}},
+                                       "window_s": float(manifest["preprocess"]["max_audio_seconds"])}},
         "machine": machine, "rows": rows, "deploy": deploy, "anchor": _anchor_comparison(rows, deploy["choice"]),
     }  # fmt: skip

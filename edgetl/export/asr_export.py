@@ -35,6 +35,7 @@ import numpy as np
 from edgetl_runtime import ARTIFACT_MANIFEST, DeviceOptions
 from edgetl_runtime.audio import SAMPLE_RATE, load_audio
 from edgetl_runtime.base import peak_rss_mb
+from edgetl_runtime.metrics import DEFAULT_BUDGET
 
 from ..atomic import atomic_dir, write_json
 from ..bundle import ASR_DIR, MANIFEST, SPLITS, library_versions
@@ -49,7 +50,6 @@ ASR_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {  # target -> (runtime, p
     "ctranslate2": ("ctranslate2", ("fp32", "fp16", "int8-dynamic")),
     "tflite": ("litert", ("fp32", "fp16", "int8-dynamic")),
 }
-DEFAULT_BUDGET = 1.0  # points of WER (100 x) an artifact may lose against PyTorch
 PARITY_CLIPS = 200  # held-out clips the check decodes at most by default
 
 
@@ -118,7 +118,7 @@ class TranscriptionBundle:
             "eos": int(g.eos_token_id),
             "suppress": [int(t) for t in g.suppress_tokens or []],
             "begin_suppress": [int(t) for t in g.begin_suppress_tokens or []],
-            "max_new_tokens": min(MAX_NEW_TOKENS, int(c.max_target_positions) - 4),
+            "max_new_tokens": rec.token_limit,
             "layers": int(c.decoder_layers),
             "heads": int(c.decoder_attention_heads),
             "head_dim": int(c.d_model // c.decoder_attention_heads),
@@ -277,7 +277,7 @@ def _problem(report: dict[str, Any], target: str, precision: str, budget: Any) -
             f"fp32 decodes {report['mismatched_clips']} of {report['clips']} held-out clips differently from PyTorch "
             f"(first at token {report['first_divergence']})"
         )
-    limit = DEFAULT_BUDGET if budget == "auto" else budget
+    limit = DEFAULT_BUDGET["transcription"] if budget == "auto" else budget  # WER points (100 x)
     if limit is not None and report["wer_drop_points"] > limit:
         return f"WER {100 * report['wer']:.2f} is {report['wer_drop_points']:.2f} points above PyTorch's, over the budget of {limit:g}"
     return None

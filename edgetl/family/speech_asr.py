@@ -39,10 +39,10 @@ def whisper_features(clips: list[np.ndarray], n_mels: int, frames: int) -> Any:
     return feats[..., :frames].contiguous()
 
 
-def trim_encoder(model: Any, seconds: float) -> None:
+def trim_encoder(model: Any, seconds: float, name: str = "Whisper") -> None:
     """Shorten ``model``'s encoder to ``seconds`` of audio in place (the first S*50 positions, as keyword spotting
     trims it): the encoder's attention and the cross-attention work then scale with S instead of 30 s."""
-    positions = positions_for(seconds, int(model.config.max_source_positions), "Whisper")
+    positions = positions_for(seconds, int(model.config.max_source_positions), name)
     enc = model.model.encoder
     if positions == enc.embed_positions.weight.shape[0]:
         return
@@ -74,6 +74,11 @@ class Recognizer:
     @property
     def frames(self) -> int:
         return int(self.model.config.max_source_positions) * 2
+
+    @property
+    def token_limit(self) -> int:
+        """Tokens greedy decoding may generate after the prompt: Whisper's 224, fewer for a short decoder."""
+        return min(MAX_NEW_TOKENS, int(self.model.config.max_target_positions) - 4)
 
     def transcribe(self, clips: list[np.ndarray], batch_size: int = 8, max_new_tokens: int = 128) -> list[str]:
         """The text of each clip (special tokens dropped, outer whitespace stripped)."""
@@ -154,11 +159,6 @@ def load_recognizer(arch: str = "whisper-tiny.en", max_audio_seconds: float | No
     tokenizer_file = source.folder / "tokenizer.json"
     if not tokenizer_file.is_file():
         raise EdgetlError(f"{source.folder} has no tokenizer.json; a Whisper folder for transcription needs its tokenizer")
-    if max_audio_seconds is not None:
-        if max_audio_seconds > model.config.max_source_positions * 2 / FRAMES_PER_SECOND + 1e-9:
-            raise EdgetlError(
-                f"--max-audio-seconds {max_audio_seconds:g} is more than {arch}'s "
-                f"{model.config.max_source_positions * 2 / FRAMES_PER_SECOND:g} s window"
-            )
-        trim_encoder(model, max_audio_seconds)
+    if max_audio_seconds is not None:  # positions_for refuses a window longer than the model's
+        trim_encoder(model, max_audio_seconds, arch)
     return Recognizer(model.eval(), Tokenizer.from_file(str(tokenizer_file)), generation, source.kind, source.folder)
