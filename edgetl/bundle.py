@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # torch is imported only where a model is built or run: readi
 MANIFEST = "edgetl.json"
 WEIGHTS = "model.safetensors"
 SPLITS = "splits.json"  # the exact files of each split: calibration and parity samples for exporters
+TARGET_SPLIT = "target"  # an adapted bundle's unlabelled target samples (no label in its rows)
+TARGET_TEST = "target_test"  # its labelled target test split, if the target had one (report, parity, benchmark)
 BUNDLE_FORMAT = "edgetl-bundle"
 BUNDLE_VERSION = 1  # the newest bundle manifest this edgetl reads
 ASR_DIR = "whisper"  # a transcription bundle's Hugging Face Whisper folder: weights, configs, tokenizer.json
@@ -80,11 +82,15 @@ def library_versions() -> dict[str, str]:
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
+    save_state(model.state_dict(), path)
+
+
+def save_state(state: dict[str, torch.Tensor], path: Path) -> None:
+    """A state dict as safetensors, atomically."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+        save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, str(tmp))
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -133,7 +139,7 @@ def read_splits(path: str | Path, manifest: dict[str, Any] | None = None) -> dic
     ):
         raise EdgetlError(f"{sfile} is damaged (expected {{split: [samples]}}); re-run `edgetl finetune` to rewrite it")
     manifest = manifest if manifest is not None else read_manifest(path)
-    rows = [r for v in splits.values() for r in v]
+    rows = [r for name, v in splits.items() for r in v if name != TARGET_SPLIT]
     key = get_modality(manifest.get("modality", "image")).sample_key
     value = get_task(manifest.get("task", "")).target_key
     for r in rows:

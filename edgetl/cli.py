@@ -154,7 +154,8 @@ def finetune(
     ),
     label_smoothing: float = typer.Option(0.1),
     augment: str | None = typer.Option(
-        None, help="none | crop | crop-flip (default for images) | strong; text: none; audio: none | light (default) | strong."
+        None,
+        help="none | crop | crop-flip (default for images) | strong | heavy; text: none; audio: none | light (default) | strong.",
     ),
     patience: int = typer.Option(3, help="Early stopping patience in epochs (0: off)."),
     val_fraction: float = typer.Option(0.2),
@@ -189,6 +190,20 @@ def finetune(
         help="Also log to tensorboard (event files in --out/tensorboard) or mlflow (--out/mlruns, or "
         "MLFLOW_TRACKING_URI); repeat for both.",
     ),
+    adapt_to: str | None = typer.Option(
+        None,
+        "--adapt-to",
+        help="Domain adaptation: unlabelled data of the deployment domain (a folder of images or clips, a .txt or "
+        "CSV of texts, builtin:digits); a test/<class>/ folder in it is scored for the report only.",
+    ),
+    adapt_method: str | None = typer.Option(
+        None, help="With --adapt-to: none (source-only) | adabn | entropy | mcc (default) | dann."
+    ),
+    self_train: bool = typer.Option(
+        False, "--self-train", help="With --adapt-to: add FixMatch-style pseudo-labels on strongly augmented target data."
+    ),
+    adapt_weight: float = typer.Option(1.0, help="With --adapt-to: the target loss's weight."),
+    pseudo_threshold: float = typer.Option(0.95, help="--self-train: the confidence a pseudo-label needs."),
     resume: bool = typer.Option(False, help="Continue an interrupted run in --out."),
     overwrite: bool = typer.Option(False, help="Replace the edgetl run or bundle in --out (never other files, never the data)."),
 ) -> None:

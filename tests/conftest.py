@@ -147,8 +147,8 @@ def interrupted_after_epoch(monkeypatch, epoch: int):
 
     real_end = FinetuneRecipe._end_epoch
 
-    def end_then_die(self, entry, value):
-        real_end(self, entry, value)
+    def end_then_die(self, entry, value, *rest):
+        real_end(self, entry, value, *rest)
         if entry["epoch"] == epoch:
             raise KeyboardInterrupt
 

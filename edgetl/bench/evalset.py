@@ -17,7 +17,7 @@ import numpy as np
 
 from edgetl_runtime.base import Batch
 
-from ..bundle import SPLITS, Bundle, read_splits
+from ..bundle import SPLITS, TARGET_TEST, Bundle, read_splits
 from ..data.sources import encode_targets, evenly_spaced
 from ..errors import EdgetlError
 from ..modality import Modality, get_modality
@@ -25,7 +25,7 @@ from ..modality import Modality, get_modality
 
 def _rows_from_bundle(bundle_dir: Path, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     splits = read_splits(bundle_dir, manifest)
-    for name in ("test", "val"):
+    for name in (TARGET_TEST, "test", "val"):  # an adapted bundle is measured where it will be used
         if splits.get(name):
             return splits[name], f"{name} split of {bundle_dir.name}"
     raise EdgetlError(f"{bundle_dir / SPLITS} has no test or validation samples; pass --data with labelled samples")

@@ -21,6 +21,7 @@ AUGMENT_PRESETS: dict[str, tuple[tuple[float, float], bool, float]] = {
     "crop": ((0.6, 1.0), False, 0.0),
     "crop-flip": ((0.6, 1.0), True, 0.0),
     "strong": ((0.08, 1.0), True, 0.3),
+    "heavy": ((0.35, 1.0), False, 0.5),  # self-training's strong view: no flip, strong crops and colour
 }
 
 

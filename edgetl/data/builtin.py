@@ -4,6 +4,9 @@
 
 ``keywords``: yes/no/up/down spoken by 48 espeak-ng voices, split by voice (see ``keywords.py``).
 
+``digits-synthetic``: printed digits rendered from the system's fonts in the real digits' 8x8
+format, the labelled source for adapting to ``digits`` (see ``synthetic_digits.py``).
+
 ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (UCI optical
 recognition set), written as ``train/<digit>/*.png`` and a fixed, stratified
 ``test/`` split (20%), dark ink on white.
@@ -88,9 +91,22 @@ def _keywords(out: Path, overwrite: bool = False) -> Path:
     return write_keywords(out, overwrite=overwrite)
 
 
+def _digits_synthetic(out: Path, overwrite: bool = False) -> Path:
+    from .synthetic_digits import write_digits_synthetic
+
+    return write_digits_synthetic(out, overwrite=overwrite)
+
+
+def _fonts_version() -> str:
+    from .synthetic_digits import font_files, fonts_key
+
+    return fonts_key(font_files())
+
+
 # name -> (writer, the data path inside the written folder: "" for the folder itself)
 _BUILTIN: dict[str, tuple[Callable[..., Path], str]] = {
     "digits": (write_digits, ""),
+    "digits-synthetic": (_digits_synthetic, ""),
     "fortunes-lang": (_fortunes_lang, "fortunes-lang.csv"),
     "keywords": (_keywords, ""),
 }
@@ -102,7 +118,8 @@ def resolve_builtin(name: str) -> Path:
     if key not in _BUILTIN:
         raise EdgetlError(f"unknown built-in dataset '{key}'; available: {', '.join('builtin:' + k for k in _BUILTIN)}")
     writer, entry = _BUILTIN[key]
-    out = cache_dir() / "datasets" / f"{key}-{_VERSION}"
+    version = f"{_VERSION}-{_fonts_version()}" if key == "digits-synthetic" else _VERSION  # other fonts: another set
+    out = cache_dir() / "datasets" / f"{key}-{version}"
     if not (out / entry).exists():
         writer(out, overwrite=True)  # edgetl's own cache
     return out / entry if entry else out

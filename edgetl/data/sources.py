@@ -239,15 +239,15 @@ def split_train_val(samples: list[Sample], val_fraction: float, seed: int, strat
 
 def encode_targets(task: str, labels: list[str], samples: list) -> np.ndarray:
     """The model's targets of ``samples`` (objects or dicts with ``label``/``target``): int64 indices
-    into ``labels`` for classification, float32 values for regression."""
+    into ``labels`` for classification, float32 values for regression; -1 or nan for unlabelled ones."""
 
     def get(s, key):
         return s[key] if isinstance(s, dict) else getattr(s, key)
 
-    if task == "classification":
+    if task == "classification":  # an unlabelled sample (domain adaptation's target) is -1
         index = {label: i for i, label in enumerate(labels)}
-        return np.asarray([index[get(s, "label")] for s in samples], dtype=np.int64)
-    return np.asarray([get(s, "target") for s in samples], dtype=np.float32)
+        return np.asarray([-1 if get(s, "label") is None else index[get(s, "label")] for s in samples], dtype=np.int64)
+    return np.asarray([np.nan if get(s, "target") is None else get(s, "target") for s in samples], dtype=np.float32)
 
 
 def evenly_spaced(rows: list, n: int | None) -> list:

@@ -32,7 +32,7 @@ from . import asr_export as asr
 from . import guard
 from .convert_log import CONVERT_LOG, Captured, captured
 from .parity import ExportRejected, check, compare
-from .samples import calibration_inputs, held_out
+from .samples import CALIBRATION_SOURCES, calibration_inputs, calibration_split, held_out
 from .targets import TARGETS, Target
 
 SEQUENCE_BUCKETS = (8, 16, 32, 64, 128, 256, 512)
@@ -187,7 +187,8 @@ class ExportContext:
 
     def calibration_record(self, samples: int) -> dict[str, Any]:
         """What the manifest's converter section says about calibration."""
-        return {"calibration_samples": int(samples), "calibration_source": self.options.calibration or "bundle training split"}
+        source = self.options.calibration or CALIBRATION_SOURCES[calibration_split(self.bundle)]
+        return {"calibration_samples": int(samples), "calibration_source": source}
 
 
 def artifact_name(target: str, options: ExportOptions) -> str:

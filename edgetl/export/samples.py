@@ -16,7 +16,7 @@ import numpy as np
 from edgetl_runtime.base import Batch
 
 from ..bundle import SPLITS as SPLITS_FILE
-from ..bundle import Bundle, read_splits
+from ..bundle import TARGET_SPLIT, TARGET_TEST, Bundle, read_splits
 from ..data.sources import encode_targets, evenly_spaced
 from ..errors import EdgetlError
 from ..modality import get_modality
@@ -26,27 +26,38 @@ def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
     return read_splits(bundle.path, bundle.manifest)
 
 
-def _train_rows(bundle: Bundle) -> list[dict[str, Any]]:
-    rows = _splits(bundle).get("train") or []
+def calibration_split(bundle: Bundle) -> str:
+    """Where calibration samples come from without --calibration: an adapted bundle's unlabelled target samples
+    (the domain it will see), else its training split."""
+    return TARGET_SPLIT if _splits(bundle).get(TARGET_SPLIT) else "train"
+
+
+CALIBRATION_SOURCES = {TARGET_SPLIT: "bundle target split (unlabelled, --adapt-to)", "train": "bundle training split"}
+
+
+def _calibration_rows(bundle: Bundle) -> list[dict[str, Any]]:
+    rows = _splits(bundle).get(calibration_split(bundle)) or []
     if not rows:
         raise EdgetlError(f"{bundle.path}/{SPLITS_FILE} has no training samples to calibrate on; pass --calibration")
     return rows
 
 
 def calibration_inputs(bundle: Bundle, n: int, directory: str | None = None, seed: int = 0, length: int | None = None) -> Batch:
-    """``n`` preprocessed training images, audio features or tokenised training texts (seeded choice), or from
+    """``n`` preprocessed images, audio features or tokenised texts of the bundle's calibration split (seeded
+    choice; ``calibration_split``), or from
     ``directory`` (a folder of images or audio files; for text bundles a text file, one text per line)."""
     modality = get_modality(bundle.modality)
-    items = modality.calibration_items(directory) if directory else [s[modality.sample_key] for s in _train_rows(bundle)]
+    items = modality.calibration_items(directory) if directory else [s[modality.sample_key] for s in _calibration_rows(bundle)]
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(items), size=min(n, len(items)), replace=False).tolist())
     return modality.samples(bundle, [items[i] for i in chosen], length)
 
 
 def held_out(bundle: Bundle, n: int, length: int | None = None) -> tuple[Batch, np.ndarray]:
-    """Up to ``n`` validation and test samples (never training data), spread over both, and their targets."""
+    """Up to ``n`` validation and test samples (never training data; an adapted bundle's labelled target test split
+    too), spread over them, and their targets."""
     splits = _splits(bundle)
-    rows = (splits.get("val") or []) + (splits.get("test") or [])
+    rows = (splits.get("val") or []) + (splits.get("test") or []) + (splits.get(TARGET_TEST) or [])
     if not rows:
         raise EdgetlError(f"{bundle.path}/{SPLITS_FILE} has no validation or test samples for the parity check")
     rows = evenly_spaced(rows, n)

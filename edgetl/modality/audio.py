@@ -56,6 +56,7 @@ class AudioModality:
     default_model = "whisper-tiny.en"
     default_augment = "light"
     augments: tuple[str, ...] = tuple(AUDIO_AUGMENT_PRESETS)
+    strong_augment = "strong"
     own_options: tuple[tuple[str, str], ...] = (("max_audio_seconds", "--max-audio-seconds"), ("noise_dir", "--noise-dir"))
     layout_io = False
     artifact_input = "float32 log-mel features [batch, mels, frames]"
@@ -78,6 +79,11 @@ class AudioModality:
         from ..data.audio import scan_audio
 
         return scan_audio(path, labels, max_bad_fraction, progress=progress)
+
+    def unlabelled(self, path: Path, labels: list[str], columns: Any) -> Any:
+        from ..data.unlabelled import scan_target_files
+
+        return scan_target_files(path, AUDIO_SUFFIXES, "audio clip", labels)
 
     def sample_files(self, source: Any) -> list[str]:
         return [s.path for split in source.splits.values() for s in split]

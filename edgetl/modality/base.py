@@ -36,6 +36,7 @@ class Modality(Protocol):
     default_model: str
     default_augment: str
     augments: tuple[str, ...]  # the --augment presets that apply
+    strong_augment: str  # self-training's strong view (FixMatch): heavier than any default, labels kept
     own_options: tuple[tuple[str, str], ...]  # (config field, flag) only this modality reads; the first sizes its input
     layout_io: bool  # whether export's --layout and --io apply
     artifact_input: str  # what its artifacts take, in messages
@@ -54,6 +55,9 @@ class Modality(Protocol):
         progress: bool = True,
     ) -> Any:
         """The samples of every split (an ``ImageSource``, ``TextSource`` or ``AudioSource``)."""
+
+    def unlabelled(self, path: Path, labels: list[str], columns: Any) -> Any:
+        """``--adapt-to``'s target data: unlabelled samples, and a labelled test split if it has one (``TargetData``)."""
 
     def sample_files(self, source: Any) -> list[str]:
         """The files the samples are (none for texts read from a table)."""

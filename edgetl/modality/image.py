@@ -32,6 +32,7 @@ class ImageModality:
     default_model = "mobilenet_v2"
     default_augment = "crop-flip"
     augments: tuple[str, ...] = tuple(AUGMENT_PRESETS)
+    strong_augment = "heavy"  # no flip: a mirrored 2 or 7 is not one
     own_options: tuple[tuple[str, str], ...] = (("image_size", "--image-size"),)
     layout_io = True
     artifact_input = "float32 pixels [batch, 3, height, width]"
@@ -52,6 +53,11 @@ class ImageModality:
         from ..data.sources import scan_images
 
         return scan_images(path, labels, max_bad_fraction)
+
+    def unlabelled(self, path: Path, labels: list[str], columns: Any) -> Any:
+        from ..data.unlabelled import scan_target_files
+
+        return scan_target_files(path, IMAGE_SUFFIXES, "image", labels)
 
     def sample_files(self, source: Any) -> list[str]:
         return [s.path for split in source.splits.values() for s in split]

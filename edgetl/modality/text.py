@@ -33,6 +33,7 @@ class TextModality:
     default_model = "minilm-l6"
     default_augment = "none"
     augments: tuple[str, ...] = ("none",)
+    strong_augment = "none"  # no text augmentation: self-training is plain pseudo-labelling
     own_options: tuple[tuple[str, str], ...] = (("max_length", "--max-length"),)
     layout_io = False
     artifact_input = "token ids"
@@ -55,6 +56,11 @@ class TextModality:
         from ..data.text import Columns, scan_texts
 
         return scan_texts(path, labels, columns if columns is not None else Columns())
+
+    def unlabelled(self, path: Path, labels: list[str], columns: Any) -> Any:
+        from ..data.unlabelled import scan_target_texts
+
+        return scan_target_texts(path, columns.text, columns.label, labels)
 
     def sample_files(self, source: Any) -> list[str]:
         return []  # texts live inside the data (a table or JSONL), not in files a CSV names anywhere

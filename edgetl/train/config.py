@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import EdgetlError
 from ..modality import MODALITIES, get_modality
 
+ADAPT_METHODS = ("none", "adabn", "entropy", "mcc", "dann")  # train/adapt.py: none is source-only, with the report
 STRATEGIES = ("linear", "partial", "full", "gradual", "two-phase", "decoder")  # decoder: transcription only
 # default (head, backbone) learning rates: a new head learns fast; a pretrained decoder is only nudged
 LEARNING_RATES = {"classification": (3e-3, 1e-4), "regression": (3e-3, 1e-4), "transcription": (1e-4, 3e-5)}
@@ -53,6 +54,12 @@ class FinetuneConfig:
     threads: int | None = None
     figures: bool = True  # draw figures/*.png into the bundle (about 3 s)
     log: list[str] = field(default_factory=list)  # experiment loggers: "tensorboard", "mlflow" (train/loggers.py)
+    # domain adaptation (train/adapt.py): unlabelled target data, the method, and self-training on top
+    adapt_to: str | None = None
+    adapt_method: str | None = None  # None: mcc when --adapt-to is given
+    self_train: bool = False
+    adapt_weight: float = 1.0  # the target loss's weight next to the source cross-entropy
+    pseudo_threshold: float = 0.95  # self-training: the weak view's confidence a pseudo-label needs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +89,8 @@ class FinetuneConfig:
                 self.max_bad_fraction,
                 self.layer_decay or 1.0,
                 self.max_audio_seconds or 1.0,
+                self.adapt_weight,
+                self.pseudo_threshold,
             )
         )
         checks = [
@@ -105,6 +114,8 @@ class FinetuneConfig:
             (self.max_audio_seconds is None or self.max_audio_seconds > 0, "--max-audio-seconds must be positive"),
             (self.patience >= 0, "--patience must be 0 (off) or more"),
             (0.0 <= self.max_bad_fraction <= 1.0, "--max-bad-fraction must be in [0, 1]"),
+            (self.adapt_weight >= 0, "--adapt-weight must be 0 or more"),
+            (0.0 < self.pseudo_threshold < 1.0, "--pseudo-threshold must be between 0 and 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -122,6 +133,11 @@ class FinetuneConfig:
             repeated = sorted({x for x in self.labels if self.labels.count(x) > 1})
             if repeated:
                 raise EdgetlError(f"--labels lists {', '.join(repeated)} more than once; list each class once")
+        if not self.adapt_to and (self.adapt_method is not None or self.self_train):
+            flag = "--self-train" if self.self_train else f"--adapt-method {self.adapt_method}"
+            raise EdgetlError(f"{flag} needs unlabelled target data: add --adapt-to FOLDER (or a text file for texts)")
+        if self.adapt_method is not None and self.adapt_method not in ADAPT_METHODS:
+            raise EdgetlError(f"unknown --adapt-method '{self.adapt_method}'; choose one of {', '.join(ADAPT_METHODS)}")
         if self.weights and not self.pretrained:
             raise EdgetlError("--weights and --no-pretrained contradict each other; drop one")
 
@@ -153,9 +169,15 @@ class FinetuneConfig:
                 else "linear, partial, full, gradual or two-phase"
             )
             raise EdgetlError(f"--strategy {self.strategy} does not apply to {task}; choose {hint}")
+        if self.adapt_to and task != "classification":
+            raise EdgetlError(
+                f"--adapt-to applies to classification only (its methods and its label-free validator work on "
+                f"class predictions); drop it for {task}"
+            )
         head, backbone = LEARNING_RATES[task]
         return replace(
             self,
+            adapt_method=(self.adapt_method or "mcc") if self.adapt_to else None,
             lr_head=head if self.lr_head is None else self.lr_head,
             lr_backbone=backbone if self.lr_backbone is None else self.lr_backbone,
         )
@@ -166,9 +188,13 @@ class FinetuneConfig:
 
     @property
     def bn_statistics_train(self) -> bool:
-        """Pretrained: keep BatchNorm running statistics (small-data fine-tuning recipe); scratch: learn them."""
-        return (not self.pretrained) if self.train_bn is None else self.train_bn
+        """Pretrained: keep BatchNorm running statistics (small-data fine-tuning recipe); scratch: learn them.
+        AdaBN learns them too: it swaps source statistics for target ones, so they must be the source's."""
+        if self.train_bn is not None:
+            return self.train_bn
+        return not self.pretrained or self.adapt_method == "adabn"
 
     @property
     def uses_feature_cache(self) -> bool:
-        return self.strategy == "linear" and self.augment == "none" and self.feature_cache
+        """Target batches go through the backbone every step: adaptation never uses the cache."""
+        return self.strategy == "linear" and self.augment == "none" and self.feature_cache and not self.adapt_to

@@ -35,12 +35,15 @@ from ..bundle import (
     FIGURES,
     MANIFEST,
     SPLITS,
+    TARGET_SPLIT,
+    TARGET_TEST,
     WEIGHTS,
     Bundle,
     BundleManifest,
     library_versions,
     read_manifest,
     relative_paths,
+    save_state,
     save_weights,
     write_manifest,
 )
@@ -54,6 +57,7 @@ from ..model import ModelSpec, build_model
 from ..ownership import Owned, check_folder, guard_data, remove_owned
 from ..task import get_task
 from . import evaluation, figures, strategy
+from .adapt import VALIDATOR, Adaptation, batchnorm_state, has_batchnorm, information_maximisation, reestimate_batchnorm
 from .config import LEARNING_RATES, FinetuneConfig
 from .diagnose import diagnose
 from .loggers import RunLoggers, check_loggers
@@ -126,12 +130,16 @@ class FinetuneRecipe:
         check_loggers(cfg.log)
         if not cfg.data.startswith(BUILTIN_PREFIX):
             guard_data(self.run_dir, [cfg.data])
+        if cfg.adapt_to and not cfg.adapt_to.startswith(BUILTIN_PREFIX):
+            guard_data(self.run_dir, [cfg.adapt_to])
         if check_run_folder(self.run_dir, self.resume, self.overwrite):
             self.finished_already = True
             return
 
         self._setup_data()
+        self._setup_target()
         self._setup_model()
+        self._setup_adaptation()
         self._prepare_run_dir()
         self._setup_optimizer()
         if self.resume:
@@ -171,6 +179,50 @@ class FinetuneRecipe:
             self.splits["test"] = source.splits["test"]
         self.labels = source.labels
 
+    def _setup_target(self) -> None:
+        """``--adapt-to``: the unlabelled target samples (a held-out share for the validator) and its labelled test
+        split, if it has one (report only)."""
+        self.target_splits: dict[str, list[Any]] = {}
+        if not self.cfg.adapt_to:
+            return
+        where = self.cfg.adapt_to
+        path = resolve_builtin(where) if where.startswith(BUILTIN_PREFIX) else Path(where)
+        columns = Columns(self.cfg.text_column, self.cfg.label_column, self.cfg.target_column)
+        found = self.modality_spec.unlabelled(path, list(self.labels), columns)
+        pool, held = split_train_val(found.unlabelled, self.cfg.val_fraction, self.cfg.seed, stratify=False)
+        self.target_splits = {"target": pool, "target_val": held, **({"target_test": found.test} if found.test else {})}
+        self.target_origin = found.origin
+        test = f", {len(found.test)} labelled test samples for the report only" if found.test else ""
+        console.print(
+            f"target domain {found.origin}: {len(found.unlabelled)} unlabelled {self.modality_spec.noun} "
+            f"({len(pool)} to adapt on, {len(held)} for the label-free validator){test}"
+        )
+
+    def _setup_adaptation(self) -> None:
+        self.adaptation: Adaptation | None = None
+        if not self.target_splits:
+            return
+        cfg = self.cfg
+        if cfg.adapt_method == "adabn" and not has_batchnorm(self.model.backbone):
+            raise EdgetlError(
+                f"--adapt-method adabn re-estimates BatchNorm statistics, and {cfg.model} has no BatchNorm layer "
+                f"(LayerNorm); choose entropy, mcc or dann"
+            )
+        plain = {k: v for k, v in self.target_splits.items() if k != "target"} | {"target_plain": self.target_splits["target"]}
+        views = {"target": cfg.augment, "target_strong": self.modality_spec.strong_augment}
+        sets = {
+            name: self._datasets({"train": self.target_splits["target"]}, augment, cfg.seed + i)["train"]
+            for i, (name, augment) in enumerate(views.items())
+        }
+        sets |= self._datasets(plain, "none", cfg.seed)
+        self.adaptation = Adaptation(cfg.adapt_method or "none", cfg.self_train, cfg.adapt_weight, cfg.pseudo_threshold,
+                                     sets, self.backbone_info.num_features, cfg.seed)  # fmt: skip
+
+    def _datasets(self, splits: dict[str, list[Any]], augment: str, seed: int) -> dict[str, Any]:
+        """The modality's datasets of ``splits``; only a split named train is augmented."""
+        return self.modality_spec.datasets(splits, self.preprocess, self.backbone_info.processor, self.source, self.task,
+                                           self.labels, augment, seed, self.cfg.noise_dir)  # fmt: skip
+
     def _setup_model(self) -> None:
         cfg = self.cfg
         family, arch = resolve_model(cfg.model)
@@ -186,17 +238,7 @@ class FinetuneRecipe:
         self.backbone_info = backbone
         self.preprocess = self.modality_spec.preprocess(backbone.preprocess, cfg)
         self.cfg = cfg = replace(cfg, **self.modality_spec.config_from_model(cfg, self.preprocess, self.source, console.print))
-        self.datasets = self.modality_spec.datasets(
-            self.splits,
-            self.preprocess,
-            backbone.processor,
-            self.source,
-            self.task,
-            self.labels,
-            cfg.augment,
-            cfg.seed,
-            cfg.noise_dir,
-        )
+        self.datasets = self._datasets(self.splits, cfg.augment, cfg.seed)
 
     def _write_run_file(self) -> None:
         run = {"config": self.cfg.to_dict(), "lr_changes": self.lr_changes}
@@ -242,7 +284,10 @@ class FinetuneRecipe:
             raise EdgetlError(f"{path} is damaged ({type(exc).__name__}); start the run over with --overwrite") from None
 
     def _setup_optimizer(self) -> None:
-        self.optimizer = torch.optim.AdamW(strategy.param_groups(self.model, self.groups, self.cfg))
+        groups = strategy.param_groups(self.model, self.groups, self.cfg)
+        if self.adaptation is not None:
+            groups += self.adaptation.param_groups(float(self.cfg.lr_head or 0), self.cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(groups)
         self.loss_fn = self.task_spec.loss(self.model, self.cfg)
 
     def _load_checkpoint(self) -> None:
@@ -251,6 +296,8 @@ class FinetuneRecipe:
             try:
                 ckpt = torch.load(path, map_location="cpu", weights_only=True)
                 self.model.load_state_dict(ckpt["model"])
+                for name, module in (self.adaptation.modules() if self.adaptation else {}).items():
+                    module.load_state_dict(ckpt[name])
                 self.optimizer.load_state_dict(ckpt["optimizer"])
                 state = (
                     int(ckpt["epoch"]),
@@ -343,19 +390,24 @@ class FinetuneRecipe:
                 )
             else:
                 batches = iter(_loader(train_set, cfg.batch_size, cfg.workers, plan=plan))
+            target_batches = self._target_batches(epoch, steps)
+            adapt_facts: dict[str, float] = {}
             with _progress() as progress:
                 task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, info="")
                 for step, (x, y) in enumerate(batches):
                     strategy.set_lrs(self.optimizer, strategy.lr_factor(cfg, epoch, step, steps), head_scale)
                     if feats is not None:
-                        out = self.model.forward_head(x)
-                    elif n_train == 0:
-                        with torch.no_grad():
-                            f = self.model.backbone(*_inputs(x))
-                        out = self.model.forward_head(f)
+                        f = x
                     else:
-                        out = self.model(*_inputs(x))
+                        f = self._backbone_features(x, n_train)
+                    out = self.model.forward_head(f)
                     loss = self._loss(out, y)
+                    if target_batches is not None:
+                        progress_share = (epoch * steps + step) / (cfg.epochs * steps)
+                        extra, facts = self._target_step(next(target_batches), f, n_train, progress_share)
+                        loss = loss + extra
+                        for k, v in facts.items():
+                            adapt_facts[k] = adapt_facts.get(k, 0.0) + v / steps
                     value = loss.item()
                     if not math.isfinite(value):
                         raise self._diverged(epoch, f"step {step + 1}/{steps}: the training loss is {value}")
@@ -372,7 +424,10 @@ class FinetuneRecipe:
             val_targets = self.datasets["val"].targets
             val_metrics = self._metrics_from_outputs(val_outputs, val_targets)
             val_loss = self._eval_loss(val_outputs, val_targets)
-            self._check_finite(epoch, {**val_metrics, "loss": val_loss})
+            target_facts, adapted_state = self._evaluate_target() if self.adaptation is not None else ({}, None)
+            self._check_finite(
+                epoch, {**val_metrics, "loss": val_loss, **{k: v for k, v in target_facts.items() if k == VALIDATOR}}
+            )
             entry = {
                 "epoch": epoch + 1,
                 "train_loss": total_loss / max(1, seen),
@@ -385,10 +440,17 @@ class FinetuneRecipe:
                 "trainable": strategy.trainable_names(n_train, len(self.groups)),
                 "train_samples": seen,
                 "seconds": round(time.time() - t0, 3),
+                **target_facts,
+                **({"adapt": adapt_facts} if adapt_facts else {}),
             }
-            self._end_epoch(entry, val_metrics[primary])
+            chooses_by_target = self.adaptation is not None and cfg.adapt_method != "none"
+            self._end_epoch(entry, target_facts[VALIDATOR] if chooses_by_target else val_metrics[primary], adapted_state)
             self.loggers.epoch(entry)
             shown = "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items())
+            if target_facts:
+                shown += f"  target IM {target_facts[VALIDATOR]:.4f}"
+                if "target_test" in target_facts:
+                    shown += f" (test {primary} {target_facts['target_test'][primary]:.4f}, report only)"
             console.print(
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {entry['train_loss']:.4f}  val loss {val_loss:.4f}  val {shown}  "
                 f"lr head {entry['lr'].get('head', 0):.2g}  groups {n_train}/{len(self.groups)}  "
@@ -397,6 +459,72 @@ class FinetuneRecipe:
             if cfg.patience and self.bad_epochs >= cfg.patience:
                 console.print(f"early stop: no {primary} improvement for {self.bad_epochs} epochs")
                 break
+
+    def _backbone_features(self, x: Any, n_train: int) -> torch.Tensor:
+        """Pooled features of a batch; without gradients while the whole backbone is frozen."""
+        if n_train == 0:
+            with torch.no_grad():
+                return self.model.backbone(*_inputs(x))
+        return self.model.backbone(*_inputs(x))
+
+    def _target_batches(self, epoch: int, steps: int) -> Any:
+        """The epoch's target batches (weak view, and the strong view when self-training), one per step; None
+        when the method needs none (source-only, AdaBN)."""
+        ad = self.adaptation
+        if ad is None or not ad.per_step:
+            return None
+        ad.set_epoch(epoch)
+        plan = ad.plan(epoch, steps, self.cfg.batch_size)
+        weak = _loader(ad.datasets["target"], self.cfg.batch_size, self.cfg.workers, plan=plan)
+        strong = (
+            iter(_loader(ad.datasets["target_strong"], self.cfg.batch_size, self.cfg.workers, plan=plan))
+            if ad.self_train
+            else None
+        )
+        return ((x, next(strong)[0] if strong is not None else None) for x, _ in weak)
+
+    def _target_step(
+        self, batch: tuple[Any, Any], source_features: torch.Tensor, n_train: int, progress: float
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        assert self.adaptation is not None
+        weak, strong = batch
+        target_features = self._backbone_features(weak, n_train)
+        target_logits = self.model.forward_head(target_features)
+        strong_logits = self.model.forward_head(self._backbone_features(strong, n_train)) if strong is not None else None
+        return self.adaptation.loss(source_features, target_features, target_logits, strong_logits, progress)
+
+    def _evaluate_target(self) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+        """The label-free validator on held-out target samples and, for the report only, the labelled target test
+        split's metrics. AdaBN evaluates (and would ship) the model with target statistics: those weights come back
+        too, and the source statistics are put back for training on."""
+        ad = self.adaptation
+        assert ad is not None
+        saved = batchnorm_state(self.model) if ad.method == "adabn" else None
+        if saved is not None:
+            self._adabn()
+        facts: dict[str, Any] = {VALIDATOR: information_maximisation(self._outputs_of(ad.datasets["target_val"]))}
+        if "target_test" in ad.datasets:
+            test = ad.datasets["target_test"]
+            facts["target_test"] = self._metrics_from_outputs(self._outputs_of(test), test.targets)
+        state = None
+        if saved is not None:
+            state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.model.load_state_dict(saved, strict=False)
+        return facts, state
+
+    def _evaluate_target_as_saved(self) -> dict[str, Any]:
+        """As ``_evaluate_target``, on the weights as loaded (AdaBN's target statistics are already in them)."""
+        assert self.adaptation is not None
+        ds = self.adaptation.datasets
+        facts: dict[str, Any] = {"target": {"im": information_maximisation(self._outputs_of(ds["target_val"]))}}
+        if "target_test" in ds:
+            facts["target_test"] = self._metrics_from_outputs(self._outputs_of(ds["target_test"]), ds["target_test"].targets)
+        return facts
+
+    def _adabn(self) -> None:
+        assert self.adaptation is not None
+        loader = _loader(self.adaptation.datasets["target_plain"], self.cfg.batch_size * 2, self.cfg.workers)
+        reestimate_batchnorm(self.model.backbone, (_inputs(x) for x, _ in loader))
 
     def _check_finite(self, epoch: int, val_metrics: dict[str, float]) -> None:
         """Before anything of this epoch is saved: every weight and validation metric must be a finite number."""
@@ -423,13 +551,14 @@ class FinetuneRecipe:
             f"(--lr-head {cfg.lr_head:g}, --lr-backbone {cfg.lr_backbone:g}): try 10x lower; {kept}"
         )
 
-    def _end_epoch(self, entry: dict[str, Any], value: float) -> None:
-        """Best weights, then the checkpoint, then the metrics log: each write atomic."""
+    def _end_epoch(self, entry: dict[str, Any], value: float, best_state: dict[str, torch.Tensor] | None = None) -> None:
+        """Best weights (``best_state`` when they differ from the training state: AdaBN's), then the checkpoint,
+        then the metrics log: each write atomic."""
         improved = self.task_spec.is_better(value, self.best["metric"])
         if improved:
             self.best = {"metric": value, "epoch": entry["epoch"]}
             self.bad_epochs = 0
-            save_weights(self.model, self.run_dir / BEST)
+            save_state(best_state if best_state is not None else self.model.state_dict(), self.run_dir / BEST)
         else:
             self.bad_epochs += 1
         entry["best"] = improved
@@ -437,6 +566,7 @@ class FinetuneRecipe:
         ckpt = {
             "epoch": entry["epoch"],
             "model": self.model.state_dict(),
+            **{name: m.state_dict() for name, m in (self.adaptation.modules() if self.adaptation else {}).items()},
             "optimizer": self.optimizer.state_dict(),
             "history": self.history,
             "best": self.best,
@@ -463,7 +593,9 @@ class FinetuneRecipe:
 
     def _outputs(self, split: str) -> np.ndarray:
         """The current model's outputs on a split (eval mode, no augmentation)."""
-        dataset = self.datasets[split]
+        return self._outputs_of(self.datasets[split])
+
+    def _outputs_of(self, dataset: Dataset) -> np.ndarray:
         was_training = self.model.training
         self.model.eval()
         loader = _loader(dataset, self.cfg.batch_size * 2, self.cfg.workers)
@@ -505,6 +637,8 @@ class FinetuneRecipe:
         metrics: dict[str, Any] = {
             split: self._metrics_from_outputs(out, self.datasets[split].targets) for split, out in outputs.items()
         }
+        if self.adaptation is not None:  # the bundle's weights on the target: the validator, and the report's test split
+            metrics.update(self._evaluate_target_as_saved())
         odd = [f"{split} {k} {v}" for split, values in metrics.items() for k, v in values.items() if not math.isfinite(v)]
         if odd:
             raise EdgetlError(
@@ -531,6 +665,10 @@ class FinetuneRecipe:
         rows = {
             name: [{key: getattr(s, key), value: getattr(s, value)} for s in samples] for name, samples in self.splits.items()
         }
+        if self.target_splits:  # the target's unlabelled samples (export calibrates on them) and its labelled test split
+            rows[TARGET_SPLIT] = [{key: getattr(s, key)} for n in ("target", "target_val") for s in self.target_splits[n]]
+            if TARGET_TEST in self.target_splits:
+                rows[TARGET_TEST] = [{key: getattr(s, key), value: getattr(s, value)} for s in self.target_splits[TARGET_TEST]]
         if key == "path":  # relative to the bundle: it moves together with its data, and reads the same from any folder
             rows = relative_paths(rows, self.run_dir)
         write_json(self.run_dir / SPLITS, rows)
@@ -568,6 +706,7 @@ class FinetuneRecipe:
                 **({"paths": {"relative_to": "bundle", "bundle_was_at": str(self.run_dir.resolve())}} if key == "path" else {}),
                 "splits": {k: len(v) for k, v in self.splits.items()},
                 **self.modality_spec.skipped_facts(self.source),
+                **({"target": self._target_facts()} if self.target_splits else {}),
             },
             metrics=metrics,
             history=tuple(self.history),
@@ -577,6 +716,18 @@ class FinetuneRecipe:
         write_manifest(self.run_dir, manifest)
         self.loggers.finish(self.run_dir, metrics, [self.run_dir / n for n in BUNDLE_FILES if (self.run_dir / n).exists()])
         return Bundle(self.run_dir, manifest.to_json(), self.model, self.backbone_info.processor)
+
+    def _target_facts(self) -> dict[str, Any]:
+        """What the manifest's ``data`` records about the target domain."""
+        origin = self.target_origin
+        return {
+            "source": origin if origin.startswith(BUILTIN_PREFIX) else str(Path(origin).resolve()),
+            "method": self.cfg.adapt_method,
+            "self_train": self.cfg.self_train,
+            "unlabelled": len(self.target_splits["target"]) + len(self.target_splits["target_val"]),
+            "validator_samples": len(self.target_splits["target_val"]),
+            "labelled_test": len(self.target_splits.get("target_test", [])),
+        }
 
     def _input_spec(self) -> dict[str, Any]:
         return self.modality_spec.input_spec(self.preprocess)
