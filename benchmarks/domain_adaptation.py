@@ -35,7 +35,7 @@ CASES: dict[str, dict[str, Any]] = {
             "--strategy",
             "two-phase",
             "--epochs",
-            "5",
+            "10",
             "--image-size",
             "64",
             "--augment",
@@ -53,7 +53,10 @@ ROWS: dict[str, list[str] | None] = {
     "entropy": ["--adapt-method", "entropy"],
     "mcc": ["--adapt-method", "mcc"],
     "dann": ["--adapt-method", "dann"],
+    "self-train": ["--adapt-method", "none", "--self-train"],
+    "entropy+self-train": ["--adapt-method", "entropy", "--self-train"],
     "mcc+self-train": ["--adapt-method", "mcc", "--self-train"],
+    "dann+self-train": ["--adapt-method", "dann", "--self-train"],
     "target-labelled": None,
 }
 
@@ -66,7 +69,7 @@ def run(case: dict[str, Any], row: str, seed: int, root: Path) -> dict[str, Any]
     else:
         data, args = case["source"], [*args, "--adapt-to", case["target"], *flags]
     out = root / f"{row}-s{seed}"
-    stamp = out / "benchmark-args.json"
+    stamp = root / f"{row}-s{seed}.args.json"  # beside the run folder: inside it, it would not be edgetl's own
     manifest_file = out / "edgetl.json"
     if manifest_file.exists() and stamp.exists() and json.loads(stamp.read_text()) == [data, *args]:
         manifest = json.loads(manifest_file.read_text())

@@ -197,7 +197,9 @@ def finetune(
         "CSV of texts, builtin:digits); a test/<class>/ folder in it is scored for the report only.",
     ),
     adapt_method: str | None = typer.Option(
-        None, help="With --adapt-to: none (source-only) | adabn | entropy | mcc (default) | dann."
+        None,
+        help="With --adapt-to: none (source-only) | adabn | entropy | mcc (default) | dann | auto (trains each, "
+        "keeps the label-free validator's choice).",
     ),
     self_train: bool = typer.Option(
         False, "--self-train", help="With --adapt-to: add FixMatch-style pseudo-labels on strongly augmented target data."

@@ -13,6 +13,7 @@ import pytest
 import torch
 from conftest import FAST, make_image
 from PIL import Image
+from test_speech import SFAST, keywords, tiny_whisper  # noqa: F401 (fixtures)
 from test_text import TFAST, tiny_bert, write_sentiment_csv  # noqa: F401 (tiny_bert is a fixture)
 from typer.testing import CliRunner
 
@@ -25,7 +26,10 @@ from edgetl.train import adapt
 runner = CliRunner()
 CLASSES = ("red", "green", "blue")
 COLORS = {"red": (200, 30, 30), "green": (30, 180, 40), "blue": (30, 40, 200)}
-AFAST = {**FAST, "strategy": "full", "epochs": 2, "lr_head": 1e-2, "lr_backbone": 1e-3}
+# a linear head learns the colour task in 3 epochs at 32 px; the full network trains (for DANN's reversed gradient and
+# AdaBN's source statistics) but does not learn it this quickly: AFULL checks mechanics, not accuracy
+AFAST = {**FAST, "strategy": "linear", "epochs": 3, "lr_head": 3e-2, "batch_size": 4}
+AFULL = {**FAST, "strategy": "full", "epochs": 2, "lr_head": 1e-2, "lr_backbone": 1e-3}
 
 
 # ------------------------------------------------------------------ losses
@@ -155,6 +159,7 @@ def test_every_method_writes_an_adapted_bundle(shift, tmp_path, method, extra):
         "labelled_test": 12,
     }
     assert set(m["metrics"]["target_test"]) == {"accuracy", "macro_f1"}
+    assert m["metrics"]["val"]["accuracy"] > 0.5  # it learnt the source task (3 classes)
     assert -1.0 <= m["metrics"]["target"]["im"] <= 1.0
     for entry in m["history"]:
         assert math.isfinite(entry["target_im"]) and "accuracy" in entry["target_test"]
@@ -179,7 +184,7 @@ def test_adabn_ships_target_statistics(shift, tmp_path):
     from edgetl.train.finetune import _inputs, _loader
 
     source, target = shift
-    b = edgetl.finetune(str(source), str(tmp_path / "run"), adapt_to=str(target), adapt_method="adabn", **AFAST)
+    b = edgetl.finetune(str(source), str(tmp_path / "run"), adapt_to=str(target), adapt_method="adabn", **AFULL)
     assert b.manifest["training"]["bn_statistics_trained"] is True  # the source statistics were learnt, then swapped
     model = load_bundle(b.path).model
     before = {k: v.clone() for k, v in adapt.batchnorm_state(model).items()}
@@ -224,13 +229,51 @@ def test_resume_of_dann_matches_uninterrupted(shift, tmp_path, monkeypatch):
     from conftest import interrupted_after_epoch
 
     source, target = shift
-    opts = dict(adapt_to=str(target), adapt_method="dann", self_train=True, **{**AFAST, "epochs": 3})
+    opts = dict(adapt_to=str(target), adapt_method="dann", self_train=True, **{**AFULL, "epochs": 3})
     whole = edgetl.finetune(str(source), str(tmp_path / "a"), **opts).manifest
     with interrupted_after_epoch(monkeypatch, 1):
         edgetl.finetune(str(source), str(tmp_path / "b"), **opts)
     resumed = edgetl.finetune(str(source), str(tmp_path / "b"), resume=True, **opts).manifest
     assert resumed["metrics"]["target_test"] == whole["metrics"]["target_test"]
     assert [e["target_im"] for e in resumed["history"]] == pytest.approx([e["target_im"] for e in whole["history"]], abs=1e-6)
+
+
+def test_auto_trains_every_candidate_and_keeps_the_validators_choice(shift, tmp_path):
+    from edgetl.bundle import load_bundle
+    from edgetl.train.auto_adapt import choose, scores_of
+
+    source, target = shift
+    out = tmp_path / "run"
+    b = edgetl.finetune(str(source), str(out), adapt_to=str(target), adapt_method="auto", **AFAST)
+    auto = b.manifest["data"]["target"]["auto"]
+    candidates = {m: json.loads((out / "candidates" / m / "edgetl.json").read_text()) for m in auto["candidates"]}
+    assert set(candidates) == {"none", "adabn", "entropy", "mcc", "dann"}
+    scores = {m: scores_of(man) for m, man in candidates.items()}
+    assert auto["candidates"] == scores and auto["chosen"] == choose(scores)[0]
+    chosen = candidates[auto["chosen"]]
+    assert b.manifest["metrics"] == chosen["metrics"] and b.manifest["training"]["adapt_method_chosen"] == auto["chosen"]
+    assert (out / "model.safetensors").read_bytes() == (out / "candidates" / auto["chosen"] / "model.safetensors").read_bytes()
+    assert not (out / "run.json").exists()
+    model = load_bundle(out)  # the copied bundle loads, and its sample paths resolve from its new place
+    splits = json.loads((out / "splits.json").read_text())
+    assert all((out / r["path"]).is_file() for r in splits["target"] + splits["train"])
+    assert list(model.labels) == ["blue", "green", "red"]
+    again = edgetl.finetune(str(source), str(out), adapt_to=str(target), adapt_method="auto", resume=True, **AFAST)
+    assert again.manifest == b.manifest
+
+
+def test_auto_choice_rule():
+    from edgetl.train.auto_adapt import choose
+
+    scores = {
+        "none": {"source_val": 0.99, "validator": 0.5},
+        "adabn": {"source_val": 0.90, "validator": 0.9},  # the best validator, but it forgot the source task
+        "mcc": {"source_val": 0.975, "validator": 0.8},
+        "dann": {"source_val": 0.99, "validator": 0.6},
+    }
+    chosen, why = choose(scores)
+    assert chosen == "mcc" and "source validation" in why["adabn"] and "validator" in why["dann"]
+    assert choose({"none": {"source_val": 0.9, "validator": 0.7}, "mcc": {"source_val": 0.9, "validator": 0.7}})[0] == "none"
 
 
 # ------------------------------------------------------------- data paths
@@ -279,6 +322,20 @@ def test_text_adaptation_with_a_layernorm_encoder(tiny_bert, tmp_path):  # noqa:
             str(data), str(tmp_path / "r2"), model=str(tiny_bert), adapt_to=str(target), adapt_method="adabn", **TFAST
         )
     assert not (tmp_path / "r2").exists()
+
+
+def test_audio_adaptation_on_keyword_clips(keywords, tiny_whisper, tmp_path):  # noqa: F811
+    """Target: the keyword folder itself as a target domain: its train/ and val/ clips unlabelled, test/ the report."""
+    b = edgetl.finetune(str(keywords), str(tmp_path / "run"), model=str(tiny_whisper), adapt_to=str(keywords),
+                        adapt_method="dann", self_train=True, **{**SFAST, "epochs": 2})  # fmt: skip
+    target = b.manifest["data"]["target"]
+    clips = sorted(keywords.rglob("*.wav"))
+    tests = sorted((keywords / "test").rglob("*.wav"))
+    assert target["unlabelled"] == len(clips) - len(tests) and target["labelled_test"] == len(tests)
+    assert b.manifest["history"][-1]["adapt"]["domain"] > 0
+    with pytest.raises(EdgetlError, match="no BatchNorm layer"):
+        edgetl.finetune(str(keywords), str(tmp_path / "r2"), model=str(tiny_whisper), adapt_to=str(keywords),
+                        adapt_method="adabn", **SFAST)  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -136,8 +136,8 @@ class FinetuneConfig:
         if not self.adapt_to and (self.adapt_method is not None or self.self_train):
             flag = "--self-train" if self.self_train else f"--adapt-method {self.adapt_method}"
             raise EdgetlError(f"{flag} needs unlabelled target data: add --adapt-to FOLDER (or a text file for texts)")
-        if self.adapt_method is not None and self.adapt_method not in ADAPT_METHODS:
-            raise EdgetlError(f"unknown --adapt-method '{self.adapt_method}'; choose one of {', '.join(ADAPT_METHODS)}")
+        if self.adapt_method is not None and self.adapt_method not in (*ADAPT_METHODS, "auto"):
+            raise EdgetlError(f"unknown --adapt-method '{self.adapt_method}'; choose one of {', '.join(ADAPT_METHODS)} or auto")
         if self.weights and not self.pretrained:
             raise EdgetlError("--weights and --no-pretrained contradict each other; drop one")
 

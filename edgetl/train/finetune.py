@@ -58,6 +58,7 @@ from ..ownership import Owned, check_folder, guard_data, remove_owned
 from ..task import get_task
 from . import evaluation, figures, strategy
 from .adapt import VALIDATOR, Adaptation, batchnorm_state, has_batchnorm, information_maximisation, reestimate_batchnorm
+from .auto_adapt import CANDIDATES_DIR, NotApplicable, finetune_auto
 from .config import LEARNING_RATES, FinetuneConfig
 from .diagnose import diagnose
 from .loggers import RunLoggers, check_loggers
@@ -69,7 +70,9 @@ FEATURES = "features.safetensors"
 METRICS = "metrics.jsonl"
 # a run folder: the bundle's entries plus the training state, marked by run.json (unfinished) or edgetl.json
 BUNDLE_FILES = (MANIFEST, WEIGHTS, SPLITS, EVALUATION, FIGURES, BUNDLE_SUBDIR)  # what MLflow keeps of the bundle
-RUN_OWNED = Owned("run folder", (MANIFEST, RUN_FILE), BUNDLE_ENTRIES | {RUN_FILE, METRICS, CHECKPOINT, BEST, FEATURES})
+RUN_OWNED = Owned(
+    "run folder", (MANIFEST, RUN_FILE), BUNDLE_ENTRIES | {RUN_FILE, METRICS, CHECKPOINT, BEST, FEATURES, CANDIDATES_DIR}
+)
 # options a resumed run may change: after a divergence, lower learning rates are the way on
 RESUME_MAY_CHANGE = ("lr_head", "lr_backbone")
 NOT_COMPARED = ("out", "log", "figures")  # where the run is and what watches it do not change its result
@@ -105,6 +108,8 @@ class FinetuneRecipe:
             raise EdgetlError("--resume and --overwrite contradict each other; pass one")
         if not cfg.data.startswith(BUILTIN_PREFIX):  # paths in run.json and the manifest read the same from any folder
             cfg = replace(cfg, data=os.path.abspath(cfg.data))
+        if cfg.adapt_to and not cfg.adapt_to.startswith(BUILTIN_PREFIX):
+            cfg = replace(cfg, adapt_to=os.path.abspath(cfg.adapt_to))
         self.cfg = cfg
         self.resume = resume
         self.overwrite = overwrite
@@ -204,7 +209,7 @@ class FinetuneRecipe:
             return
         cfg = self.cfg
         if cfg.adapt_method == "adabn" and not has_batchnorm(self.model.backbone):
-            raise EdgetlError(
+            raise NotApplicable(
                 f"--adapt-method adabn re-estimates BatchNorm statistics, and {cfg.model} has no BatchNorm layer "
                 f"(LayerNorm); choose entropy, mcc or dann"
             )
@@ -443,7 +448,7 @@ class FinetuneRecipe:
                 **target_facts,
                 **({"adapt": adapt_facts} if adapt_facts else {}),
             }
-            chooses_by_target = self.adaptation is not None and cfg.adapt_method != "none"
+            chooses_by_target = self.adaptation is not None and (cfg.adapt_method != "none" or cfg.self_train)
             self._end_epoch(entry, target_facts[VALIDATOR] if chooses_by_target else val_metrics[primary], adapted_state)
             self.loggers.epoch(entry)
             shown = "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items())
@@ -794,6 +799,12 @@ def finetune(data: str, out: str, *, resume: bool = False, overwrite: bool = Fal
         cfg = FinetuneConfig(data=data, out=out, **options)
     except TypeError as exc:
         raise EdgetlError(f"finetune: {exc}") from None
+    if cfg.adapt_method == "auto":
+        return _finetune_auto(cfg, resume, overwrite)
+    return _run_recipe(cfg, resume, overwrite)
+
+
+def _run_recipe(cfg: FinetuneConfig, resume: bool, overwrite: bool = False) -> Bundle:
     recipe = FinetuneRecipe(cfg, resume=resume, overwrite=overwrite)
     failed = True
     try:
@@ -805,3 +816,27 @@ def finetune(data: str, out: str, *, resume: bool = False, overwrite: bool = Fal
     finally:
         recipe.close(failed)
     return bundle
+
+
+def _finetune_auto(cfg: FinetuneConfig, resume: bool, overwrite: bool) -> Bundle:
+    """``--adapt-method auto`` (``auto_adapt.py``): the data is read first, so bad input leaves nothing behind;
+    run.json marks the folder unfinished until the chosen bundle is in place."""
+    probe = FinetuneRecipe(replace(cfg, adapt_method="none"), resume=resume, overwrite=overwrite)
+    cfg = replace(probe.cfg, adapt_method="auto")
+    run_dir = Path(cfg.out)
+    for data in (cfg.data, cfg.adapt_to or ""):
+        if data and not data.startswith(BUILTIN_PREFIX):
+            guard_data(run_dir, [data])
+    if check_run_folder(run_dir, resume, overwrite):
+        return Bundle(run_dir, read_manifest(run_dir))
+    probe._setup_data()
+    probe._setup_target()
+    if overwrite and run_dir.exists():
+        remove_owned(run_dir, RUN_OWNED)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / RUN_FILE).exists():
+        write_json(run_dir / RUN_FILE, {"config": cfg.to_dict(), "lr_changes": []})
+    path = finetune_auto(cfg, resume, lambda c, again: _run_recipe(c, again).path)
+    (run_dir / RUN_FILE).unlink()
+    console.print(f"auto: chose {read_manifest(path)['training']['adapt_method_chosen']} (by the label-free validator)")
+    return Bundle(path, read_manifest(path))
