@@ -289,6 +289,17 @@ def _info_rows(m: dict) -> list[tuple[str, object]]:
         ),
         ("data", f"{_get(m, 'data.source')} {_get(m, 'data.splits')}"),
     ]
+    target = (m.get("data") or {}).get("target")
+    if isinstance(target, dict):
+        chosen = (target.get("auto") or {}).get("chosen")
+        method = f"auto -> {chosen}" if chosen else target.get("method")
+        rows.append(
+            (
+                "adapted to",
+                f"{target.get('source')} ({target.get('unlabelled')} unlabelled, {target.get('labelled_test')} labelled "
+                f"for the report), {method}{' + self-training' if target.get('self_train') else ''}",
+            )
+        )
     for split, values in (m.get("metrics") or {}).items():
         if isinstance(values, dict):
             rows.append(
@@ -487,7 +498,9 @@ def benchmark_cmd(
         None, "--artifacts", "-a", help="Artifact names (e.g. onnx-int8, pytorch); default all the target runs."
     ),
     data: str | None = typer.Option(
-        None, help="Labelled images (texts, audio clips) to measure accuracy on (default: the bundle's test split)."
+        None,
+        help="Labelled images (texts, audio clips) to measure accuracy on (default: the bundle's test split; "
+        "an adapted bundle's labelled target test split).",
     ),
     samples: int | None = typer.Option(None, help="Use at most this many evaluation samples."),
     long_tokens: int | None = typer.Option(

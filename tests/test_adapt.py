@@ -223,6 +223,9 @@ def test_adapted_bundle_exports_with_target_calibration(shift, tmp_path):
     art = export(b.path, "onnx", "int8", max_accuracy_drop=None)
     assert art.manifest["converter"]["calibration_source"] == "bundle target split (unlabelled, --adapt-to)"
     assert art.manifest["converter"]["calibration_samples"] == 30
+    r = runner.invoke(app, ["info", str(b.path)])
+    assert r.exit_code == 0 and "adapted to" in r.output and "30 unlabelled, 12 labelled for the report), mcc" in r.output
+    assert "target_test metrics" in r.output
 
 
 def test_resume_of_dann_matches_uninterrupted(shift, tmp_path, monkeypatch):
@@ -363,6 +366,34 @@ def test_cli_adaptation_errors(shift, tmp_path, args, message):
 def test_regression_refuses_adaptation(regression_csv, tmp_path):
     with pytest.raises(EdgetlError, match="applies to classification only"):
         edgetl.finetune(str(regression_csv), str(tmp_path / "r"), adapt_to=str(regression_csv.parent), **AFAST)
+
+
+# ------------------------------------------------------------ field keywords
+def test_field_keywords_are_other_voices_through_a_harsh_channel(tmp_path):
+    import inspect
+
+    from test_audio_data import require_espeak
+
+    from edgetl.data.field_keywords import SOURCE_VOICES, channel, field_voices, write_keywords_field
+    from edgetl.data.keywords import drawn_voices, write_keywords
+    from edgetl_runtime.audio import load_audio
+
+    defaults = inspect.signature(write_keywords).parameters
+    assert (defaults["voices"].default, defaults["seed"].default) == (SOURCE_VOICES, 0)  # what builtin:keywords uses
+    assert not set(field_voices()) & set(drawn_voices(SOURCE_VOICES, 0))
+    t = np.arange(16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 5000 * t)).astype(np.float32)  # above every pass band
+    y = channel(tone, np.random.default_rng(0))
+    assert y.shape == tone.shape and np.isfinite(y).all() and np.abs(y).max() <= 0.9
+    spec = np.abs(np.fft.rfft(y))
+    assert spec[5000] < 0.05 * spec.max()  # the 5 kHz tone is gone: what is left is noise and hum
+    assert np.array_equal(y, channel(tone, np.random.default_rng(0)))
+    out = require_espeak(write_keywords_field, tmp_path / "field", takes=1, progress=False)
+    mark = json.loads((out / "edgetl-dataset.json").read_text())
+    assert mark["voices"] == field_voices()
+    assert sorted(p.name for p in (out / "test").iterdir()) == ["down", "no", "up", "yes"]
+    clip = load_audio(str(next((out / "test" / "yes").glob("*.wav"))))
+    assert len(clip) == 16000 and np.isfinite(clip).all()
 
 
 # --------------------------------------------------------- synthetic digits

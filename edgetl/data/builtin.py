@@ -4,6 +4,9 @@
 
 ``keywords``: yes/no/up/down spoken by 48 espeak-ng voices, split by voice (see ``keywords.py``).
 
+``keywords-field``: the same words by 24 other voices through reverberation, a band limit, 0-10 dB noise and
+clipping: the target domain for adapting a ``keywords`` model (see ``field_keywords.py``).
+
 ``digits-synthetic``: printed digits rendered from the system's fonts in the real digits' 8x8
 format, the labelled source for adapting to ``digits`` (see ``synthetic_digits.py``).
 
@@ -97,6 +100,12 @@ def _digits_synthetic(out: Path, overwrite: bool = False) -> Path:
     return write_digits_synthetic(out, overwrite=overwrite)
 
 
+def _keywords_field(out: Path, overwrite: bool = False) -> Path:
+    from .field_keywords import write_keywords_field
+
+    return write_keywords_field(out, overwrite=overwrite)
+
+
 def _fonts_version() -> str:
     from .synthetic_digits import font_files, fonts_key
 
@@ -109,6 +118,7 @@ _BUILTIN: dict[str, tuple[Callable[..., Path], str]] = {
     "digits-synthetic": (_digits_synthetic, ""),
     "fortunes-lang": (_fortunes_lang, "fortunes-lang.csv"),
     "keywords": (_keywords, ""),
+    "keywords-field": (_keywords_field, ""),
 }
 
 

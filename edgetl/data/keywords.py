@@ -247,6 +247,12 @@ def _plan(root: Path, splits: dict[str, list[str]], pool_index: dict[str, int], 
     return takes
 
 
+def drawn_voices(n: int, seed: int) -> list[str]:
+    """The ``n`` voices a dataset of ``n`` voices and ``seed`` speaks with (seeded draw from ``voice_pool()``)."""
+    pool = voice_pool()
+    return [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))[:n]]
+
+
 def choose_voices(
     binary: str, voices: int | Sequence[str], seed: int, minimum: int = 1, why: str = ""
 ) -> tuple[list[str], list[str]]:
@@ -257,7 +263,7 @@ def choose_voices(
     if isinstance(voices, int):
         if not minimum <= voices <= len(pool):
             raise EdgetlError(f"--voices {voices}: choose {minimum} to {len(pool)} voices{why}")
-        return [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))[:voices]], pool
+        return drawn_voices(voices, seed), pool
     chosen = list(voices)
     if len(set(chosen)) != len(chosen):
         raise EdgetlError("voices repeat; list each accent+variant once")

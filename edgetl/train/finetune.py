@@ -195,7 +195,7 @@ class FinetuneRecipe:
         columns = Columns(self.cfg.text_column, self.cfg.label_column, self.cfg.target_column)
         found = self.modality_spec.unlabelled(path, list(self.labels), columns)
         pool, held = split_train_val(found.unlabelled, self.cfg.val_fraction, self.cfg.seed, stratify=False)
-        self.target_splits = {"target": pool, "target_val": held, **({"target_test": found.test} if found.test else {})}
+        self.target_splits = {"target": pool, "target_val": held, **({TARGET_TEST: found.test} if found.test else {})}
         self.target_origin = found.origin
         test = f", {len(found.test)} labelled test samples for the report only" if found.test else ""
         console.print(
@@ -454,8 +454,8 @@ class FinetuneRecipe:
             shown = "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items())
             if target_facts:
                 shown += f"  target IM {target_facts[VALIDATOR]:.4f}"
-                if "target_test" in target_facts:
-                    shown += f" (test {primary} {target_facts['target_test'][primary]:.4f}, report only)"
+                if TARGET_TEST in target_facts:
+                    shown += f" (test {primary} {target_facts[TARGET_TEST][primary]:.4f}, report only)"
             console.print(
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {entry['train_loss']:.4f}  val loss {val_loss:.4f}  val {shown}  "
                 f"lr head {entry['lr'].get('head', 0):.2g}  groups {n_train}/{len(self.groups)}  "
@@ -507,23 +507,20 @@ class FinetuneRecipe:
         saved = batchnorm_state(self.model) if ad.method == "adabn" else None
         if saved is not None:
             self._adabn()
-        facts: dict[str, Any] = {VALIDATOR: information_maximisation(self._outputs_of(ad.datasets["target_val"]))}
-        if "target_test" in ad.datasets:
-            test = ad.datasets["target_test"]
-            facts["target_test"] = self._metrics_from_outputs(self._outputs_of(test), test.targets)
+        facts = self._target_scores()
         state = None
         if saved is not None:
             state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.model.load_state_dict(saved, strict=False)
         return facts, state
 
-    def _evaluate_target_as_saved(self) -> dict[str, Any]:
-        """As ``_evaluate_target``, on the weights as loaded (AdaBN's target statistics are already in them)."""
+    def _target_scores(self) -> dict[str, Any]:
+        """The current weights' validator on held-out target samples and metrics on the labelled target test split."""
         assert self.adaptation is not None
         ds = self.adaptation.datasets
-        facts: dict[str, Any] = {"target": {"im": information_maximisation(self._outputs_of(ds["target_val"]))}}
-        if "target_test" in ds:
-            facts["target_test"] = self._metrics_from_outputs(self._outputs_of(ds["target_test"]), ds["target_test"].targets)
+        facts: dict[str, Any] = {VALIDATOR: information_maximisation(self._outputs_of(ds["target_val"]))}
+        if TARGET_TEST in ds:
+            facts[TARGET_TEST] = self._metrics_from_outputs(self._outputs_of(ds[TARGET_TEST]), ds[TARGET_TEST].targets)
         return facts
 
     def _adabn(self) -> None:
@@ -643,7 +640,9 @@ class FinetuneRecipe:
             split: self._metrics_from_outputs(out, self.datasets[split].targets) for split, out in outputs.items()
         }
         if self.adaptation is not None:  # the bundle's weights on the target: the validator, and the report's test split
-            metrics.update(self._evaluate_target_as_saved())
+            scores = self._target_scores()  # as loaded: AdaBN's target statistics are already in the best weights
+            metrics["target"] = {"im": scores.pop(VALIDATOR)}
+            metrics.update(scores)
         odd = [f"{split} {k} {v}" for split, values in metrics.items() for k, v in values.items() if not math.isfinite(v)]
         if odd:
             raise EdgetlError(
@@ -731,7 +730,7 @@ class FinetuneRecipe:
             "self_train": self.cfg.self_train,
             "unlabelled": len(self.target_splits["target"]) + len(self.target_splits["target_val"]),
             "validator_samples": len(self.target_splits["target_val"]),
-            "labelled_test": len(self.target_splits.get("target_test", [])),
+            "labelled_test": len(self.target_splits.get(TARGET_TEST, [])),
         }
 
     def _input_spec(self) -> dict[str, Any]:
