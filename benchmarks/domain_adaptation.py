@@ -178,10 +178,13 @@ def main() -> None:
         f"# Domain adaptation, {args.case}: {case['source']} -> {case['target']}",
         "",
         "{{machine}}",
-        f"Command: `.venv/bin/python benchmarks/domain_adaptation.py {args.case}` (recipe: `{' '.join(case['recipe'])}`).",
+        f"Command: `.venv/bin/python benchmarks/domain_adaptation.py {args.case} --seeds S --methods ROW` with each row's "
+        f"seeds (S = 0 where the seeds column says 1, 0,1,2 where it says 3); recipe: `{' '.join(case['recipe'])}`.",
         "Target test accuracy (the target's labelled test split, never trained on or used to choose); mean of the seeds, "
         "their sample standard deviation and range. The label-free validator (information maximisation on held-out "
-        "unlabelled target images) chooses each adapted run's epoch; source-only is chosen on source validation.",
+        "unlabelled target samples) chooses each adapted run's epoch; source-only is chosen on source validation. "
+        "auto: what `--adapt-method auto` keeps from the source-only, adabn, entropy, mcc and dann runs of the same "
+        "seed (`edgetl.train.auto_adapt.choose`).",
         "",
         "| row | target test accuracy | ± std | min-max | vs source-only | validator (IM) | seeds |",
         "|---|---|---|---|---|---|---|",
