@@ -26,17 +26,22 @@ def _splits(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
     return read_splits(bundle.path, bundle.manifest)
 
 
+def _calibration_name(splits: dict[str, list[dict[str, Any]]]) -> str:
+    return TARGET_SPLIT if splits.get(TARGET_SPLIT) else "train"
+
+
 def calibration_split(bundle: Bundle) -> str:
     """Where calibration samples come from without --calibration: an adapted bundle's unlabelled target samples
     (the domain it will see), else its training split."""
-    return TARGET_SPLIT if _splits(bundle).get(TARGET_SPLIT) else "train"
+    return _calibration_name(_splits(bundle))
 
 
 CALIBRATION_SOURCES = {TARGET_SPLIT: "bundle target split (unlabelled, --adapt-to)", "train": "bundle training split"}
 
 
 def _calibration_rows(bundle: Bundle) -> list[dict[str, Any]]:
-    rows = _splits(bundle).get(calibration_split(bundle)) or []
+    splits = _splits(bundle)
+    rows = splits.get(_calibration_name(splits)) or []
     if not rows:
         raise EdgetlError(f"{bundle.path}/{SPLITS_FILE} has no training samples to calibrate on; pass --calibration")
     return rows

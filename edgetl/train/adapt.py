@@ -175,7 +175,8 @@ class Adaptation:
         self.self_train = self_train
         self.weight = weight
         self.threshold = threshold
-        self.datasets = datasets  # "target" (weak), "target_strong", "target_plain", "target_val", maybe "target_test"
+        self.datasets = datasets  # "target" (weak), "target_plain", "target_val"; "target_strong" when self-training;
+        # "target_test" when the target has a labelled test split
         self.discriminator = DomainDiscriminator(num_features) if method == "dann" else None
         self.seed = seed
 
@@ -195,7 +196,8 @@ class Adaptation:
 
     def set_epoch(self, epoch: int) -> None:
         for name in ("target", "target_strong"):
-            self.datasets[name].set_epoch(epoch)
+            if name in self.datasets:
+                self.datasets[name].set_epoch(epoch)
         if self.discriminator is not None:
             self.discriminator.train()
 

@@ -33,9 +33,9 @@ from ..bundle import (
     write_manifest,
 )
 from ..errors import EdgetlError
-from .config import FinetuneConfig
+from .config import ADAPT_METHODS, FinetuneConfig
 
-CANDIDATES = ("none", "adabn", "entropy", "mcc", "dann")
+CANDIDATES = ADAPT_METHODS  # every method; one that does not apply raises NotApplicable and is skipped
 CANDIDATES_DIR = "candidates"
 MAX_SOURCE_DROP = 0.03  # accuracy: 3 points of source validation
 
@@ -81,12 +81,12 @@ def finetune_auto(cfg: FinetuneConfig, resume: bool, run: Any) -> Path:
     manifests = {m: read_manifest(f) for m, f in folders.items()}
     scores = {m: scores_of(man) for m, man in manifests.items()}
     chosen, why = choose(scores)
-    _copy_bundle(folders[chosen], out, {"chosen": chosen, "candidates": scores, "not_chosen": why,
-                                        "max_source_drop": MAX_SOURCE_DROP})  # fmt: skip
+    auto = {"chosen": chosen, "candidates": scores, "not_chosen": why, "max_source_drop": MAX_SOURCE_DROP}
+    _copy_bundle(folders[chosen], manifests[chosen], out, auto)
     return out
 
 
-def _copy_bundle(src: Path, out: Path, auto: dict[str, Any]) -> None:
+def _copy_bundle(src: Path, manifest: dict[str, Any], out: Path, auto: dict[str, Any]) -> None:
     """The chosen candidate's bundle into ``out``; the manifest, written last, marks it complete."""
     for name in (WEIGHTS, EVALUATION):
         if (src / name).exists():
@@ -95,7 +95,6 @@ def _copy_bundle(src: Path, out: Path, auto: dict[str, Any]) -> None:
         if (src / name).is_dir():
             shutil.rmtree(out / name, ignore_errors=True)  # edgetl's own: an earlier copy of this step
             shutil.copytree(src / name, out / name)
-    manifest = read_manifest(src)
     splits = read_splits(src, manifest)
     paths = manifest["data"].get("paths")
     if paths:  # image and audio samples are files, stored relative to the bundle: relative to its new place

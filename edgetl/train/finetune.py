@@ -214,7 +214,7 @@ class FinetuneRecipe:
                 f"(LayerNorm); choose entropy, mcc or dann"
             )
         plain = {k: v for k, v in self.target_splits.items() if k != "target"} | {"target_plain": self.target_splits["target"]}
-        views = {"target": cfg.augment, "target_strong": self.modality_spec.strong_augment}
+        views = {"target": cfg.augment, **({"target_strong": self.modality_spec.strong_augment} if cfg.self_train else {})}
         sets = {
             name: self._datasets({"train": self.target_splits["target"]}, augment, cfg.seed + i)["train"]
             for i, (name, augment) in enumerate(views.items())
@@ -723,9 +723,8 @@ class FinetuneRecipe:
 
     def _target_facts(self) -> dict[str, Any]:
         """What the manifest's ``data`` records about the target domain."""
-        origin = self.target_origin
         return {
-            "source": origin if origin.startswith(BUILTIN_PREFIX) else str(Path(origin).resolve()),
+            "source": str(Path(self.target_origin).resolve()),  # a builtin: too is a folder by now
             "method": self.cfg.adapt_method,
             "self_train": self.cfg.self_train,
             "unlabelled": len(self.target_splits["target"]) + len(self.target_splits["target_val"]),
