@@ -152,6 +152,9 @@ class TorchvisionFamily:
         if not isinstance(last, nn.Linear):
             raise EdgetlError(f"torchvision {arch} has no linear classifier to replace")
         model.classifier[-1] = nn.Identity()
+        for i, layer in enumerate(model.classifier):  # the head's --dropout is the only dropout (was 0.2 more)
+            if isinstance(layer, nn.Dropout):
+                model.classifier[i] = nn.Identity()
         t = default.transforms()
         preprocess = {
             "input_size": [3, t.crop_size[0], t.crop_size[0]],
