@@ -206,16 +206,27 @@ def finetune(
     ),
     adapt_weight: float = typer.Option(1.0, help="With --adapt-to: the target loss's weight."),
     pseudo_threshold: float = typer.Option(0.95, help="--self-train: the confidence a pseudo-label needs."),
+    nproc: int = typer.Option(
+        1, help="Train as N local processes (DistributedDataParallel, gloo); torchrun and accelerate launch work too."
+    ),
+    per_device_batch: int | None = typer.Option(
+        None,
+        help="Distributed: samples per process and step (the global batch is N times this); default: "
+        "--batch-size is the global batch.",
+    ),
     resume: bool = typer.Option(False, help="Continue an interrupted run in --out."),
     overwrite: bool = typer.Option(False, help="Replace the edgetl run or bundle in --out (never other files, never the data)."),
 ) -> None:
     """Fine-tune a pretrained model and write a bundle."""
     options = dict(locals())
+    from .train.distributed import is_main_process
     from .train.finetune import finetune as run_finetune
 
     options["out"] = out or _default_out(data)
     options["labels"] = [s.strip() for s in labels.split(",") if s.strip()] if labels is not None else None
     bundle = run_finetune(**options)
+    if not is_main_process():  # under torchrun: rank 0 says it
+        return
     metrics = bundle.manifest["metrics"]
     shown = {k: v for k, v in metrics.items() if isinstance(v, dict)}
     for split, values in shown.items():
@@ -224,6 +235,16 @@ def finetune(
     if figures:
         console.print(f"figures: {bundle.path / 'figures'} ({', '.join(figures)}); `edgetl report {bundle.path}` shows them")
     console.print(f"bundle: {bundle.path}")
+
+
+@app.command(hidden=True)
+@user_errors(interrupted="interrupted; continue later with the same command and --resume")
+def rank() -> None:
+    """One rank of `edgetl finetune --nproc N` (train/launch.py starts it with the run's options)."""
+    from .train.finetune import finetune as run_finetune
+    from .train.launch import OPTIONS_ENV
+
+    run_finetune(**json.loads(os.environ[OPTIONS_ENV]))
 
 
 @app.command()

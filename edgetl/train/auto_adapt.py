@@ -67,9 +67,9 @@ def scores_of(manifest: dict[str, Any]) -> dict[str, float]:
     return {"source_val": float(metrics["val"]["accuracy"]), "validator": float(metrics["target"]["im"])}
 
 
-def finetune_auto(cfg: FinetuneConfig, resume: bool, run: Any) -> Path:
+def finetune_auto(cfg: FinetuneConfig, resume: bool, run: Any, choose_here: bool = True) -> Path:
     """Train the candidates into ``cfg.out``/candidates (``run(cfg, resume)`` trains one and returns its folder), then
-    copy the chosen one to ``cfg.out``."""
+    copy the chosen one to ``cfg.out`` (``choose_here`` False: a distributed run's other ranks, which only train)."""
     out = Path(cfg.out)
     folders: dict[str, Path] = {}
     for method in CANDIDATES:
@@ -78,6 +78,8 @@ def finetune_auto(cfg: FinetuneConfig, resume: bool, run: Any) -> Path:
             folders[method] = run(replace(cfg, out=str(folder), adapt_method=method), folder.exists())
         except NotApplicable:
             continue
+    if not choose_here:
+        return out
     manifests = {m: read_manifest(f) for m, f in folders.items()}
     scores = {m: scores_of(man) for m, man in manifests.items()}
     chosen, why = choose(scores)

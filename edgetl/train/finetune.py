@@ -8,6 +8,7 @@ continues from the last checkpoint. Every random choice is seeded from
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -56,7 +57,7 @@ from ..modality import detect
 from ..model import ModelSpec, build_model
 from ..ownership import Owned, check_folder, guard_data, remove_owned
 from ..task import get_task
-from . import evaluation, figures, strategy
+from . import distributed, evaluation, figures, strategy
 from .adapt import VALIDATOR, Adaptation, batchnorm_state, has_batchnorm, information_maximisation, reestimate_batchnorm
 from .auto_adapt import CANDIDATES_DIR, NotApplicable, finetune_auto
 from .config import LEARNING_RATES, FinetuneConfig
@@ -88,6 +89,18 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 def _inputs(x: torch.Tensor | tuple | list) -> tuple[torch.Tensor, ...]:
     """A batch's model inputs as a tuple: (pixels,), (log-mel features,) or (input_ids, attention_mask)."""
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+class _Step(torch.nn.Module):
+    """What DDP wraps: the model and the adaptation's modules, called with one training step as a closure (DDP's
+    gradient hooks need each step to be one call of the module it wraps)."""
+
+    def __init__(self, modules: dict[str, torch.nn.Module]) -> None:
+        super().__init__()
+        self.parts = torch.nn.ModuleDict(modules)
+
+    def forward(self, step: Any) -> Any:
+        return step()
 
 
 def _loader(dataset: Dataset, batch_size: int, workers: int, plan: list[list[int]] | None = None) -> DataLoader:
@@ -124,6 +137,12 @@ class FinetuneRecipe:
         self.pending_lr_change: dict[str, list[float]] = {}
         self.loggers = RunLoggers.open([], self.run_dir, {}, None, 0)  # replaced in setup() by the ones asked for
         self.logger_state: dict[str, Any] | None = None
+        self.world = distributed.world()  # rank 0 alone writes the run folder and prints (distributed.py)
+        self._ddp: torch.nn.Module | None = None
+        self._ddp_trainable: tuple[str, ...] = ()
+        self.ddp_wraps: list[dict[str, Any]] = []  # each DDP (re)wrap: what it costs when trainability changes
+        if not self.world.main:
+            console.quiet = err_console.quiet = True
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -137,7 +156,10 @@ class FinetuneRecipe:
             guard_data(self.run_dir, [cfg.data])
         if cfg.adapt_to and not cfg.adapt_to.startswith(BUILTIN_PREFIX):
             guard_data(self.run_dir, [cfg.adapt_to])
-        if check_run_folder(self.run_dir, self.resume, self.overwrite):
+        w = self.world
+        self.resume = distributed.from_main(self.resume, w)  # auto's candidates: whether rank 0 found the folder
+        finished = check_run_folder(self.run_dir, self.resume, self.overwrite) if w.main else None
+        if distributed.from_main(finished, w):
             self.finished_already = True
             return
 
@@ -145,10 +167,14 @@ class FinetuneRecipe:
         self._setup_target()
         self._setup_model()
         self._setup_adaptation()
-        self._prepare_run_dir()
+        if w.main:
+            self._prepare_run_dir()
+        self.lr_changes, self.pending_lr_change = distributed.from_main((self.lr_changes, self.pending_lr_change), w)
         self._setup_optimizer()
         if self.resume:
             self._load_checkpoint()
+        if not w.main:
+            return
         self.loggers = RunLoggers.open(self.cfg.log, self.run_dir, self.cfg.to_dict(), self.logger_state, self.start_epoch)
         if self.cfg.log and self.loggers.state() != self.logger_state:
             self.logger_state = self.loggers.state()
@@ -295,11 +321,22 @@ class FinetuneRecipe:
         self.optimizer = torch.optim.AdamW(groups)
         self.loss_fn = self.task_spec.loss(self.model, self.cfg)
 
-    def _load_checkpoint(self) -> None:
+    def _read_checkpoint(self) -> dict[str, Any] | None:
+        """Rank 0's checkpoint (None: killed before the first epoch finished); sent to the other ranks."""
+        ckpt = None
         path = self.run_dir / CHECKPOINT
-        if path.exists():
+        if self.world.main and path.exists():
             try:
                 ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # truncated, garbage, a pickle that is not weights
+                raise _damaged(path, exc) from None
+        return distributed.from_main(ckpt, self.world)
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / CHECKPOINT
+        ckpt = self._read_checkpoint()
+        if ckpt is not None:
+            try:
                 self.model.load_state_dict(ckpt["model"])
                 for name, module in (self.adaptation.modules() if self.adaptation else {}).items():
                     module.load_state_dict(ckpt[name])
@@ -311,15 +348,12 @@ class FinetuneRecipe:
                     int(ckpt["bad_epochs"]),
                     float(ckpt.get("elapsed", 0.0)),
                 )
-            except Exception as exc:  # truncated, garbage, a pickle that is not weights, another model's state
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:100]
-                raise EdgetlError(
-                    f"{path} cannot be read ({reason}); it is damaged: delete it to restart this run "
-                    f"from epoch 1 with --resume, or start over with --overwrite"
-                ) from None
+            except Exception as exc:  # another model's state, missing entries
+                raise _damaged(path, exc) from None
             self.start_epoch, self.history, self.best, self.bad_epochs, elapsed = state
             self.started -= elapsed
-            self._write_metrics_log()
+            if self.world.main:
+                self._write_metrics_log()
             console.print(f"resuming {self.run_dir} after epoch {self.start_epoch}")
         # (else: killed before the first epoch finished: start from scratch in place)
         if self.pending_lr_change:
@@ -331,7 +365,8 @@ class FinetuneRecipe:
             )
             console.print(f"continuing with {shown}")
             self.lr_changes.append({"after_epoch": self.start_epoch, **self.pending_lr_change})
-            self._write_run_file()
+            if self.world.main:
+                self._write_run_file()
 
     # ------------------------------------------------------------------ train
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -342,34 +377,48 @@ class FinetuneRecipe:
         path = self.run_dir / FEATURES
         from safetensors.torch import load_file, save_file
 
-        if path.exists():
+        found = None
+        if self.world.main and path.exists():
             try:
                 feats = load_file(str(path))
                 if set(feats) == {"train", "val"} and len(feats["train"]) == len(self.datasets["train"]):
-                    return feats
+                    found = feats
             except Exception:
                 pass
-            path.unlink()  # edgetl's own cache, damaged or stale: computed again
+            if found is None:
+                path.unlink()  # edgetl's own cache, damaged or stale: computed again
+        if distributed.from_main(found is not None, self.world):
+            return distributed.from_main(found, self.world)
         feats = {name: self._run_backbone(self.datasets[name], f"features: {name}") for name in ("train", "val")}
-        with atomic_path(path) as tmp:
-            save_file(feats, str(tmp))
+        if self.world.main:
+            with atomic_path(path) as tmp:
+                save_file(feats, str(tmp))
         return feats
 
+    def _eval_plan(self, n: int, batch_size: int) -> list[list[int]]:
+        """Consecutive batches of this rank's span of ``n`` samples (all of them in one process)."""
+        mine = distributed.span(n, self.world)
+        return [list(mine[i : i + batch_size]) for i in range(0, len(mine), batch_size)]
+
     def _run_backbone(self, dataset: Dataset, label: str) -> torch.Tensor:
+        """Pooled features of a whole dataset, sharded over the ranks and gathered."""
         self.model.backbone.eval()
-        loader = _loader(dataset, self.cfg.batch_size * 2, self.cfg.workers)
+        plan = self._eval_plan(len(dataset), self.cfg.batch_size * 2)
+        loader = _loader(dataset, self.cfg.batch_size * 2, self.cfg.workers, plan=plan)
         out = []
         with torch.no_grad(), _progress() as progress:
             task = progress.add_task(label, total=len(loader), info="")
             for x, _ in loader:
                 out.append(self.model.backbone(*_inputs(x)))
                 progress.advance(task)
-        return torch.cat(out)
+        part = torch.cat(out).numpy() if out else np.zeros((0,), np.float32)
+        return torch.from_numpy(distributed.gather_rows(part, self.world))
 
     def train(self) -> None:
         if self.finished_already:
             return
         cfg = self.cfg
+        w = self.world
         feats = self._features() if cfg.uses_feature_cache else None
         train_set = self.datasets["train"]
         steps = (len(train_set) + cfg.batch_size - 1) // cfg.batch_size
@@ -388,43 +437,49 @@ class FinetuneRecipe:
             train_y: list[np.ndarray] = []
             order = torch.randperm(len(train_set), generator=gen)  # one shuffle for both paths
             train_set.set_epoch(epoch)
-            plan = train_set.batches(order.tolist(), cfg.batch_size)  # the same batches on both paths
+            plan = train_set.batches(order.tolist(), cfg.batch_size)  # the same batches on both paths (and ranks)
+            shards = [distributed.shard(idx, w) for idx in plan]  # this rank's part of each global batch
+            weights = [weight for _, weight in shards]
             if feats is not None:
                 batches = (
-                    (feats["train"][torch.as_tensor(idx)], torch.as_tensor(train_set.targets[np.asarray(idx)])) for idx in plan
+                    (feats["train"][torch.as_tensor(idx)], torch.as_tensor(train_set.targets[np.asarray(idx)]))
+                    for idx, _ in shards
                 )
             else:
-                batches = iter(_loader(train_set, cfg.batch_size, cfg.workers, plan=plan))
+                batches = iter(_loader(train_set, cfg.batch_size, cfg.workers, plan=[idx for idx, _ in shards]))
             target_batches = self._target_batches(epoch, steps)
+            self._wrap_for_ddp()
             adapt_facts: dict[str, float] = {}
             with _progress() as progress:
                 task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, info="")
                 for step, (x, y) in enumerate(batches):
                     strategy.set_lrs(self.optimizer, strategy.lr_factor(cfg, epoch, step, steps), head_scale)
-                    if feats is not None:
-                        f = x
-                    else:
-                        f = self._backbone_features(x, n_train)
-                    out = self.model.forward_head(f)
-                    loss = self._loss(out, y)
-                    if target_batches is not None:
-                        progress_share = (epoch * steps + step) / (cfg.epochs * steps)
-                        extra, facts = self._target_step(next(target_batches), f, n_train, progress_share)
-                        loss = loss + extra
-                        for k, v in facts.items():
-                            adapt_facts[k] = adapt_facts.get(k, 0.0) + v / steps
-                    value = loss.item()
+                    target = next(target_batches) if target_batches is not None else None
+                    share = (epoch * steps + step) / (cfg.epochs * steps)
+                    step_fn = lambda: self._step(x, y, feats is not None, n_train, target, share)  # noqa: B023,E731
+                    out, loss, facts = self._ddp(step_fn) if self._ddp is not None else step_fn()
+                    for k, v in facts.items():
+                        adapt_facts[k] = adapt_facts.get(k, 0.0) + v / steps
+                    real = len(y) if weights[step] > 0 else 0  # a rank with no sample of this batch weighs 0
+                    loss_sum, count = distributed.all_sum([loss.item() * real, real], w)  # the whole batch's loss
+                    value = loss_sum / max(count, 1)
                     if not math.isfinite(value):
                         raise self._diverged(epoch, f"step {step + 1}/{steps}: the training loss is {value}")
                     self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    (loss * weights[step]).backward()
                     self.optimizer.step()
-                    total_loss += value * len(y)
-                    seen += len(y)
-                    train_out.append(out.detach().numpy())
-                    train_y.append(y.numpy())
-                    progress.update(task, advance=1, info=f"loss {total_loss / seen:.4f}")
+                    total_loss += loss_sum
+                    seen += int(count)
+                    if real:
+                        train_out.append(out.detach().numpy())
+                        train_y.append(y.numpy())
+                    progress.update(task, advance=1, info=f"loss {total_loss / max(seen, 1):.4f}")
             train_seconds = time.time() - t0
+            train_out_all = distributed.gather_rows(_rows(train_out), w)
+            train_y_all = distributed.gather_rows(_rows(train_y), w)
+            if w.active and adapt_facts:
+                keys = sorted(adapt_facts)
+                adapt_facts = dict(zip(keys, (v / w.size for v in distributed.all_sum([adapt_facts[k] for k in keys], w))))
             val_outputs = self._head_outputs(feats["val"]) if feats is not None else self._outputs("val")
             val_targets = self.datasets["val"].targets
             val_metrics = self._metrics_from_outputs(val_outputs, val_targets)
@@ -438,7 +493,7 @@ class FinetuneRecipe:
                 "train_loss": total_loss / max(1, seen),
                 "val_loss": val_loss,
                 "val": val_metrics,
-                "train": self._metrics_from_outputs(np.concatenate(train_out), np.concatenate(train_y)),
+                "train": self._metrics_from_outputs(train_out_all, train_y_all),
                 "lr": self._learning_rates(),
                 "trainable_groups": n_train,
                 "total_groups": len(self.groups),
@@ -450,7 +505,8 @@ class FinetuneRecipe:
             }
             chooses_by_target = self.adaptation is not None and (cfg.adapt_method != "none" or cfg.self_train)
             self._end_epoch(entry, target_facts[VALIDATOR] if chooses_by_target else val_metrics[primary], adapted_state)
-            self.loggers.epoch(entry)
+            if w.main:
+                self.loggers.epoch(entry)
             shown = "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items())
             if target_facts:
                 shown += f"  target IM {target_facts[VALIDATOR]:.4f}"
@@ -464,6 +520,39 @@ class FinetuneRecipe:
             if cfg.patience and self.bad_epochs >= cfg.patience:
                 console.print(f"early stop: no {primary} improvement for {self.bad_epochs} epochs")
                 break
+
+    def _step(
+        self, x: Any, y: torch.Tensor, cached: bool, n_train: int, target: Any, share: float
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """One batch forward: the outputs, the loss (plus the adaptation's target loss) and the adaptation's facts.
+        ``x`` is backbone features when they are cached."""
+        f = x if cached else self._backbone_features(x, n_train)
+        out = self.model.forward_head(f)
+        loss = self._loss(out, y)
+        facts: dict[str, float] = {}
+        if target is not None:
+            extra, facts = self._target_step(target, f, n_train, share)
+            loss = loss + extra
+        return out, loss, facts
+
+    def _wrap_for_ddp(self) -> None:
+        """Distributed: the model (and the adaptation's discriminator) in DistributedDataParallel, wrapped again
+        whenever the set of trainable parameters changes (two-phase, gradual): DDP fixes its gradient buckets
+        to the parameters that need gradients when it is built."""
+        if not self.world.active:
+            return
+        modules = {"model": self.model, **(self.adaptation.modules() if self.adaptation else {})}
+        trainable = tuple(f"{k}.{n}" for k, m in modules.items() for n, p in m.named_parameters() if p.requires_grad)
+        if self._ddp is not None and trainable == self._ddp_trainable:
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        self._ddp = None
+        gc.collect()  # the old wrapper's gradient hooks go with it
+        t0 = time.time()
+        self._ddp = DistributedDataParallel(_Step(modules))
+        self._ddp_trainable = trainable
+        self.ddp_wraps.append({"trainable_tensors": len(trainable), "seconds": round(time.time() - t0, 4)})
 
     def _backbone_features(self, x: Any, n_train: int) -> torch.Tensor:
         """Pooled features of a batch; without gradients while the whole backbone is frozen."""
@@ -479,7 +568,7 @@ class FinetuneRecipe:
         if ad is None or not ad.per_step:
             return None
         ad.set_epoch(epoch)
-        plan = ad.plan(epoch, steps, self.cfg.batch_size)
+        plan = [distributed.shard(idx, self.world)[0] for idx in ad.plan(epoch, steps, self.cfg.batch_size)]
         weak = _loader(ad.datasets["target"], self.cfg.batch_size, self.cfg.workers, plan=plan)
         strong = (
             iter(_loader(ad.datasets["target_strong"], self.cfg.batch_size, self.cfg.workers, plan=plan))
@@ -556,15 +645,18 @@ class FinetuneRecipe:
     def _end_epoch(self, entry: dict[str, Any], value: float, best_state: dict[str, torch.Tensor] | None = None) -> None:
         """Best weights (``best_state`` when they differ from the training state: AdaBN's), then the checkpoint,
         then the metrics log: each write atomic."""
-        improved = self.task_spec.is_better(value, self.best["metric"])
+        improved = self.task_spec.is_better(value, self.best["metric"])  # the same on every rank: gathered metrics
         if improved:
             self.best = {"metric": value, "epoch": entry["epoch"]}
             self.bad_epochs = 0
-            save_state(best_state if best_state is not None else self.model.state_dict(), self.run_dir / BEST)
+            if self.world.main:
+                save_state(best_state if best_state is not None else self.model.state_dict(), self.run_dir / BEST)
         else:
             self.bad_epochs += 1
         entry["best"] = improved
         self.history.append(entry)
+        if not self.world.main:
+            return
         ckpt = {
             "epoch": entry["epoch"],
             "model": self.model.state_dict(),
@@ -598,15 +690,17 @@ class FinetuneRecipe:
         return self._outputs_of(self.datasets[split])
 
     def _outputs_of(self, dataset: Dataset) -> np.ndarray:
+        """Sharded over the ranks and gathered in order: every rank gets all outputs."""
         was_training = self.model.training
         self.model.eval()
-        loader = _loader(dataset, self.cfg.batch_size * 2, self.cfg.workers)
+        plan = self._eval_plan(len(dataset), self.cfg.batch_size * 2)
+        loader = _loader(dataset, self.cfg.batch_size * 2, self.cfg.workers, plan=plan)
         outs = []
         with torch.no_grad():
             for x, _ in loader:
                 outs.append(self.model(*_inputs(x)).numpy())
         self.model.train(was_training)
-        return np.concatenate(outs)
+        return distributed.gather_rows(np.concatenate(outs) if outs else np.zeros((0,), np.float32), self.world)
 
     def _eval_loss(self, outputs: np.ndarray, targets: np.ndarray) -> float:
         """The training loss (same function, label smoothing included) on evaluation outputs."""
@@ -628,12 +722,17 @@ class FinetuneRecipe:
         from safetensors.torch import load_file
 
         best = self.run_dir / BEST
-        try:
-            self.model.load_state_dict(load_file(str(best)))
-        except Exception as exc:
-            raise EdgetlError(
-                f"{best} cannot be read ({type(exc).__name__}); it is damaged: start over with --overwrite"
-            ) from None
+        state = None
+        if self.world.main:
+            try:
+                state = load_file(str(best))
+                self.model.load_state_dict(state)
+            except Exception as exc:
+                raise EdgetlError(
+                    f"{best} cannot be read ({type(exc).__name__}); it is damaged: start over with --overwrite"
+                ) from None
+        if self.world.active:
+            self.model.load_state_dict(distributed.from_main(state, self.world))
         self.model.eval()
         outputs = {split: self._outputs(split) for split in self.splits if split != "train"}
         metrics: dict[str, Any] = {
@@ -654,9 +753,11 @@ class FinetuneRecipe:
                 "best_epoch": self.best["epoch"],
                 "epochs_run": len(self.history),
                 "wall_time_s": round(time.time() - self.started, 2),
-                "peak_rss_mb": round(peak_rss_mb(), 1),
+                "peak_rss_mb": round(distributed.all_max(peak_rss_mb(), self.world), 1),  # the largest rank's
             }
         )
+        if not self.world.main:  # rank 0 writes the bundle; the others return what it wrote
+            return Bundle(self.run_dir, distributed.from_main(None, self.world))
         findings = diagnose(self.history, self.task, self.cfg.strategy, self.best, self.datasets["train"].targets,
                             self.datasets["val"].targets)  # fmt: skip
         for finding in findings:
@@ -702,6 +803,8 @@ class FinetuneRecipe:
                 "layer_groups": len(self.groups),
                 "feature_cache_used": self.cfg.uses_feature_cache,
                 "bn_statistics_trained": self.cfg.bn_statistics_train,
+                "world_size": self.world.size,  # processes that trained it (distributed.py); --batch-size is global
+                **({"ddp_wraps": self.ddp_wraps} if self.ddp_wraps else {}),
                 **({"lr_changes": self.lr_changes} if self.lr_changes else {}),
                 "diagnostics": findings,  # overfitting / never beating a trivial baseline (train/diagnose.py)
             },
@@ -718,6 +821,7 @@ class FinetuneRecipe:
             figures=drawn or {},
         )
         write_manifest(self.run_dir, manifest)
+        distributed.from_main(manifest.to_json(), self.world)
         self.loggers.finish(self.run_dir, metrics, [self.run_dir / n for n in BUNDLE_FILES if (self.run_dir / n).exists()])
         return Bundle(self.run_dir, manifest.to_json(), self.model, self.backbone_info.processor)
 
@@ -737,6 +841,8 @@ class FinetuneRecipe:
 
     def cleanup(self) -> None:
         """Training state is not part of a finished bundle."""
+        if not self.world.main:
+            return
         for name in (CHECKPOINT, BEST, FEATURES):
             (self.run_dir / name).unlink(missing_ok=True)
 
@@ -762,6 +868,18 @@ def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> bool:
     return False
 
 
+def _rows(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
+
+
+def _damaged(path: Path, exc: BaseException) -> EdgetlError:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:100]
+    return EdgetlError(
+        f"{path} cannot be read ({reason}); it is damaged: delete it to restart this run "
+        f"from epoch 1 with --resume, or start over with --overwrite"
+    )
+
+
 def _same_option(key: str, stored: Any, now: Any) -> bool:
     """Whether a resumed run's option equals the stored one (the data path compared as the folder it names)."""
     if key == "data" and isinstance(stored, str) and isinstance(now, str) and not now.startswith(BUILTIN_PREFIX):
@@ -781,14 +899,45 @@ def _progress() -> Progress:
     )
 
 
-def finetune(data: str, out: str, *, resume: bool = False, overwrite: bool = False, **options: Any) -> Bundle:
+def finetune(
+    data: str,
+    out: str,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    nproc: int = 1,
+    per_device_batch: int | None = None,
+    **options: Any,
+) -> Bundle:
     """Fine-tune a pretrained model on ``data`` and write a bundle to ``out``.
 
-    ``options`` are the fields of ``FinetuneConfig`` (model, strategy, epochs, ...).
+    ``options`` are the fields of ``FinetuneConfig`` (model, strategy, epochs, ...). ``nproc`` > 1 runs the same
+    run as that many local processes (``launch.py``); under torchrun or ``accelerate launch`` each process is one
+    rank already. ``--batch-size`` is the global batch; ``per_device_batch`` sets it to that many per rank instead.
     """
     from ..data.transcripts import looks_like_transcripts
 
+    w = distributed.world()
+    if nproc < 1:
+        raise EdgetlError("--nproc must be at least 1")
+    if per_device_batch is not None and per_device_batch < 1:
+        raise EdgetlError("--per-device-batch must be at least 1")
+    if nproc > 1 and w.active and nproc != w.size:
+        raise EdgetlError(f"--nproc {nproc} under a launcher that started {w.size} ranks: drop --nproc")
+    if nproc > 1 and not w.active:
+        from .launch import launch_local
+
+        launch_local(nproc, {"data": data, "out": out, "resume": resume, "overwrite": overwrite,
+                             "per_device_batch": per_device_batch, **options})  # fmt: skip
+        return Bundle(Path(out), read_manifest(out))
+    if per_device_batch is not None:
+        options["batch_size"] = per_device_batch * w.size
     if not data.startswith(BUILTIN_PREFIX) and looks_like_transcripts(data):  # clips with transcriptions: Whisper
+        if w.active:
+            raise EdgetlError(
+                "distributed fine-tuning covers classification and regression; speech recognition (a transcripts "
+                "CSV) runs in one process: drop --nproc / the launcher"
+            )
         from .transcribe import finetune_transcriber
 
         path = finetune_transcriber(data, out, resume=resume, overwrite=overwrite, **options)
@@ -797,9 +946,15 @@ def finetune(data: str, out: str, *, resume: bool = False, overwrite: bool = Fal
         cfg = FinetuneConfig(data=data, out=out, **options)
     except TypeError as exc:
         raise EdgetlError(f"finetune: {exc}") from None
-    if cfg.adapt_method == "auto":
-        return _finetune_auto(cfg, resume, overwrite)
-    return _run_recipe(cfg, resume, overwrite)
+    try:
+        bundle = _finetune_auto(cfg, resume, overwrite) if cfg.adapt_method == "auto" else _run_recipe(cfg, resume, overwrite)
+    except Exception as exc:
+        lost = distributed.lost_peer(exc, w)
+        if lost is not None:
+            raise lost from None
+        raise
+    distributed.finish()
+    return bundle
 
 
 def _run_recipe(cfg: FinetuneConfig, resume: bool, overwrite: bool = False) -> Bundle:
@@ -825,16 +980,21 @@ def _finetune_auto(cfg: FinetuneConfig, resume: bool, overwrite: bool) -> Bundle
     for data in (cfg.data, cfg.adapt_to or ""):
         if data and not data.startswith(BUILTIN_PREFIX):
             guard_data(run_dir, [data])
-    if check_run_folder(run_dir, resume, overwrite):
-        return Bundle(run_dir, read_manifest(run_dir))
+    w = probe.world
+    if distributed.from_main(check_run_folder(run_dir, resume, overwrite) if w.main else None, w):
+        return Bundle(run_dir, distributed.from_main(read_manifest(run_dir) if w.main else None, w))
     probe._setup_data()
     probe._setup_target()
-    if overwrite and run_dir.exists():
-        remove_owned(run_dir, RUN_OWNED)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / RUN_FILE).exists():
-        write_json(run_dir / RUN_FILE, {"config": cfg.to_dict(), "lr_changes": []})
-    path = finetune_auto(cfg, resume, lambda c, again: _run_recipe(c, again).path)
-    (run_dir / RUN_FILE).unlink()
-    console.print(f"auto: chose {read_manifest(path)['training']['adapt_method_chosen']} (by the label-free validator)")
-    return Bundle(path, read_manifest(path))
+    if w.main:
+        if overwrite and run_dir.exists():
+            remove_owned(run_dir, RUN_OWNED)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not (run_dir / RUN_FILE).exists():
+            write_json(run_dir / RUN_FILE, {"config": cfg.to_dict(), "lr_changes": []})
+    path = finetune_auto(cfg, resume, lambda c, again: _run_recipe(c, again).path, choose_here=w.main)
+    manifest = None
+    if w.main:
+        (run_dir / RUN_FILE).unlink()
+        manifest = read_manifest(path)
+        console.print(f"auto: chose {manifest['training']['adapt_method_chosen']} (by the label-free validator)")
+    return Bundle(path, distributed.from_main(manifest, w))
