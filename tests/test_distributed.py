@@ -125,7 +125,8 @@ def test_two_processes_match_one(colors, tmp_path, strategy):
     args = ["finetune", str(colors), *VISION, *strategy, "--threads", "1"]
     r1 = _edgetl(*args, "--out", str(one))
     assert r1.returncode == 0, r1.stderr
-    r2 = _edgetl(*args, "--out", str(two), "--nproc", "2")
+    per_device = ["--per-device-batch", "4"] if "linear" in strategy else []  # 2 x 4: the same global batch of 8
+    r2 = _edgetl(*args, "--out", str(two), "--nproc", "2", *per_device)
     assert r2.returncode == 0, r2.stderr
     assert "error" not in r2.stderr
     a, b = _manifest(one), _manifest(two)
@@ -133,6 +134,7 @@ def test_two_processes_match_one(colors, tmp_path, strategy):
     assert _max_diff(one, two) < WEIGHT_TOL
     assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in two.iterdir())
     assert a["training"]["world_size"] == 1 and b["training"]["world_size"] == 2
+    assert a["training"]["batch_size"] == b["training"]["batch_size"] == 8
     wraps = b["training"].get("ddp_wraps", [])
     if "two-phase" in strategy:
         assert len(wraps) == 2 and wraps[0]["trainable_tensors"] < wraps[1]["trainable_tensors"]
