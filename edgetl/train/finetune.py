@@ -387,8 +387,9 @@ class FinetuneRecipe:
                 pass
             if found is None:
                 path.unlink()  # edgetl's own cache, damaged or stale: computed again
-        if distributed.from_main(found is not None, self.world):
-            return distributed.from_main(found, self.world)
+        found = distributed.from_main(found, self.world)  # rank 0's cache, or None: computed again, sharded
+        if found is not None:
+            return found
         feats = {name: self._run_backbone(self.datasets[name], f"features: {name}") for name in ("train", "val")}
         if self.world.main:
             with atomic_path(path) as tmp:
