@@ -336,3 +336,60 @@ def test_audio_two_processes_match_one(tmp_path):
     one, two = _one_and_two(tmp_path, args)
     _same_history(_manifest(one), _manifest(two))
     assert _max_diff(one, two) < WEIGHT_TOL
+
+
+# ------------------------------------------------------------------ domain adaptation
+WORKER = Path(__file__).with_name("dist_adapt_worker.py")
+
+
+def _adapt_gradients(tmp_path: Path, nproc: int, *args: str) -> dict[str, np.ndarray]:
+    out = tmp_path / f"grads-{nproc}.npz"
+    base = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK")}
+    rendezvous = {"WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    envs = [{**base, **rendezvous, "RANK": str(r)} for r in range(nproc)] if nproc > 1 else [base]
+    cmd = [sys.executable, str(WORKER), *args, str(out)]
+    procs = [subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True) for env in envs]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-3000:]
+    with np.load(out) as f:
+        return dict(f)
+
+
+@pytest.mark.parametrize(
+    "method, self_train, batches",
+    [
+        ("entropy", "0", ("8", "8")),
+        ("mcc", "0", ("8", "7")),  # uneven shards: 4 and 3 target rows
+        ("dann", "0", ("7", "8")),
+        ("entropy", "1", ("8", "1")),  # one target row: the other rank holds a stand-in at weight 0
+        ("dann", "1", ("1", "5")),
+    ],
+    ids=["entropy", "mcc-uneven", "dann", "self-train-lone-row", "dann-lone-source"],
+)
+def test_adaptation_losses_see_the_global_batch(tmp_path, method, self_train, batches):
+    """The batch-level target terms (the entropy of the mean prediction, MCC's class confusion) and the per-sample
+    ones (DANN's discriminator, pseudo-labels) give two ranks the gradients of one process on the whole batch: the
+    other ranks' rows are gathered, the local rows carry the gradient, the loss is scaled by the world size."""
+    one = _adapt_gradients(tmp_path, 1, method, self_train, *batches)
+    two = _adapt_gradients(tmp_path, 2, method, self_train, *batches)
+    assert one.keys() == two.keys()
+    assert any(np.abs(one[k]).max() > 1e-4 for k in one if k.startswith("backbone.")), "no gradient reached the backbone"
+    for k in one:
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_adaptation_two_processes_match_one(colors, tmp_path):
+    """MCC with self-training end to end: the target batches' class confusion and pseudo-labels over the global
+    batch, the validator on sharded held-out target samples; the same run as one process."""
+    target = write_color_folder(tmp_path / "target", per_class=6, seed=5)
+    args = [str(colors), *VISION, "--strategy", "full", "--epochs", "2", "--adapt-to", str(target),
+            "--adapt-method", "mcc", "--self-train", "--pseudo-threshold", "0.3"]  # fmt: skip
+    one, two = _one_and_two(tmp_path, args)
+    a, b = _manifest(one), _manifest(two)
+    _same_history(a, b)
+    for ea, eb in zip(a["history"], b["history"]):
+        assert ea["adapt"].keys() == {"mcc", "pseudo", "pseudo_kept"}
+        assert ea["adapt"] == pytest.approx(eb["adapt"], rel=1e-4)
+        assert ea["target_im"] == pytest.approx(eb["target_im"], abs=1e-5)
+    assert _max_diff(one, two) < WEIGHT_TOL

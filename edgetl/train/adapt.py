@@ -14,6 +14,10 @@ Each method is a plain function of the target batch's outputs (or features), add
 - self-training (``--self-train``, on top of any): pseudo-labels from a weakly augmented view where the
   model is at least ``--pseudo-threshold`` sure, learnt on a strongly augmented view (FixMatch, Sohn et al. 2020).
 
+Distributed (train/distributed.py): every term is computed from per-sample outputs (target logits, the
+discriminator's outputs) gathered from all ranks with only the local rows carrying gradients, so the batch-level
+terms (the entropy of the mean prediction, MCC's class confusion) see the whole global batch, as in one process.
+
 Model selection needs no target labels: ``information_maximisation`` on held-out target samples
 (higher is better), recorded each epoch beside the source validation metrics.
 """
@@ -21,7 +25,7 @@ Model selection needs no target labels: ``information_maximisation`` on held-out
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -31,6 +35,11 @@ from torch import nn
 LOSS_METHODS = ("entropy", "mcc", "dann")  # the ones that add a loss on target batches
 MCC_TEMPERATURE = 2.5  # the MCC paper's and Transfer-Learning-Library's default
 VALIDATOR = "target_im"  # the per-epoch, label-free selection score in the history
+Gather = Callable[[torch.Tensor], torch.Tensor]  # this rank's rows of a per-sample tensor -> the global batch's rows
+
+
+def _own(rows: torch.Tensor) -> torch.Tensor:
+    return rows
 
 
 def has_batchnorm(module: nn.Module) -> bool:
@@ -93,11 +102,16 @@ class DomainDiscriminator(nn.Module):
         return self.net(features).squeeze(1)
 
 
-def dann_loss(disc: DomainDiscriminator, source: torch.Tensor, target: torch.Tensor, coeff: float) -> torch.Tensor:
-    """Binary cross-entropy of the discriminator; the backbone gets the reversed gradient."""
-    feats = reverse_gradient(torch.cat([source, target]), coeff)
-    domain = torch.cat([torch.ones(len(source)), torch.zeros(len(target))])
-    return F.binary_cross_entropy_with_logits(disc(feats), domain)
+def dann_loss(
+    disc: DomainDiscriminator, source: torch.Tensor, target: torch.Tensor, coeff: float,
+    gather_source: Gather = _own, gather_target: Gather = _own,
+) -> torch.Tensor:  # fmt: skip
+    """Binary cross-entropy of the discriminator over the (global) source and target rows; the backbone gets the
+    reversed gradient. The discriminator sees this rank's rows only: its outputs are what is gathered."""
+    out = disc(reverse_gradient(torch.cat([source, target]), coeff))
+    s, t = gather_source(out[: len(source)]), gather_target(out[len(source) :])
+    domain = torch.cat([torch.ones(len(s)), torch.zeros(len(t))])
+    return F.binary_cross_entropy_with_logits(torch.cat([s, t]), domain)
 
 
 def self_training_loss(weak: torch.Tensor, strong: torch.Tensor, threshold: float) -> tuple[torch.Tensor, float]:
@@ -206,21 +220,25 @@ class Adaptation:
 
     def loss(
         self, source_features: torch.Tensor, target_features: torch.Tensor, target_logits: torch.Tensor,
-        strong_logits: torch.Tensor | None, progress: float,
+        strong_logits: torch.Tensor | None, progress: float, gather_source: Gather = _own, gather_target: Gather = _own,
     ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
-        """The target terms of one step, and what they were (for the history)."""
+        """The target terms of one step over the global batch, and what they were (for the history). ``gather_*``
+        bring the other ranks' rows (without gradients) when distributed."""
         parts: dict[str, torch.Tensor] = {}
+        logits = gather_target(target_logits) if self.method in ("entropy", "mcc") or self.self_train else target_logits
         if self.method == "entropy":
-            parts["entropy"] = entropy_loss(target_logits)
+            parts["entropy"] = entropy_loss(logits)
         elif self.method == "mcc":
-            parts["mcc"] = mcc_loss(target_logits)
+            parts["mcc"] = mcc_loss(logits)
         elif self.method == "dann":
             assert self.discriminator is not None
-            parts["domain"] = dann_loss(self.discriminator, source_features, target_features, dann_coeff(progress))
+            parts["domain"] = dann_loss(
+                self.discriminator, source_features, target_features, dann_coeff(progress), gather_source, gather_target
+            )
         total = self.weight * sum(parts.values(), torch.zeros(()))
         facts = {k: float(v.detach()) for k, v in parts.items()}
         if self.self_train and strong_logits is not None:
-            pseudo, kept = self_training_loss(target_logits, strong_logits, self.threshold)
+            pseudo, kept = self_training_loss(logits, gather_target(strong_logits), self.threshold)
             total = total + pseudo
             facts.update({"pseudo": float(pseudo.detach()), "pseudo_kept": kept})
         return total, facts

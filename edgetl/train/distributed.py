@@ -140,6 +140,28 @@ def gather_rows(part: np.ndarray, w: World) -> np.ndarray:
     return np.concatenate(kept) if kept else part
 
 
+def gather_live(rows: Any, w: World, real: bool = True) -> Any:
+    """A per-sample tensor's rows from every rank, in rank order, on every rank, with only this rank's rows carrying
+    gradients (``real`` False: this rank's rows are a stand-in and are left out). A loss ``L`` of the whole batch
+    computed from them has, on each rank, the exact partial derivatives for its own rows; backpropagating
+    ``world size x L`` and DDP's gradient average then give exactly L's gradient, as one process would, with no
+    collective inside the backward pass."""
+    if not w.active:
+        return rows
+    import torch
+    import torch.distributed as dist
+
+    mine = rows if real else rows[:0]
+    sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(w.size)]
+    dist.all_gather(sizes, torch.tensor([len(mine)], dtype=torch.int64))
+    counts = [int(n) for n in sizes]
+    padded = rows.new_zeros((max(counts), *rows.shape[1:]))
+    padded[: len(mine)] = mine.detach()
+    parts = [torch.empty_like(padded) for _ in range(w.size)]
+    dist.all_gather(parts, padded)
+    return torch.cat([mine if r == w.rank else parts[r][: counts[r]] for r in range(w.size)])
+
+
 def all_sum(values: list[float], w: World) -> list[float]:
     """Sums over ranks (float64)."""
     if not w.active:

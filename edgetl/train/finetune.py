@@ -457,17 +457,18 @@ class FinetuneRecipe:
                     strategy.set_lrs(self.optimizer, strategy.lr_factor(cfg, epoch, step, steps), head_scale)
                     target = next(target_batches) if target_batches is not None else None
                     share = (epoch * steps + step) / (cfg.epochs * steps)
-                    step_fn = lambda: self._step(x, y, feats is not None, n_train, target, share)  # noqa: B023,E731
-                    out, loss, facts = self._ddp(step_fn) if self._ddp is not None else step_fn()
+                    real = len(y) if weights[step] > 0 else 0  # a rank with no sample of this batch weighs 0
+                    step_fn = lambda: self._step(x, y, feats is not None, n_train, target, share, real > 0)  # noqa: B023,E731
+                    out, loss, extra, facts = self._ddp(step_fn) if self._ddp is not None else step_fn()
                     for k, v in facts.items():
                         adapt_facts[k] = adapt_facts.get(k, 0.0) + v / steps
-                    real = len(y) if weights[step] > 0 else 0  # a rank with no sample of this batch weighs 0
-                    loss_sum, count = distributed.all_sum([loss.item() * real, real], w)  # the whole batch's loss
+                    # the whole batch's loss; the target terms are already the global batch's, the same on every rank
+                    loss_sum, count = distributed.all_sum([(loss + extra).item() * real, real], w)
                     value = loss_sum / max(count, 1)
                     if not math.isfinite(value):
                         raise self._diverged(epoch, f"step {step + 1}/{steps}: the training loss is {value}")
                     self.optimizer.zero_grad(set_to_none=True)
-                    (loss * weights[step]).backward()
+                    (loss * weights[step] + extra * w.size).backward()  # DDP averages: see distributed.gather_live
                     self.optimizer.step()
                     total_loss += loss_sum
                     seen += int(count)
@@ -523,18 +524,18 @@ class FinetuneRecipe:
                 break
 
     def _step(
-        self, x: Any, y: torch.Tensor, cached: bool, n_train: int, target: Any, share: float
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """One batch forward: the outputs, the loss (plus the adaptation's target loss) and the adaptation's facts.
-        ``x`` is backbone features when they are cached."""
+        self, x: Any, y: torch.Tensor, cached: bool, n_train: int, target: Any, share: float, real: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, float]]:
+        """One batch forward: the outputs, the source loss of this rank's rows, the adaptation's target loss of the
+        global batch (0 without one) and the adaptation's facts. ``x`` is backbone features when they are cached;
+        ``real`` is False on a rank that holds a stand-in row of this batch."""
         f = x if cached else self._backbone_features(x, n_train)
         out = self.model.forward_head(f)
         loss = self._loss(out, y)
-        facts: dict[str, float] = {}
+        extra, facts = torch.zeros(()), {}
         if target is not None:
-            extra, facts = self._target_step(target, f, n_train, share)
-            loss = loss + extra
-        return out, loss, facts
+            extra, facts = self._target_step(target, f, n_train, share, real)
+        return out, loss, extra, facts
 
     def _wrap_for_ddp(self) -> None:
         """Distributed: the model (and the adaptation's discriminator) in DistributedDataParallel, wrapped again
@@ -569,24 +570,31 @@ class FinetuneRecipe:
         if ad is None or not ad.per_step:
             return None
         ad.set_epoch(epoch)
-        plan = [distributed.shard(idx, self.world)[0] for idx in ad.plan(epoch, steps, self.cfg.batch_size)]
+        shards = [distributed.shard(idx, self.world) for idx in ad.plan(epoch, steps, self.cfg.batch_size)]
+        plan = [idx for idx, _ in shards]
         weak = _loader(ad.datasets["target"], self.cfg.batch_size, self.cfg.workers, plan=plan)
         strong = (
             iter(_loader(ad.datasets["target_strong"], self.cfg.batch_size, self.cfg.workers, plan=plan))
             if ad.self_train
             else None
         )
-        return ((x, next(strong)[0] if strong is not None else None) for x, _ in weak)
+        return ((x, next(strong)[0] if strong is not None else None, weight > 0) for (x, _), (_, weight) in zip(weak, shards))
 
     def _target_step(
-        self, batch: tuple[Any, Any], source_features: torch.Tensor, n_train: int, progress: float
+        self, batch: tuple[Any, Any, bool], source_features: torch.Tensor, n_train: int, progress: float, real: bool
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The adaptation's loss of the global target batch (this rank's rows forward, the others' gathered)."""
         assert self.adaptation is not None
-        weak, strong = batch
+        weak, strong, target_real = batch
         target_features = self._backbone_features(weak, n_train)
         target_logits = self.model.forward_head(target_features)
         strong_logits = self.model.forward_head(self._backbone_features(strong, n_train)) if strong is not None else None
-        return self.adaptation.loss(source_features, target_features, target_logits, strong_logits, progress)
+        w = self.world
+        return self.adaptation.loss(
+            source_features, target_features, target_logits, strong_logits, progress,
+            gather_source=lambda rows: distributed.gather_live(rows, w, real),
+            gather_target=lambda rows: distributed.gather_live(rows, w, target_real),
+        )  # fmt: skip
 
     def _evaluate_target(self) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
         """The label-free validator on held-out target samples and, for the report only, the labelled target test
