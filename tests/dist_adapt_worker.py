@@ -1,8 +1,9 @@
 """One rank of test_distributed's domain-adaptation gradient check: the adaptation's loss of a global batch from
 this rank's share, backpropagated as the recipe does (world size x loss, then DDP's average, done here by hand),
-written as the averaged gradients. Run with no distributed environment it is the one-process reference.
+written as the averaged gradients, one file per case. Run with no distributed environment it is the one-process
+reference.
 
-    python dist_adapt_worker.py METHOD SELF_TRAIN SOURCE_BATCH TARGET_BATCH OUT.npz
+    python dist_adapt_worker.py OUT_DIR METHOD,SELF_TRAIN,SOURCE_BATCH,TARGET_BATCH ...
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from edgetl.train import distributed
 from edgetl.train.adapt import Adaptation
 
 
-def main(method: str, self_train: bool, n_source: int, n_target: int, out: str) -> None:
-    w = distributed.world()
+def case(w: distributed.World, method: str, self_train: bool, n_source: int, n_target: int, out: str) -> None:
     torch.manual_seed(0)  # the same global batch and modules on every rank
     x_source, x_target, x_strong = torch.randn(n_source, 5), torch.randn(n_target, 5), torch.randn(n_target, 5)
     backbone, head = torch.nn.Linear(5, 6), torch.nn.Linear(6, 3)
@@ -44,8 +44,15 @@ def main(method: str, self_train: bool, n_source: int, n_target: int, out: str) 
             grads[f"{name}.{p_name}"] = g.numpy()
     if w.main:
         np.savez(out, loss=float(loss), **{f"fact.{k}": v for k, v in facts.items()}, **grads)
+
+
+def main(out_dir: str, cases: list[str]) -> None:
+    w = distributed.world()
+    for name in cases:
+        method, self_train, n_source, n_target = name.split(",")
+        case(w, method, self_train == "1", int(n_source), int(n_target), f"{out_dir}/{name}.npz")
     distributed.finish()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    main(sys.argv[1], sys.argv[2:])

@@ -117,8 +117,9 @@ def colors(tmp_path_factory) -> Path:
     [
         ["--strategy", "two-phase", "--epochs", "3", "--head-epochs", "1"],  # trainability changes: DDP is wrapped again
         ["--strategy", "linear", "--epochs", "3"],  # the feature cache, computed sharded and gathered
+        ["--strategy", "gradual", "--epochs", "4", "--gradual-every", "1"],  # one more group each epoch: 4 wraps
     ],
-    ids=["two-phase", "linear"],
+    ids=["two-phase", "linear", "gradual"],
 )
 def test_two_processes_match_one(colors, tmp_path, strategy):
     one, two = tmp_path / "one", tmp_path / "two"
@@ -138,6 +139,9 @@ def test_two_processes_match_one(colors, tmp_path, strategy):
     wraps = b["training"].get("ddp_wraps", [])
     if "two-phase" in strategy:
         assert len(wraps) == 2 and wraps[0]["trainable_tensors"] < wraps[1]["trainable_tensors"]
+    if "gradual" in strategy:
+        tensors = [wrap["trainable_tensors"] for wrap in wraps]
+        assert len(tensors) == 4 and tensors == sorted(set(tensors))
     assert r2.stdout.count("bundle:") == 1  # rank 0 alone prints
 
 
@@ -342,37 +346,46 @@ def test_audio_two_processes_match_one(tmp_path):
 WORKER = Path(__file__).with_name("dist_adapt_worker.py")
 
 
-def _adapt_gradients(tmp_path: Path, nproc: int, *args: str) -> dict[str, np.ndarray]:
-    out = tmp_path / f"grads-{nproc}.npz"
+ADAPT_CASES = {
+    "entropy": "entropy,0,8,8",
+    "mcc-uneven": "mcc,0,8,7",  # uneven shards: 4 and 3 target rows
+    "dann": "dann,0,7,8",
+    "self-train-lone-row": "entropy,1,8,1",  # one target row: the other rank holds a stand-in at weight 0
+    "dann-lone-source": "dann,1,1,5",
+}
+
+
+def _adapt_gradients(out: Path, nproc: int) -> None:
+    out.mkdir()
     base = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK")}
     rendezvous = {"WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
     envs = [{**base, **rendezvous, "RANK": str(r)} for r in range(nproc)] if nproc > 1 else [base]
-    cmd = [sys.executable, str(WORKER), *args, str(out)]
+    cmd = [sys.executable, str(WORKER), str(out), *ADAPT_CASES.values()]
     procs = [subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True) for env in envs]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-3000:]
-    with np.load(out) as f:
-        return dict(f)
 
 
-@pytest.mark.parametrize(
-    "method, self_train, batches",
-    [
-        ("entropy", "0", ("8", "8")),
-        ("mcc", "0", ("8", "7")),  # uneven shards: 4 and 3 target rows
-        ("dann", "0", ("7", "8")),
-        ("entropy", "1", ("8", "1")),  # one target row: the other rank holds a stand-in at weight 0
-        ("dann", "1", ("1", "5")),
-    ],
-    ids=["entropy", "mcc-uneven", "dann", "self-train-lone-row", "dann-lone-source"],
-)
-def test_adaptation_losses_see_the_global_batch(tmp_path, method, self_train, batches):
+@pytest.fixture(scope="module")
+def adapt_gradients(tmp_path_factory) -> dict[int, Path]:
+    """Every case's gradients from one process and from two ranks (one launch each)."""
+    root = tmp_path_factory.mktemp("adapt-grads")
+    for nproc in (1, 2):
+        _adapt_gradients(root / str(nproc), nproc)
+    return {n: root / str(n) for n in (1, 2)}
+
+
+@pytest.mark.parametrize("name", ADAPT_CASES)
+def test_adaptation_losses_see_the_global_batch(adapt_gradients, name):
     """The batch-level target terms (the entropy of the mean prediction, MCC's class confusion) and the per-sample
     ones (DANN's discriminator, pseudo-labels) give two ranks the gradients of one process on the whole batch: the
     other ranks' rows are gathered, the local rows carry the gradient, the loss is scaled by the world size."""
-    one = _adapt_gradients(tmp_path, 1, method, self_train, *batches)
-    two = _adapt_gradients(tmp_path, 2, method, self_train, *batches)
+    with (
+        np.load(adapt_gradients[1] / f"{ADAPT_CASES[name]}.npz") as f1,
+        np.load(adapt_gradients[2] / f"{ADAPT_CASES[name]}.npz") as f2,
+    ):
+        one, two = dict(f1), dict(f2)
     assert one.keys() == two.keys()
     assert any(np.abs(one[k]).max() > 1e-4 for k in one if k.startswith("backbone.")), "no gradient reached the backbone"
     for k in one:
