@@ -183,6 +183,7 @@ def finetune(
     ),
     workers: int = typer.Option(0, help="DataLoader worker processes."),
     threads: int | None = typer.Option(None, help="torch intra-op threads."),
+    device: str = typer.Option("auto", help="Train on auto (the GPU when torch sees one) | cpu | cuda | cuda:N."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Draw the run's pictures into BUNDLE/figures."),
     log: list[str] = typer.Option(
         [],

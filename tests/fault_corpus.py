@@ -1354,6 +1354,8 @@ FT_OPTION_CASES = [
     (["--workers", "-1"], "--workers"),
     (["--threads", "0"], "--threads"),
     (["--threads", "-2"], "--threads"),
+    (["--device", "tpu"], "--device must be auto, cpu, cuda or cuda:N"),
+    (["--device", "cuda:x"], "--device must be"),
     (["--strategy", "two-phase", "--epochs", "4", "--head-epochs", "4"], "--head-epochs"),
     (["--strategy", "two-phase", "--epochs", "4", "--head-epochs", "0"], "--head-epochs"),
     (["--strategy", "two-phase", "--epochs", "4", "--head-epochs", "9"], "--head-epochs"),

@@ -110,7 +110,7 @@ def dann_loss(
     reversed gradient. The discriminator sees this rank's rows only: its outputs are what is gathered."""
     out = disc(reverse_gradient(torch.cat([source, target]), coeff))
     s, t = gather_source(out[: len(source)]), gather_target(out[len(source) :])
-    domain = torch.cat([torch.ones(len(s)), torch.zeros(len(t))])
+    domain = torch.cat([torch.ones(len(s), device=s.device), torch.zeros(len(t), device=t.device)])
     return F.binary_cross_entropy_with_logits(torch.cat([s, t]), domain)
 
 
@@ -235,7 +235,7 @@ class Adaptation:
             parts["domain"] = dann_loss(
                 self.discriminator, source_features, target_features, dann_coeff(progress), gather_source, gather_target
             )
-        total = self.weight * sum(parts.values(), torch.zeros(()))
+        total = self.weight * sum(parts.values(), torch.zeros((), device=target_logits.device))
         facts = {k: float(v.detach()) for k, v in parts.items()}
         if self.self_train and strong_logits is not None:
             pseudo, kept = self_training_loss(logits, gather_target(strong_logits), self.threshold)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import EdgetlError
 from ..modality import MODALITIES, get_modality
+from .device import DEVICES, valid_device
 
 ADAPT_METHODS = ("none", "adabn", "entropy", "mcc", "dann")  # train/adapt.py: none is source-only, with the report
 STRATEGIES = ("linear", "partial", "full", "gradual", "two-phase", "decoder")  # decoder: transcription only
@@ -52,6 +53,7 @@ class FinetuneConfig:
     feature_cache: bool = True  # linear + no augmentation: run the backbone once
     workers: int = 0
     threads: int | None = None
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (train/device.py)
     figures: bool = True  # draw figures/*.png into the bundle (about 3 s)
     log: list[str] = field(default_factory=list)  # experiment loggers: "tensorboard", "mlflow" (train/loggers.py)
     # domain adaptation (train/adapt.py): unlabelled target data, the method, and self-training on top
@@ -103,6 +105,7 @@ class FinetuneConfig:
             (0 <= self.seed < 2**32, "--seed must be a whole number from 0 to 4294967295"),
             (self.workers >= 0, "--workers must be 0 (load data in the main process) or more"),
             (self.threads is None or self.threads >= 1, "--threads must be at least 1"),
+            (valid_device(self.device), f"--device must be {DEVICES}"),
             (0.0 < self.val_fraction < 1.0, "--val-fraction must be between 0 and 1"),
             (0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)"),
             (0.0 <= self.label_smoothing < 1.0, "--label-smoothing must be in [0, 1)"),

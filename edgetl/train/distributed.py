@@ -3,8 +3,9 @@ recipe needs.
 
 A run is distributed when the environment says so (``WORLD_SIZE`` > 1, as torchrun, ``accelerate launch
 --multi_gpu`` (torchrun's agent; on a CPU too) and ``edgetl finetune --nproc`` set it); rendezvous is torch's
-``env://`` (``MASTER_ADDR``, ``MASTER_PORT``), so multi-node works as torchrun documents it. Training runs on the
-CPU, so the backend is gloo.
+``env://`` (``MASTER_ADDR``, ``MASTER_PORT``), so multi-node works as torchrun documents it. The backend is gloo for
+CPU tensors and, where torch has CUDA and a GPU, NCCL for CUDA tensors (``cpu:gloo,cuda:nccl``: the model's
+gradients on a GPU go through NCCL, the small CPU-side collectives of metrics and objects through gloo).
 
 Every rank reads the data and builds the same seeded epoch plan; each global batch of the plan is dealt out to the
 ranks (``shard``), and each rank's loss is weighted so that DDP's gradient average equals the gradient of the whole
@@ -71,7 +72,7 @@ def world() -> World:
             )
         timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)))
         try:
-            dist.init_process_group("gloo", rank=rank, world_size=size, timeout=timeout)
+            dist.init_process_group(_backend(), rank=rank, world_size=size, timeout=timeout)
         except (RuntimeError, ValueError) as exc:
             raise EdgetlError(
                 f"rank {rank} of {size} could not join the run at {os.environ['MASTER_ADDR']}:"
@@ -80,6 +81,13 @@ def world() -> World:
             ) from None
     _world = World(rank, size, int(os.environ.get("LOCAL_RANK", "0")), dist.get_backend())
     return _world
+
+
+def _backend() -> str:
+    import torch
+    import torch.distributed as dist
+
+    return "cpu:gloo,cuda:nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
 
 
 def _one_of_many_by_accelerate() -> bool:
@@ -212,7 +220,7 @@ def lost_peer(exc: BaseException, w: World) -> EdgetlError | None:
 
     text = str(exc)
     peer = isinstance(exc, dist.DistError) or (
-        isinstance(exc, RuntimeError) and any(s in text for s in ("gloo", "Connection closed", "Connection reset"))
+        isinstance(exc, RuntimeError) and any(s in text for s in ("gloo", "NCCL", "Connection closed", "Connection reset"))
     )
     if not peer:
         return None

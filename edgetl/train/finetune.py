@@ -61,6 +61,8 @@ from . import distributed, evaluation, figures, strategy
 from .adapt import VALIDATOR, Adaptation, batchnorm_state, has_batchnorm, information_maximisation, reestimate_batchnorm
 from .auto_adapt import CANDIDATES_DIR, NotApplicable, finetune_auto
 from .config import LEARNING_RATES, FinetuneConfig
+from .device import move, peak_memory_mb
+from .device import resolve as resolve_device
 from .diagnose import diagnose
 from .loggers import RunLoggers, check_loggers
 
@@ -76,7 +78,7 @@ RUN_OWNED = Owned(
 )
 # options a resumed run may change: after a divergence, lower learning rates are the way on
 RESUME_MAY_CHANGE = ("lr_head", "lr_backbone")
-NOT_COMPARED = ("out", "log", "figures")  # where the run is and what watches it do not change its result
+NOT_COMPARED = ("out", "log", "figures", "device")  # where the run is, what watches it, what it runs on
 
 console = Console(highlight=False, soft_wrap=True, markup=False)  # paths and labels print verbatim
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # warnings
@@ -141,6 +143,7 @@ class FinetuneRecipe:
         self._ddp: torch.nn.Module | None = None
         self._ddp_trainable: tuple[str, ...] = ()
         self.ddp_wraps: list[dict[str, Any]] = []  # each DDP (re)wrap: what it costs when trainability changes
+        self.device = resolve_device(cfg.device, self.world.local_rank, self.world.size)  # the model and its batches
         if not self.world.main:
             console.quiet = err_console.quiet = True
 
@@ -248,6 +251,8 @@ class FinetuneRecipe:
         sets |= self._datasets(plain, "none", cfg.seed)
         self.adaptation = Adaptation(cfg.adapt_method or "none", cfg.self_train, cfg.adapt_weight, cfg.pseudo_threshold,
                                      sets, self.backbone_info.num_features, cfg.seed)  # fmt: skip
+        for module in self.adaptation.modules().values():
+            module.to(self.device)
 
     def _datasets(self, splits: dict[str, list[Any]], augment: str, seed: int) -> dict[str, Any]:
         """The modality's datasets of ``splits``; only a split named train is augmented."""
@@ -264,6 +269,7 @@ class FinetuneRecipe:
         torch.manual_seed(cfg.seed)
         self.model, backbone = build_model(self.spec, weights=cfg.weights, pretrained=cfg.pretrained, **options)
         self.task_spec.init_head(self.model, self.splits["train"])
+        self.model.to(self.device)
         self.groups = backbone.groups
         self.weight_source = backbone.weights
         self.backbone_info = backbone
@@ -389,12 +395,12 @@ class FinetuneRecipe:
                 path.unlink()  # edgetl's own cache, damaged or stale: computed again
         found = distributed.from_main(found, self.world)  # rank 0's cache, or None: computed again, sharded
         if found is not None:
-            return found
+            return {k: v.to(self.device) for k, v in found.items()}
         feats = {name: self._run_backbone(self.datasets[name], f"features: {name}") for name in ("train", "val")}
         if self.world.main:
             with atomic_path(path) as tmp:
                 save_file(feats, str(tmp))
-        return feats
+        return {k: v.to(self.device) for k, v in feats.items()}
 
     def _eval_plan(self, n: int, batch_size: int) -> list[list[int]]:
         """Consecutive batches of this rank's span of ``n`` samples (all of them in one process)."""
@@ -410,7 +416,7 @@ class FinetuneRecipe:
         with torch.no_grad(), _progress() as progress:
             task = progress.add_task(label, total=len(loader), info="")
             for x, _ in loader:
-                out.append(self.model.backbone(*_inputs(x)))
+                out.append(self.model.backbone(*_inputs(move(x, self.device))).cpu())
                 progress.advance(task)
         part = torch.cat(out).numpy() if out else np.zeros((0,), np.float32)
         return torch.from_numpy(distributed.gather_rows(part, self.world))
@@ -454,6 +460,7 @@ class FinetuneRecipe:
             with _progress() as progress:
                 task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, info="")
                 for step, (x, y) in enumerate(batches):
+                    x, y = move(x, self.device), y.to(self.device)
                     strategy.set_lrs(self.optimizer, strategy.lr_factor(cfg, epoch, step, steps), head_scale)
                     target = next(target_batches) if target_batches is not None else None
                     share = (epoch * steps + step) / (cfg.epochs * steps)
@@ -473,8 +480,8 @@ class FinetuneRecipe:
                     total_loss += loss_sum
                     seen += int(count)
                     if real:
-                        train_out.append(out.detach().numpy())
-                        train_y.append(y.numpy())
+                        train_out.append(out.detach().cpu().numpy())
+                        train_y.append(y.cpu().numpy())
                     progress.update(task, advance=1, info=f"loss {total_loss / max(seen, 1):.4f}")
             train_seconds = time.time() - t0
             train_out_all = distributed.gather_rows(_rows(train_out), w)
@@ -532,7 +539,7 @@ class FinetuneRecipe:
         f = x if cached else self._backbone_features(x, n_train)
         out = self.model.forward_head(f)
         loss = self._loss(out, y)
-        extra, facts = torch.zeros(()), {}
+        extra, facts = torch.zeros((), device=out.device), {}
         if target is not None:
             extra, facts = self._target_step(target, f, n_train, share, real)
         return out, loss, extra, facts
@@ -552,7 +559,8 @@ class FinetuneRecipe:
         self._ddp = None
         gc.collect()  # the old wrapper's gradient hooks go with it
         t0 = time.time()
-        self._ddp = DistributedDataParallel(_Step(modules))
+        on_gpu = [self.device.index] if self.device.type == "cuda" else None
+        self._ddp = DistributedDataParallel(_Step(modules), device_ids=on_gpu)
         self._ddp_trainable = trainable
         self.ddp_wraps.append({"trainable_tensors": len(trainable), "seconds": round(time.time() - t0, 4)})
 
@@ -585,7 +593,7 @@ class FinetuneRecipe:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The adaptation's loss of the global target batch (this rank's rows forward, the others' gathered)."""
         assert self.adaptation is not None
-        weak, strong, target_real = batch
+        weak, strong, target_real = move(batch, self.device)
         target_features = self._backbone_features(weak, n_train)
         target_logits = self.model.forward_head(target_features)
         strong_logits = self.model.forward_head(self._backbone_features(strong, n_train)) if strong is not None else None
@@ -624,7 +632,7 @@ class FinetuneRecipe:
     def _adabn(self) -> None:
         assert self.adaptation is not None
         loader = _loader(self.adaptation.datasets["target_plain"], self.cfg.batch_size * 2, self.cfg.workers)
-        reestimate_batchnorm(self.model.backbone, (_inputs(x) for x, _ in loader))
+        reestimate_batchnorm(self.model.backbone, (_inputs(move(x, self.device)) for x, _ in loader))
 
     def _check_finite(self, epoch: int, val_metrics: dict[str, float]) -> None:
         """Before anything of this epoch is saved: every weight and validation metric must be a finite number."""
@@ -687,7 +695,7 @@ class FinetuneRecipe:
     def _head_outputs(self, feats: torch.Tensor) -> np.ndarray:
         self.model.head.eval()
         with torch.no_grad():
-            out = self.model.forward_head(feats).numpy()
+            out = self.model.forward_head(feats).cpu().numpy()
         self.model.head.train()
         return out
 
@@ -707,14 +715,25 @@ class FinetuneRecipe:
         outs = []
         with torch.no_grad():
             for x, _ in loader:
-                outs.append(self.model(*_inputs(x)).numpy())
+                outs.append(self.model(*_inputs(move(x, self.device))).cpu().numpy())
         self.model.train(was_training)
         return distributed.gather_rows(np.concatenate(outs) if outs else np.zeros((0,), np.float32), self.world)
 
     def _eval_loss(self, outputs: np.ndarray, targets: np.ndarray) -> float:
         """The training loss (same function, label smoothing included) on evaluation outputs."""
         with torch.no_grad():
-            return float(self._loss(torch.from_numpy(outputs), torch.as_tensor(targets)))
+            return float(self._loss(torch.from_numpy(outputs).to(self.device), torch.as_tensor(targets).to(self.device)))
+
+    def _peak_gpu(self) -> dict[str, float]:
+        """The largest rank's peak GPU memory (on a GPU; the CPU's is peak RSS)."""
+        gpu = peak_memory_mb(self.device)
+        return {} if gpu is None else {"peak_gpu_mb": distributed.all_max(gpu, self.world)}
+
+    def _device_name(self) -> str:
+        """``cpu``, or ``cuda:0 (NVIDIA H200)``: what the manifest says the run trained on."""
+        if self.device.type != "cuda":
+            return self.device.type
+        return f"{self.device} ({torch.cuda.get_device_name(self.device)})"
 
     def _learning_rates(self) -> dict[str, float]:
         """The learning rate of each parameter group at the end of the epoch ("head", "backbone.0", ...)."""
@@ -763,6 +782,7 @@ class FinetuneRecipe:
                 "epochs_run": len(self.history),
                 "wall_time_s": round(time.time() - self.started, 2),
                 "peak_rss_mb": round(distributed.all_max(peak_rss_mb(), self.world), 1),  # the largest rank's
+                **self._peak_gpu(),
             }
         )
         if not self.world.main:  # rank 0 writes the bundle; the others return what it wrote
@@ -813,6 +833,7 @@ class FinetuneRecipe:
                 "feature_cache_used": self.cfg.uses_feature_cache,
                 "bn_statistics_trained": self.cfg.bn_statistics_train,
                 "world_size": self.world.size,  # processes that trained it (distributed.py); --batch-size is global
+                "trained_on": self._device_name(),
                 **({"ddp_wraps": self.ddp_wraps} if self.ddp_wraps else {}),
                 **({"lr_changes": self.lr_changes} if self.lr_changes else {}),
                 "diagnostics": findings,  # overfitting / never beating a trivial baseline (train/diagnose.py)
@@ -946,6 +967,10 @@ def finetune(
             raise EdgetlError(
                 "distributed fine-tuning covers classification and regression; speech recognition (a transcripts "
                 "CSV) runs in one process: drop --nproc / the launcher"
+            )
+        if options.get("device", "auto") not in ("auto", "cpu"):
+            raise EdgetlError(
+                f"--device {options['device']}: speech recognition (a transcripts CSV) trains on the CPU for now; drop --device"
             )
         from .transcribe import finetune_transcriber
 
