@@ -1,6 +1,6 @@
 """The CUDA training paths on a lent GPU, in one short call: every fine-tuning path that moves tensors to the
 device (full, two-phase's re-wrap, linear's feature cache, MCC + self-training and AdaBN domain adaptation, a text
-encoder), the same vision run on the CPU beside it, distributed ranks on a CUDA machine (the `cpu:gloo,cuda:nccl`
+encoder), the same vision run on the CPU beside it, tests/test_device.py (its GPU tests run where CUDA is), distributed ranks on a CUDA machine (the `cpu:gloo,cuda:nccl`
 process group with CPU ranks; two ranks asking for one GPU must stop with one line), and the `cuda` benchmark
 target on the exported bundle.
 
@@ -185,6 +185,12 @@ def main() -> None:
             row.update(facts(run))
         results[name] = row
         print(name, json.dumps(row), flush=True)
+    t0 = time.time()
+    with (out / "pytest-device.log").open("w") as f:  # tests/test_device.py's GPU tests run where CUDA is
+        rc = subprocess.run([sys.executable, "-m", "pytest", "tests/test_device.py", "-q", "-rs"], cwd=REPO, stdout=f,
+                            stderr=subprocess.STDOUT, timeout=600).returncode  # fmt: skip
+    tail = (out / "pytest-device.log").read_text(errors="replace").strip().splitlines()
+    results["pytest-test_device"] = {"rc": rc, "wall_s": round(time.time() - t0, 1), "last_error": tail[-1] if tail else None}
     bundle = work / "runs" / "vision-full"
     if results["vision-full"]["rc"] == 0:
         results["export-onnx"] = edgetl(["export", str(bundle), "--target", "onnx"], out / "export.log", timeout=600)

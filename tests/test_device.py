@@ -74,3 +74,38 @@ def test_manifest_says_where_it_trained(tmp_path):
     manifest = json.loads((run / "edgetl.json").read_text())
     assert manifest["training"]["device"] == "cpu" and manifest["training"]["trained_on"] == "cpu"
     assert "peak_gpu_mb" not in manifest["metrics"]
+
+
+# ------------------------------------------------------------------ on a GPU (benchmarks/gpu_check.py runs these there)
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmarks/gpu_check.py on a lent one)")
+
+
+@gpu
+@pytest.mark.parametrize("strategy", [["--strategy", "two-phase", "--epochs", "3", "--head-epochs", "1"],
+                                      ["--strategy", "linear", "--epochs", "3"]], ids=["two-phase", "linear"])  # fmt: skip
+def test_cuda_trains_what_the_cpu_trains(tmp_path, strategy):
+    """The same run on the GPU and on the CPU: the same decisions and accuracies (convolutions may run in TF32 on
+    the GPU, so weights agree loosely), the manifest naming the GPU and its peak memory."""
+    data = write_color_folder(tmp_path / "c", per_class=10)
+    common = ["finetune", str(data), "--image-size", "32", "--batch-size", "8", "--dropout", "0", "--patience", "0",
+              "--no-figures", *strategy]  # fmt: skip
+    for name in ("cpu", "cuda"):
+        r = _edgetl(*common, "--out", str(tmp_path / name), "--device", name)
+        assert r.returncode == 0, r.stderr[-3000:]
+    a, b = (json.loads((tmp_path / n / "edgetl.json").read_text()) for n in ("cpu", "cuda"))
+    assert b["training"]["trained_on"].startswith("cuda:0 (")
+    assert b["metrics"]["peak_gpu_mb"] > 0
+    for ea, eb in zip(a["history"], b["history"], strict=True):
+        assert ea["val"]["accuracy"] == pytest.approx(eb["val"]["accuracy"], abs=0.07)  # one sample of 15
+        assert ea["train_loss"] == pytest.approx(eb["train_loss"], rel=2e-2)
+
+
+@gpu
+def test_more_ranks_than_gpus_is_one_line(tmp_path):
+    data = write_color_folder(tmp_path / "c", per_class=4)
+    n = torch.cuda.device_count() + 1
+    r = _edgetl("finetune", str(data), "--out", str(tmp_path / "run"), "--image-size", "32", "--device", "cuda",
+                "--nproc", str(n))  # fmt: skip
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "torch sees" in lines[0] and f"start at most {n - 1} process" in lines[0], lines
