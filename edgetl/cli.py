@@ -331,9 +331,12 @@ def _info_rows(m: dict) -> list[tuple[str, object]]:
                 )
             )
     versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
+    world = _get(m, "training.world_size", 1)
+    gpu = _get(m, "metrics.peak_gpu_mb", None)
     rows += [
+        ("trained on", f"{_get(m, 'training.trained_on', 'cpu')}{f' x {world} processes' if world != 1 else ''}"),
         ("wall time", f"{_get(m, 'metrics.wall_time_s')} s"),
-        ("peak RSS", f"{_get(m, 'metrics.peak_rss_mb')} MB"),
+        ("peak RSS", f"{_get(m, 'metrics.peak_rss_mb')} MB{f' (GPU {gpu} MB)' if gpu is not None else ''}"),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
     ]
     return rows

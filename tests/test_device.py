@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -74,6 +75,8 @@ def test_manifest_says_where_it_trained(tmp_path):
     manifest = json.loads((run / "edgetl.json").read_text())
     assert manifest["training"]["device"] == "cpu" and manifest["training"]["trained_on"] == "cpu"
     assert "peak_gpu_mb" not in manifest["metrics"]
+    info = _edgetl("info", str(run))
+    assert info.returncode == 0 and re.search(r"trained on\s*│\s*cpu\s*│", info.stdout), info.stdout
 
 
 # ------------------------------------------------------------------ on a GPU (benchmarks/gpu_check.py runs these there)
