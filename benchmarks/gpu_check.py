@@ -124,56 +124,17 @@ def main() -> None:
     d = args.device
     vision = [str(src), "--model", "mobilenet_v2", "--no-pretrained", "--image-size", str(args.image_size),
               "--batch-size", "32", "--patience", "0", "--no-figures"]  # fmt: skip
+    text_run = [str(text), "--model", str(bert), "--strategy", "full", "--epochs", "2", "--batch-size", "32",
+                "--max-length", "16", "--patience", "0", "--no-figures"]  # fmt: skip
+    adapt = [*vision, "--strategy", "full", "--epochs", "2", "--adapt-to", str(tgt), "--device", d]
     checks: dict[str, list[str]] = {
         "vision-full": [*vision, "--strategy", "full", "--epochs", "2", "--device", d],
         "vision-full-cpu": [*vision, "--strategy", "full", "--epochs", "2", "--device", "cpu"],
         "vision-two-phase": [*vision, "--strategy", "two-phase", "--epochs", "3", "--head-epochs", "1", "--device", d],
         "vision-linear-cache": [*vision, "--strategy", "linear", "--augment", "none", "--epochs", "2", "--device", d],
-        "vision-mcc-self-train": [
-            *vision,
-            "--strategy",
-            "full",
-            "--epochs",
-            "2",
-            "--adapt-to",
-            str(tgt),
-            "--adapt-method",
-            "mcc",
-            "--self-train",
-            "--device",
-            d,
-        ],  # fmt: skip
-        "vision-adabn": [
-            *vision,
-            "--strategy",
-            "full",
-            "--epochs",
-            "2",
-            "--adapt-to",
-            str(tgt),
-            "--adapt-method",
-            "adabn",
-            "--device",
-            d,
-        ],  # fmt: skip
-        "text-full": [
-            str(text),
-            "--model",
-            str(bert),
-            "--strategy",
-            "full",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "32",
-            "--max-length",
-            "16",
-            "--patience",
-            "0",
-            "--no-figures",
-            "--device",
-            d,
-        ],  # fmt: skip
+        "vision-mcc-self-train": [*adapt, "--adapt-method", "mcc", "--self-train"],
+        "vision-adabn": [*adapt, "--adapt-method", "adabn"],
+        "text-full": [*text_run, "--device", d],
         "ddp-2-cpu-ranks": [*vision, "--strategy", "full", "--epochs", "1", "--nproc", "2", "--device", "cpu"],
         "ddp-2-ranks-cuda": [*vision, "--strategy", "full", "--epochs", "1", "--nproc", "2", "--device", d],
     }
