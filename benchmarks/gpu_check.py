@@ -35,7 +35,9 @@ WORDS = {
 
 
 def write_digits(root: Path, inverted: bool) -> Path:
-    """sklearn's digits as PNG class folders (white on black, or inverted: the target domain)."""
+    """sklearn's digits as PNG class folders (white on black, or inverted: the target domain); kept when there."""
+    if root.exists():
+        return root
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -118,8 +120,7 @@ def main() -> None:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "edgetl-gpu-check"
-    src = write_digits(work / "digits", inverted=False) if not (work / "digits").exists() else work / "digits"
-    tgt = write_digits(work / "inverted", inverted=True) if not (work / "inverted").exists() else work / "inverted"
+    src, tgt = write_digits(work / "digits", inverted=False), write_digits(work / "inverted", inverted=True)
     text, bert = write_text(work / "text")
     d = args.device
     vision = [str(src), "--model", "mobilenet_v2", "--no-pretrained", "--image-size", str(args.image_size),

@@ -394,13 +394,13 @@ class FinetuneRecipe:
             if found is None:
                 path.unlink()  # edgetl's own cache, damaged or stale: computed again
         found = distributed.from_main(found, self.world)  # rank 0's cache, or None: computed again, sharded
-        if found is not None:
-            return {k: v.to(self.device) for k, v in found.items()}
-        feats = {name: self._run_backbone(self.datasets[name], f"features: {name}") for name in ("train", "val")}
-        if self.world.main:
-            with atomic_path(path) as tmp:
-                save_file(feats, str(tmp))
-        return {k: v.to(self.device) for k, v in feats.items()}
+        feats = found
+        if feats is None:
+            feats = {name: self._run_backbone(self.datasets[name], f"features: {name}") for name in ("train", "val")}
+            if self.world.main:
+                with atomic_path(path) as tmp:
+                    save_file(feats, str(tmp))
+        return {k: v.to(self.device) for k, v in feats.items()}  # kept on the CPU on disk, used on the device
 
     def _eval_plan(self, n: int, batch_size: int) -> list[list[int]]:
         """Consecutive batches of this rank's span of ``n`` samples (all of them in one process)."""
